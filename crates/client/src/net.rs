@@ -1,0 +1,429 @@
+//! Client networking, usable without any rendering: connect to a server, send the local input
+//! every tick, receive snapshots and apply them to local entities through the server->local
+//! [`ServerEntityMap`].
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bevy::platform::collections::HashMap;
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_renet::netcode::{
+    ClientAuthentication, NetcodeClientPlugin, NetcodeClientTransport, NetcodeDisconnectReason,
+    generate_random_bytes,
+};
+use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
+use skirmish_shared::SharedPlugin;
+use skirmish_shared::prelude::*;
+use skirmish_shared::protocol::{
+    INPUT_REDUNDANCY, PROTOCOL_ID, Snapshot, connection_config, decode, encode,
+};
+use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+
+/// Ordering of the client's networking systems. Configured once by [`ClientPlugin`].
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientSystems {
+    /// `PreUpdate`, after renet received packets: decode and apply server messages.
+    Receive,
+    /// `FixedUpdate`, after the tick advanced: sample [`InputState`] and send it.
+    SendInput,
+}
+
+/// The client's networking: add it to any app (windowed or `MinimalPlugins`), then [`connect`].
+pub struct ClientPlugin;
+
+impl Plugin for ClientPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<StatesPlugin>() {
+            app.add_plugins(StatesPlugin);
+        }
+        app.add_plugins((SharedPlugin, RenetClientPlugin, NetcodeClientPlugin))
+            .insert_resource(Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)))
+            .init_resource::<ClientSession>()
+            .init_resource::<ConnectionStatus>()
+            .init_resource::<InputState>()
+            .init_resource::<ServerEntityMap>()
+            .configure_sets(PreUpdate, ClientSystems::Receive.after(RenetReceive))
+            .configure_sets(
+                FixedUpdate,
+                ClientSystems::SendInput.after(SimulationSystems::Tick),
+            )
+            .add_systems(
+                PreUpdate,
+                (
+                    receive_messages.run_if(resource_exists::<RenetClient>),
+                    track_connection,
+                    mark_local_player,
+                )
+                    .chain()
+                    .in_set(ClientSystems::Receive),
+            )
+            .add_systems(
+                FixedUpdate,
+                send_input
+                    .in_set(ClientSystems::SendInput)
+                    .before(RenetSend),
+            );
+    }
+}
+
+/// A headless client app: `MinimalPlugins` + [`ClientPlugin`]. Step it with `app.update()`.
+pub fn headless_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin));
+    app
+}
+
+/// What the local player wants to do right now. The window's input systems (or a bot, or a test)
+/// write it; [`ClientSystems::SendInput`] sends it every tick.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct InputState {
+    /// Desired movement direction, length at most 1.
+    pub movement: Vec2,
+}
+
+/// Where the connection stands.
+#[derive(Resource, Debug, Default, Clone, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// [`connect`] was not called yet.
+    #[default]
+    Idle,
+    /// Handshaking with `server`.
+    Connecting {
+        /// The server being dialled.
+        server: SocketAddr,
+    },
+    /// Connected and welcomed by the server.
+    Connected,
+    /// The connection ended; `reason` says why, in words a player understands.
+    Disconnected {
+        /// Why the connection ended.
+        reason: String,
+    },
+}
+
+/// What the client knows about its session with the server.
+#[derive(Resource, Debug, Default)]
+pub struct ClientSession {
+    /// Our netcode client id (also the `client_id` of our [`Player`]).
+    pub client_id: u64,
+    /// The name sent to the server once welcomed.
+    pub name: String,
+    /// Whether the server's welcome arrived.
+    pub welcomed: bool,
+    /// Tick of the newest snapshot applied (and acknowledged).
+    pub last_snapshot_tick: Option<u32>,
+    /// Number of snapshots applied.
+    pub snapshots_applied: u64,
+    input_history: VecDeque<InputFrame>,
+}
+
+/// Maps server network ids to the local entities that mirror them.
+#[derive(Resource, Debug, Default)]
+pub struct ServerEntityMap(HashMap<NetId, Entity>);
+
+impl ServerEntityMap {
+    /// The local entity mirroring a server entity.
+    pub fn get(&self, net_id: NetId) -> Option<Entity> {
+        self.0.get(&net_id).copied()
+    }
+
+    /// Number of replicated entities present locally.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no replicated entity is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Marks the [`Player`] entity this client controls.
+#[derive(Component, Debug, Default, Clone, Copy)]
+pub struct LocalPlayer;
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The local UDP socket could not be opened.
+    Socket(std::io::Error),
+    /// netcode refused the connection settings.
+    Netcode(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(err) => write!(f, "cannot open a UDP socket: {err}"),
+            Self::Netcode(err) => write!(f, "cannot start the connection: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Starts connecting to an unsecure server at `server`. Progress shows in [`ConnectionStatus`].
+/// Returns the client id chosen for this connection.
+pub fn connect(world: &mut World, server: SocketAddr, name: &str) -> Result<u64, ConnectError> {
+    let bind_ip: IpAddr = match (server.ip().is_loopback(), server.is_ipv4()) {
+        (true, true) => Ipv4Addr::LOCALHOST.into(),
+        (true, false) => Ipv6Addr::LOCALHOST.into(),
+        (false, true) => Ipv4Addr::UNSPECIFIED.into(),
+        (false, false) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(ConnectError::Socket)?;
+    let client_id = u64::from_le_bytes(generate_random_bytes::<8>());
+    let authentication = ClientAuthentication::Unsecure {
+        protocol_id: PROTOCOL_ID,
+        client_id,
+        server_addr: server,
+        user_data: None,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let transport = NetcodeClientTransport::new(now, authentication, socket)
+        .map_err(|err| ConnectError::Netcode(err.to_string()))?;
+
+    // A fresh session: forget anything from a previous connection.
+    despawn_replicas(world);
+    world.insert_resource(RenetClient::new(connection_config()));
+    world.insert_resource(transport);
+    world.insert_resource(ClientSession {
+        client_id,
+        name: name.to_owned(),
+        ..default()
+    });
+    world.insert_resource(ConnectionStatus::Connecting { server });
+    Ok(client_id)
+}
+
+/// Drains both server channels, applying snapshots in tick order. Anything malformed ends the
+/// connection with a reason instead of a panic.
+fn receive_messages(world: &mut World) {
+    let mut reliable = Vec::new();
+    let mut snapshots = Vec::new();
+    {
+        let mut client = world.resource_mut::<RenetClient>();
+        while let Some(bytes) = client.receive_message(ServerChannel::Reliable) {
+            reliable.push(bytes);
+        }
+        while let Some(bytes) = client.receive_message(ServerChannel::Snapshot) {
+            snapshots.push(bytes);
+        }
+    }
+    if let Err(reason) = handle_messages(world, &reliable, &snapshots) {
+        error!("disconnecting: {reason}");
+        world.resource_mut::<RenetClient>().disconnect();
+        world.insert_resource(ConnectionStatus::Disconnected { reason });
+    }
+}
+
+fn handle_messages(
+    world: &mut World,
+    reliable: &[bevy_renet::renet::Bytes],
+    snapshots: &[bevy_renet::renet::Bytes],
+) -> Result<(), String> {
+    for bytes in reliable {
+        match decode::<ServerMessage>(bytes).map_err(|err| format!("bad server message: {err}"))? {
+            ServerMessage::Welcome {
+                client_id,
+                tick_rate,
+                registry_fingerprint,
+            } => {
+                let ours = world.resource::<ReplicationRegistry>().fingerprint();
+                if registry_fingerprint != ours {
+                    return Err(
+                        "the server replicates different components (incompatible build)".into(),
+                    );
+                }
+                world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate.max(1))));
+                let mut session = world.resource_mut::<ClientSession>();
+                if session.client_id != client_id {
+                    warn!(
+                        "server knows us as {client_id}, we chose {}",
+                        session.client_id
+                    );
+                    session.client_id = client_id;
+                }
+                session.welcomed = true;
+                let name = session.name.clone();
+                world.resource_mut::<RenetClient>().send_message(
+                    ClientChannel::Command,
+                    encode(&ClientMessage::SetName(name)),
+                );
+                world.insert_resource(ConnectionStatus::Connected);
+            }
+            ServerMessage::Snapshot(_) => {
+                return Err("snapshot on the reliable channel".into());
+            }
+        }
+    }
+
+    let mut decoded = Vec::with_capacity(snapshots.len());
+    for bytes in snapshots {
+        match decode::<ServerMessage>(bytes).map_err(|err| format!("bad snapshot: {err}"))? {
+            ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
+            ServerMessage::Welcome { .. } => return Err("welcome on the snapshot channel".into()),
+        }
+    }
+    decoded.sort_by_key(|snapshot| snapshot.tick);
+    for snapshot in decoded {
+        let last = world.resource::<ClientSession>().last_snapshot_tick;
+        // Each snapshot is complete relative to what we acknowledged: older ones add nothing.
+        if last.is_some_and(|last| snapshot.tick <= last) {
+            continue;
+        }
+        apply_snapshot(world, &snapshot)?;
+        let mut session = world.resource_mut::<ClientSession>();
+        session.last_snapshot_tick = Some(snapshot.tick);
+        session.snapshots_applied += 1;
+    }
+    Ok(())
+}
+
+/// Applies one snapshot: despawns, then spawns and component changes.
+fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<(), String> {
+    world.resource_scope(|world, mut map: Mut<ServerEntityMap>| {
+        for net_id in &snapshot.despawns {
+            if let Some(entity) = map.0.remove(net_id) {
+                // The game may have despawned it already; that is fine.
+                let _ = world.try_despawn(entity);
+            }
+        }
+        for delta in &snapshot.entities {
+            let entity = match map.0.get(&delta.net_id) {
+                Some(&entity) if world.get_entity(entity).is_ok() => entity,
+                _ => {
+                    let entity = world.spawn(delta.net_id).id();
+                    map.0.insert(delta.net_id, entity);
+                    entity
+                }
+            };
+            for component in &delta.components {
+                let rule = world
+                    .resource::<ReplicationRegistry>()
+                    .get(component.kind)
+                    .map(|rule| (rule.write, rule.remove, rule.name))
+                    .ok_or_else(|| format!("unknown component kind {}", component.kind))?;
+                let (write, remove, name) = rule;
+                let mut entity_mut = world.entity_mut(entity);
+                match &component.data {
+                    Some(bytes) => write(&mut entity_mut, bytes)
+                        .map_err(|err| format!("bad {name} for {:?}: {err}", delta.net_id))?,
+                    None => remove(&mut entity_mut),
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Turns the transport's state into [`ConnectionStatus`], and clears the replicated world when
+/// the connection ends.
+fn track_connection(world: &mut World) {
+    let Some(client) = world.get_resource::<RenetClient>() else {
+        return;
+    };
+    if !client.is_disconnected() {
+        return;
+    }
+    if matches!(
+        *world.resource::<ConnectionStatus>(),
+        ConnectionStatus::Disconnected { .. }
+    ) {
+        // Already reported (for example by a protocol error); just drop the transport.
+        cleanup_transport(world);
+        return;
+    }
+    let renet_reason = client.disconnect_reason();
+    let netcode_reason = world
+        .get_resource::<NetcodeClientTransport>()
+        .and_then(|transport| transport.disconnect_reason());
+    let reason = describe_disconnect(netcode_reason, renet_reason);
+    info!("disconnected: {reason}");
+    world.insert_resource(ConnectionStatus::Disconnected { reason });
+    cleanup_transport(world);
+}
+
+fn cleanup_transport(world: &mut World) {
+    world.remove_resource::<NetcodeClientTransport>();
+    world.remove_resource::<RenetClient>();
+    despawn_replicas(world);
+}
+
+fn despawn_replicas(world: &mut World) {
+    let Some(mut map) = world.get_resource_mut::<ServerEntityMap>() else {
+        return;
+    };
+    let entities: Vec<Entity> = map.0.drain().map(|(_, entity)| entity).collect();
+    for entity in entities {
+        let _ = world.try_despawn(entity);
+    }
+}
+
+/// A player-facing sentence for why a connection ended.
+pub fn describe_disconnect(
+    netcode: Option<NetcodeDisconnectReason>,
+    renet: Option<bevy_renet::renet::DisconnectReason>,
+) -> String {
+    use NetcodeDisconnectReason as N;
+    match netcode {
+        Some(N::ConnectionDenied) => "the server refused the connection (it may be full)".into(),
+        Some(N::ConnectTokenExpired) => "the connect token expired".into(),
+        Some(N::ConnectionRequestTimedOut | N::ConnectionResponseTimedOut) => {
+            "no answer from the server (wrong address, server down, or a different version)".into()
+        }
+        Some(N::ConnectionTimedOut) => "connection lost: the server stopped answering".into(),
+        Some(N::DisconnectedByServer) => "disconnected by the server".into(),
+        Some(N::DisconnectedByClient) => "you left the game".into(),
+        None => match renet {
+            Some(reason) => format!("connection closed: {reason}"),
+            None => "connection closed".into(),
+        },
+    }
+}
+
+/// Marks our own player when it first arrives.
+fn mark_local_player(
+    mut commands: Commands,
+    session: Res<ClientSession>,
+    players: Query<(Entity, &Player), Added<Player>>,
+) {
+    for (entity, player) in &players {
+        if player.client_id == session.client_id {
+            commands.entity(entity).insert(LocalPlayer);
+        }
+    }
+}
+
+/// Samples [`InputState`] for this tick and sends it with the previous frames and our ack.
+fn send_input(
+    input: Res<InputState>,
+    tick: Res<SimulationTick>,
+    mut session: ResMut<ClientSession>,
+    client: Option<ResMut<RenetClient>>,
+) {
+    let Some(mut client) = client else {
+        return;
+    };
+    if !client.is_connected() {
+        return;
+    }
+    let frame = InputFrame {
+        tick: tick.0,
+        movement: input.movement,
+    }
+    .sanitized();
+    if session.input_history.len() == INPUT_REDUNDANCY {
+        session.input_history.pop_front();
+    }
+    session.input_history.push_back(frame);
+    let message = ClientMessage::Input {
+        ack: session.last_snapshot_tick,
+        frames: session.input_history.iter().copied().collect(),
+    };
+    client.send_message(ClientChannel::Input, encode(&message));
+}

@@ -1,0 +1,161 @@
+//! The client's window side: camera, arena, a sprite per replicated player, a status line, and
+//! keyboard input written into [`InputState`].
+
+use bevy::prelude::*;
+use skirmish_shared::prelude::*;
+use skirmish_shared::simulation::ARENA_HALF;
+
+use crate::net::{ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
+
+/// Rendering and input for the client. Needs `DefaultPlugins` (a window) and [`ClientPlugin`](crate::ClientPlugin).
+pub struct ClientRenderPlugin;
+
+impl Plugin for ClientRenderPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+            .add_systems(Startup, spawn_scene)
+            .add_systems(
+                Update,
+                (
+                    read_keyboard,
+                    add_player_sprites,
+                    sync_transforms,
+                    follow_local_player,
+                    update_status_text,
+                )
+                    .chain(),
+            );
+    }
+}
+
+/// Marks the status line at the top of the screen.
+#[derive(Component)]
+struct StatusText;
+
+const PLAYER_SIZE: f32 = 36.0;
+
+fn spawn_scene(mut commands: Commands) {
+    commands.spawn((Name::new("Camera"), Camera2d));
+    commands.spawn((
+        Name::new("Arena floor"),
+        Sprite::from_color(Color::srgb(0.13, 0.15, 0.19), Vec2::splat(ARENA_HALF * 2.0)),
+        Transform::from_xyz(0.0, 0.0, -10.0),
+    ));
+    // A grid so movement is visible even when the camera follows the player.
+    let lines = 20;
+    let step = ARENA_HALF * 2.0 / lines as f32;
+    for i in 0..=lines {
+        let offset = -ARENA_HALF + i as f32 * step;
+        let color = Color::srgb(0.2, 0.22, 0.27);
+        commands.spawn((
+            Sprite::from_color(color, Vec2::new(2.0, ARENA_HALF * 2.0)),
+            Transform::from_xyz(offset, 0.0, -9.0),
+        ));
+        commands.spawn((
+            Sprite::from_color(color, Vec2::new(ARENA_HALF * 2.0, 2.0)),
+            Transform::from_xyz(0.0, offset, -9.0),
+        ));
+    }
+    commands.spawn((
+        StatusText,
+        Text::new("Starting..."),
+        TextFont::from_font_size(20.0),
+        TextColor(Color::srgb(0.9, 0.92, 0.95)),
+        Node {
+            position_type: PositionType::Absolute,
+            top: px(12),
+            left: px(12),
+            ..default()
+        },
+    ));
+}
+
+/// WASD or arrow keys -> [`InputState::movement`].
+fn read_keyboard(keys: Res<ButtonInput<KeyCode>>, mut input: ResMut<InputState>) {
+    let pressed = |a: KeyCode, b: KeyCode| keys.pressed(a) || keys.pressed(b);
+    let mut movement = Vec2::ZERO;
+    if pressed(KeyCode::KeyW, KeyCode::ArrowUp) {
+        movement.y += 1.0;
+    }
+    if pressed(KeyCode::KeyS, KeyCode::ArrowDown) {
+        movement.y -= 1.0;
+    }
+    if pressed(KeyCode::KeyA, KeyCode::ArrowLeft) {
+        movement.x -= 1.0;
+    }
+    if pressed(KeyCode::KeyD, KeyCode::ArrowRight) {
+        movement.x += 1.0;
+    }
+    input.movement = movement.normalize_or_zero();
+}
+
+/// A distinct, stable colour per client id.
+fn player_color(client_id: u64) -> Color {
+    let hue = (client_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32;
+    Color::hsl(hue * 360.0, 0.7, 0.55)
+}
+
+fn add_player_sprites(
+    mut commands: Commands,
+    players: Query<(Entity, &Player, &Position, Has<LocalPlayer>), Added<Player>>,
+) {
+    for (entity, player, position, local) in &players {
+        let size = if local {
+            PLAYER_SIZE * 1.15
+        } else {
+            PLAYER_SIZE
+        };
+        commands.entity(entity).insert((
+            Sprite::from_color(player_color(player.client_id), Vec2::splat(size)),
+            Transform::from_translation(position.0.extend(1.0)),
+        ));
+        if local {
+            commands.entity(entity).with_child((
+                Sprite::from_color(Color::WHITE, Vec2::splat(size + 6.0)),
+                Transform::from_xyz(0.0, 0.0, -0.5),
+            ));
+        }
+    }
+}
+
+fn sync_transforms(mut query: Query<(&Position, &mut Transform), Changed<Position>>) {
+    for (position, mut transform) in &mut query {
+        transform.translation.x = position.x;
+        transform.translation.y = position.y;
+    }
+}
+
+fn follow_local_player(
+    player: Query<&Transform, (With<LocalPlayer>, Without<Camera2d>)>,
+    mut camera: Query<&mut Transform, With<Camera2d>>,
+) {
+    let (Ok(player), Ok(mut camera)) = (player.single(), camera.single_mut()) else {
+        return;
+    };
+    camera.translation.x = player.translation.x;
+    camera.translation.y = player.translation.y;
+}
+
+fn update_status_text(
+    status: Res<ConnectionStatus>,
+    map: Res<ServerEntityMap>,
+    players: Query<(), With<Player>>,
+    mut text: Query<&mut Text, With<StatusText>>,
+) {
+    let Ok(mut text) = text.single_mut() else {
+        return;
+    };
+    let line = match &*status {
+        ConnectionStatus::Idle => "Not connected".to_owned(),
+        ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
+        ConnectionStatus::Connected => format!(
+            "Connected: {} players, {} entities. Move with WASD or arrows.",
+            players.iter().count(),
+            map.len()
+        ),
+        ConnectionStatus::Disconnected { reason } => format!("Disconnected: {reason}"),
+    };
+    if text.0 != line {
+        text.0 = line;
+    }
+}

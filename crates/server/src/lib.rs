@@ -1,0 +1,203 @@
+//! The authoritative Skirmish server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
+//! audio) that accepts `renet_netcode` clients, applies their inputs to their own players, runs the
+//! shared simulation and replicates the world to every client.
+//!
+//! ```no_run
+//! use skirmish_server::{ServerSettings, headless_app};
+//!
+//! let settings = ServerSettings::default();
+//! let mut app = headless_app(&settings).expect("could not bind the server socket");
+//! app.run();
+//! ```
+
+mod connection;
+mod receive;
+mod replication;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::log::LogPlugin;
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_renet::netcode::{
+    NetcodeServerPlugin, NetcodeServerTransport, ServerAuthentication, ServerConfig,
+};
+use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
+use skirmish_shared::SharedPlugin;
+use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
+use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+
+pub use connection::{ClientInfo, ConnectedClients};
+pub use replication::ReplicationState;
+
+/// Default UDP port of a Skirmish server.
+pub const DEFAULT_PORT: u16 = 5000;
+
+/// The most clients one server accepts (netcode's own limit is 1024).
+pub const MAX_CLIENTS_LIMIT: usize = 256;
+
+/// Ordering of the server's own systems. Configured once by [`ServerPlugin`].
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerSystems {
+    /// `PreUpdate`, after renet received packets: decode, validate and apply client messages.
+    Receive,
+    /// `PostUpdate`, before renet sends packets: collect changes and send snapshots.
+    Send,
+}
+
+/// Settings of a server instance.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Address the UDP socket binds to.
+    pub bind: SocketAddr,
+    /// Addresses clients dial to reach this server. Empty means "the bound address", or
+    /// `127.0.0.1:<port>` when bound to an unspecified address such as `0.0.0.0`.
+    pub public_addresses: Vec<SocketAddr>,
+    /// Most clients connected at once.
+    pub max_clients: usize,
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_PORT),
+            public_addresses: Vec::new(),
+            max_clients: 16,
+            tick_rate: DEFAULT_TICK_RATE,
+        }
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The UDP socket could not be bound or configured.
+    Socket(std::io::Error),
+    /// A setting is out of range.
+    InvalidSetting(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(err) => write!(f, "cannot open the server socket: {err}"),
+            Self::InvalidSetting(msg) => write!(f, "invalid setting: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The server's systems, without transport: add it to an app with `MinimalPlugins`, then call
+/// [`listen`] to open the socket.
+pub struct ServerPlugin {
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+}
+
+impl Default for ServerPlugin {
+    fn default() -> Self {
+        Self {
+            tick_rate: DEFAULT_TICK_RATE,
+        }
+    }
+}
+
+/// The server's tick rate, in Hz.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq, Deref)]
+pub struct TickRate(pub u16);
+
+impl Plugin for ServerPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((SharedPlugin, RenetServerPlugin, NetcodeServerPlugin))
+            .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate)))
+            .insert_resource(TickRate(self.tick_rate))
+            .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
+            .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
+            .add_plugins((connection::plugin, receive::plugin, replication::plugin));
+    }
+}
+
+/// Opens the server socket described by `settings` and inserts the renet server and netcode
+/// transport into `world`. Returns the bound address (useful with port 0).
+///
+/// The server is unsecure (no connect tokens): fine for a listen server or a LAN.
+pub fn listen(world: &mut World, settings: &ServerSettings) -> Result<SocketAddr, StartError> {
+    let socket = UdpSocket::bind(settings.bind).map_err(StartError::Socket)?;
+    listen_on(world, socket, settings)
+}
+
+/// Like [`listen`], with a socket the caller already bound.
+pub fn listen_on(
+    world: &mut World,
+    socket: UdpSocket,
+    settings: &ServerSettings,
+) -> Result<SocketAddr, StartError> {
+    if settings.max_clients == 0 || settings.max_clients > MAX_CLIENTS_LIMIT {
+        return Err(StartError::InvalidSetting(format!(
+            "max clients must be between 1 and {MAX_CLIENTS_LIMIT}, got {}",
+            settings.max_clients
+        )));
+    }
+    if settings.tick_rate == 0 || settings.tick_rate > 240 {
+        return Err(StartError::InvalidSetting(format!(
+            "tick rate must be between 1 and 240 Hz, got {}",
+            settings.tick_rate
+        )));
+    }
+    let local_addr = socket.local_addr().map_err(StartError::Socket)?;
+    let public_addresses = if settings.public_addresses.is_empty() {
+        if local_addr.ip().is_unspecified() {
+            vec![SocketAddr::new(
+                Ipv4Addr::LOCALHOST.into(),
+                local_addr.port(),
+            )]
+        } else {
+            vec![local_addr]
+        }
+    } else {
+        settings.public_addresses.clone()
+    };
+    let config = ServerConfig {
+        current_time: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+        max_clients: settings.max_clients,
+        protocol_id: PROTOCOL_ID,
+        public_addresses: public_addresses.clone(),
+        authentication: ServerAuthentication::Unsecure,
+    };
+    let transport = NetcodeServerTransport::new(config, socket).map_err(StartError::Socket)?;
+    world.insert_resource(RenetServer::new(connection_config()));
+    world.insert_resource(transport);
+    info!("listening on {local_addr} (clients dial {public_addresses:?})");
+    Ok(local_addr)
+}
+
+/// A ready-to-run headless server: `MinimalPlugins` looping at the tick rate, states, logging,
+/// [`ServerPlugin`] and an open socket.
+pub fn headless_app(settings: &ServerSettings) -> Result<App, StartError> {
+    let mut app = server_app(settings.tick_rate, true);
+    listen(app.world_mut(), settings)?;
+    Ok(app)
+}
+
+/// A server app without a socket. `log` adds Bevy's `LogPlugin`; leave it off when another app
+/// in the same process (the host's client window) already installed logging.
+pub fn server_app(tick_rate: u16, log: bool) -> App {
+    let mut app = App::new();
+    app.add_plugins(
+        MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
+            1.0 / f64::from(tick_rate.max(1)),
+        ))),
+    )
+    .add_plugins((StatesPlugin, ServerPlugin { tick_rate }));
+    if log {
+        app.add_plugins(LogPlugin::default());
+    }
+    app
+}

@@ -1,0 +1,105 @@
+//! Receiving client messages: decode, validate, apply. A message that fails to decode or breaks
+//! the protocol disconnects only its sender, with the reason logged.
+
+use bevy::prelude::*;
+use bevy_renet::RenetServer;
+use bevy_renet::renet::ClientId;
+use skirmish_shared::prelude::*;
+use skirmish_shared::protocol::{INPUT_REDUNDANCY, decode};
+
+use crate::ServerSystems;
+use crate::connection::{ClientInfo, ConnectedClients};
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(PreUpdate, receive_messages.in_set(ServerSystems::Receive));
+}
+
+/// Why a client was disconnected for what it sent.
+#[derive(Debug)]
+enum Violation {
+    Undecodable(skirmish_shared::protocol::DecodeError),
+    WrongChannel(&'static str),
+    TooManyFrames(usize),
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Undecodable(err) => write!(f, "undecodable message: {err}"),
+            Self::WrongChannel(what) => write!(f, "{what} sent on the wrong channel"),
+            Self::TooManyFrames(n) => {
+                write!(
+                    f,
+                    "{n} input frames in one message (limit {INPUT_REDUNDANCY})"
+                )
+            }
+        }
+    }
+}
+
+fn receive_messages(
+    mut server: ResMut<RenetServer>,
+    mut clients: ResMut<ConnectedClients>,
+    mut inputs: Query<&mut PlayerInput>,
+    tick: Res<SimulationTick>,
+) {
+    for (&client_id, info) in clients.iter_mut() {
+        if let Err(violation) = receive_from(&mut server, client_id, info, &mut inputs, tick.0) {
+            warn!("disconnecting client {client_id}: {violation}");
+            server.disconnect(client_id);
+        }
+    }
+}
+
+fn receive_from(
+    server: &mut RenetServer,
+    client_id: ClientId,
+    info: &mut ClientInfo,
+    inputs: &mut Query<&mut PlayerInput>,
+    tick: u32,
+) -> Result<(), Violation> {
+    while let Some(bytes) = server.receive_message(client_id, ClientChannel::Input) {
+        match decode::<ClientMessage>(&bytes).map_err(Violation::Undecodable)? {
+            ClientMessage::Input { ack, frames } => {
+                if frames.len() > INPUT_REDUNDANCY {
+                    return Err(Violation::TooManyFrames(frames.len()));
+                }
+                if let Some(ack) = ack {
+                    // An ack from the future is a lie; never trust more than we sent.
+                    info.replication.acknowledge(ack.min(tick));
+                }
+                apply_newest_input(info, &frames, inputs);
+            }
+            ClientMessage::SetName(_) => return Err(Violation::WrongChannel("SetName")),
+        }
+    }
+    while let Some(bytes) = server.receive_message(client_id, ClientChannel::Command) {
+        match decode::<ClientMessage>(&bytes).map_err(Violation::Undecodable)? {
+            ClientMessage::SetName(name) => {
+                let name: String = name.chars().filter(|c| !c.is_control()).take(24).collect();
+                info!("client {client_id} is called {name:?}");
+            }
+            ClientMessage::Input { .. } => return Err(Violation::WrongChannel("Input")),
+        }
+    }
+    Ok(())
+}
+
+/// Applies the newest frame not seen before to the client's own player only.
+fn apply_newest_input(
+    info: &mut ClientInfo,
+    frames: &[InputFrame],
+    inputs: &mut Query<&mut PlayerInput>,
+) {
+    let Some(newest) = frames
+        .iter()
+        .filter(|frame| info.last_input_tick.is_none_or(|last| frame.tick > last))
+        .max_by_key(|frame| frame.tick)
+    else {
+        return;
+    };
+    info.last_input_tick = Some(newest.tick);
+    if let Ok(mut input) = inputs.get_mut(info.player) {
+        input.0 = newest.sanitized();
+    }
+}

@@ -1,0 +1,339 @@
+//! The wire protocol: channels, messages, and their bincode encoding with a size limit.
+//!
+//! Server and client both build their renet [`ConnectionConfig`] from [`connection_config`], so the
+//! two sides can never disagree on channel ids or delivery guarantees.
+
+use std::time::Duration;
+
+use bevy_renet::renet::{ChannelConfig, ConnectionConfig, SendType};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::replication::NetId;
+use crate::simulation::InputFrame;
+
+/// Bumped whenever the wire format changes; part of [`PROTOCOL_ID`], so mismatched builds are
+/// refused by netcode before any message is exchanged.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The netcode protocol id: a fixed game tag in the high bits and [`PROTOCOL_VERSION`] in the low
+/// 16 bits. A client with another id cannot complete the netcode handshake.
+pub const PROTOCOL_ID: u64 = 0x534B_4952_4D00_0000 | PROTOCOL_VERSION as u64;
+
+/// Largest message (in bytes) either side accepts. Anything longer is rejected before decoding,
+/// and the peer that sent it is disconnected.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How many past input frames every input message repeats, so a lost packet costs nothing.
+pub const INPUT_REDUNDANCY: usize = 8;
+
+/// Channels the server sends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerChannel {
+    /// Reliable ordered: the welcome, game events, and anything that must arrive.
+    Reliable,
+    /// Unreliable: one [`Snapshot`] per server tick, each complete relative to the client's last ack.
+    Snapshot,
+}
+
+/// Channels the client sends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientChannel {
+    /// Unreliable: input frames (redundantly repeated) and the snapshot ack.
+    Input,
+    /// Reliable ordered: join details and other commands.
+    Command,
+}
+
+impl From<ServerChannel> for u8 {
+    fn from(channel: ServerChannel) -> Self {
+        match channel {
+            ServerChannel::Reliable => 0,
+            ServerChannel::Snapshot => 1,
+        }
+    }
+}
+
+impl From<ClientChannel> for u8 {
+    fn from(channel: ClientChannel) -> Self {
+        match channel {
+            ClientChannel::Input => 0,
+            ClientChannel::Command => 1,
+        }
+    }
+}
+
+/// Channel settings for both directions.
+pub fn connection_config() -> ConnectionConfig {
+    let reliable = SendType::ReliableOrdered {
+        resend_time: Duration::from_millis(200),
+    };
+    ConnectionConfig {
+        available_bytes_per_tick: 60_000,
+        server_channels_config: vec![
+            ChannelConfig {
+                channel_id: ServerChannel::Reliable.into(),
+                max_memory_usage_bytes: 5 * 1024 * 1024,
+                send_type: reliable.clone(),
+            },
+            ChannelConfig {
+                channel_id: ServerChannel::Snapshot.into(),
+                max_memory_usage_bytes: 10 * 1024 * 1024,
+                send_type: SendType::Unreliable,
+            },
+        ],
+        client_channels_config: vec![
+            ChannelConfig {
+                channel_id: ClientChannel::Input.into(),
+                max_memory_usage_bytes: 256 * 1024,
+                send_type: SendType::Unreliable,
+            },
+            ChannelConfig {
+                channel_id: ClientChannel::Command.into(),
+                max_memory_usage_bytes: 256 * 1024,
+                send_type: reliable,
+            },
+        ],
+    }
+}
+
+/// Messages from a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// On [`ClientChannel::Input`]: the newest input frames, oldest first, and the newest
+    /// snapshot tick the client has applied.
+    Input {
+        /// Newest server tick whose snapshot the client applied, if any.
+        ack: Option<u32>,
+        /// Up to [`INPUT_REDUNDANCY`] frames, oldest first.
+        frames: Vec<InputFrame>,
+    },
+    /// On [`ClientChannel::Command`]: sets the player's display name.
+    SetName(String),
+}
+
+/// Messages from the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// On [`ServerChannel::Reliable`]: sent once after connecting.
+    Welcome {
+        /// The netcode client id the server knows this client by.
+        client_id: u64,
+        /// Server tick rate in Hz.
+        tick_rate: u16,
+        /// Fingerprint of the replication registry; see
+        /// [`ReplicationRegistry::fingerprint`](crate::replication::ReplicationRegistry::fingerprint).
+        registry_fingerprint: u64,
+    },
+    /// On [`ServerChannel::Snapshot`]: world state at `tick`, delta against the client's ack.
+    Snapshot(Snapshot),
+}
+
+/// The world as of one server tick, relative to the tick the client last acknowledged.
+///
+/// Holding snapshot `tick` means holding the complete replicated state at `tick`: it carries every
+/// change since the client's last ack, so a lost snapshot is repaired by the next one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Server tick this snapshot describes.
+    pub tick: u32,
+    /// Entities with changed (or, for entities new to this client, all) components.
+    pub entities: Vec<EntityDelta>,
+    /// Entities removed from the world.
+    pub despawns: Vec<NetId>,
+}
+
+/// Changes to one replicated entity; an unknown [`NetId`] means "spawn it".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityDelta {
+    /// The entity's network id.
+    pub net_id: NetId,
+    /// Changed components, by registry index.
+    pub components: Vec<ComponentDelta>,
+}
+
+/// One component's new value, or its removal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentDelta {
+    /// Index of the component in the [`ReplicationRegistry`](crate::replication::ReplicationRegistry).
+    pub kind: u8,
+    /// The encoded value, or `None` if the component was removed.
+    pub data: Option<Vec<u8>>,
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// The message is longer than [`MAX_MESSAGE_BYTES`].
+    TooLarge(usize),
+    /// The bytes are not a valid message.
+    Malformed(bincode::error::DecodeError),
+    /// A valid message followed by extra bytes.
+    TrailingBytes(usize),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLarge(len) => {
+                write!(
+                    f,
+                    "message of {len} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit"
+                )
+            }
+            Self::Malformed(err) => write!(f, "malformed message: {err}"),
+            Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the message"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const fn wire_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_MESSAGE_BYTES>,
+> {
+    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+/// Encodes a message (or any serde value) in the wire format.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    // Encoding into a Vec only fails if a value exceeds the limit, which our own types cannot.
+    bincode::serde::encode_to_vec(message, wire_config())
+        .expect("an outgoing message exceeds MAX_MESSAGE_BYTES")
+}
+
+/// Decodes a message, rejecting oversized input, malformed bytes and trailing garbage.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, wire_config()).map_err(DecodeError::Malformed)?;
+    if read != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - read));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::math::Vec2;
+
+    use super::*;
+
+    #[test]
+    fn client_messages_round_trip() {
+        let messages = [
+            ClientMessage::Input {
+                ack: Some(42),
+                frames: vec![
+                    InputFrame {
+                        tick: 7,
+                        movement: Vec2::new(1.0, -0.5),
+                    },
+                    InputFrame {
+                        tick: 8,
+                        movement: Vec2::ZERO,
+                    },
+                ],
+            },
+            ClientMessage::Input {
+                ack: None,
+                frames: vec![],
+            },
+            ClientMessage::SetName("Ferris".into()),
+        ];
+        for message in messages {
+            let bytes = encode(&message);
+            let decoded: ClientMessage = decode(&bytes).expect("a message we encoded must decode");
+            assert_eq!(decoded, message, "round trip must preserve the message");
+        }
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        let messages = [
+            ServerMessage::Welcome {
+                client_id: u64::MAX,
+                tick_rate: 60,
+                registry_fingerprint: 0xDEAD_BEEF,
+            },
+            ServerMessage::Snapshot(Snapshot {
+                tick: 1234,
+                entities: vec![EntityDelta {
+                    net_id: NetId(3),
+                    components: vec![
+                        ComponentDelta {
+                            kind: 0,
+                            data: Some(vec![1, 2, 3]),
+                        },
+                        ComponentDelta {
+                            kind: 1,
+                            data: None,
+                        },
+                    ],
+                }],
+                despawns: vec![NetId(1), NetId(700)],
+            }),
+        ];
+        for message in messages {
+            let bytes = encode(&message);
+            let decoded: ServerMessage = decode(&bytes).expect("a message we encoded must decode");
+            assert_eq!(decoded, message, "round trip must preserve the message");
+        }
+    }
+
+    #[test]
+    fn oversized_input_is_rejected_before_decoding() {
+        let bytes = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        assert!(
+            matches!(
+                decode::<ClientMessage>(&bytes),
+                Err(DecodeError::TooLarge(_))
+            ),
+            "a message over the limit must be rejected as too large"
+        );
+    }
+
+    #[test]
+    fn length_prefix_beyond_limit_is_rejected() {
+        // A SetName whose length prefix claims 4 GiB: must fail, not allocate.
+        let mut bytes = vec![1u8]; // variant index of SetName
+        bytes.push(252); // bincode varint marker for a u32
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            matches!(
+                decode::<ClientMessage>(&bytes),
+                Err(DecodeError::Malformed(_))
+            ),
+            "a length prefix over the limit must be rejected"
+        );
+    }
+
+    #[test]
+    fn garbage_and_trailing_bytes_are_rejected() {
+        assert!(
+            decode::<ClientMessage>(&[]).is_err(),
+            "empty input is not a message"
+        );
+        assert!(
+            decode::<ClientMessage>(&[0xFF; 16]).is_err(),
+            "unknown variant must fail"
+        );
+        let mut bytes = encode(&ClientMessage::SetName("a".into()));
+        bytes.push(0);
+        assert!(
+            matches!(
+                decode::<ClientMessage>(&bytes),
+                Err(DecodeError::TrailingBytes(1))
+            ),
+            "trailing bytes must be reported"
+        );
+    }
+
+    #[test]
+    fn protocol_id_carries_version() {
+        assert_eq!(PROTOCOL_ID & 0xFFFF, u64::from(PROTOCOL_VERSION));
+    }
+}

@@ -1,0 +1,224 @@
+//! The `skirmish` launcher.
+//!
+//! - `skirmish` (or `skirmish play`): host a local server on its own thread and open the game
+//!   window connected to it over loopback UDP.
+//! - `skirmish server`: run a headless dedicated server.
+//! - `skirmish client --connect ADDR`: open the game window and join a server.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use skirmish_server::{DEFAULT_PORT, ServerSettings};
+use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "skirmish",
+    version,
+    about = "Skirmish: a multiplayer arena on Bevy and renet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Host a game: a local server plus the game window (the default).
+    Play(PlayArgs),
+    /// Run a headless dedicated server (no window, GPU or audio).
+    Server(ServerArgs),
+    /// Open the game window and join a server.
+    Client(ClientArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct PlayArgs {
+    /// UDP port of the local server (0 picks a free one). Friends on your network can join it.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Your player name.
+    #[arg(long, default_value = "Host")]
+    name: String,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
+    /// IP address to bind.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind: IpAddr,
+    /// UDP port to listen on.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Address clients dial to reach this server (repeatable); defaults to the bound address,
+    /// or 127.0.0.1 when binding 0.0.0.0.
+    #[arg(long = "public-addr")]
+    public_addr: Vec<SocketAddr>,
+    /// Most players connected at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_clients: u16,
+    /// Simulation ticks per second.
+    #[arg(long, default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
+    tick_rate: u16,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClientArgs {
+    /// Server address, for example 127.0.0.1:5000.
+    #[arg(long)]
+    connect: SocketAddr,
+    /// Your player name.
+    #[arg(long, default_value = "Player")]
+    name: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Play(PlayArgs::default())) {
+        Command::Server(args) => run_server(args),
+        Command::Play(args) => window::play(args),
+        Command::Client(args) => window::join(args),
+    }
+}
+
+fn run_server(args: ServerArgs) -> ExitCode {
+    let settings = ServerSettings {
+        bind: SocketAddr::new(args.bind, args.port),
+        public_addresses: args.public_addr,
+        max_clients: usize::from(args.max_clients),
+        tick_rate: args.tick_rate,
+    };
+    match skirmish_server::headless_app(&settings) {
+        Ok(mut app) => {
+            app.run();
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("skirmish server: {err}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(feature = "render")]
+mod window {
+    //! The windowed modes: host (`play`) and join (`client`).
+
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::process::ExitCode;
+    use std::sync::mpsc;
+
+    use bevy::prelude::*;
+    use skirmish_client::{ClientPlugin, ClientRenderPlugin};
+    use skirmish_server::ServerSettings;
+
+    use super::{ClientArgs, PlayArgs};
+
+    pub(super) fn play(args: PlayArgs) -> ExitCode {
+        if let Err(code) = check_display() {
+            return code;
+        }
+        let settings = ServerSettings {
+            bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), args.port),
+            max_clients: 16,
+            ..ServerSettings::default()
+        };
+        let server = match start_local_server(settings) {
+            Ok(addr) => addr,
+            Err(err) => {
+                eprintln!("skirmish: could not start the local server: {err}");
+                return ExitCode::from(2);
+            }
+        };
+        run_window(server, &args.name)
+    }
+
+    pub(super) fn join(args: ClientArgs) -> ExitCode {
+        if let Err(code) = check_display() {
+            return code;
+        }
+        run_window(args.connect, &args.name)
+    }
+
+    /// Starts the server App on its own thread; returns the address it listens on.
+    fn start_local_server(settings: ServerSettings) -> Result<SocketAddr, String> {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("skirmish-server".into())
+            .spawn(move || {
+                // The window app installs logging for the whole process.
+                let mut app = skirmish_server::server_app(settings.tick_rate, false);
+                match skirmish_server::listen(app.world_mut(), &settings) {
+                    Ok(addr) => {
+                        let _ = sender.send(Ok(addr));
+                        app.run();
+                    }
+                    Err(err) => {
+                        let _ = sender.send(Err(err.to_string()));
+                    }
+                }
+            })
+            .map_err(|err| err.to_string())?;
+        receiver
+            .recv()
+            .map_err(|_| "the server thread stopped".to_owned())?
+    }
+
+    fn run_window(server: SocketAddr, name: &str) -> ExitCode {
+        let mut app = App::new();
+        app.add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: "Skirmish".into(),
+                resolution: (1280, 720).into(),
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins((ClientPlugin, ClientRenderPlugin));
+        if let Err(err) = skirmish_client::connect(app.world_mut(), server, name) {
+            eprintln!("skirmish: {err}");
+            return ExitCode::from(2);
+        }
+        app.run();
+        ExitCode::SUCCESS
+    }
+
+    /// On Linux, a window needs an X11 display; say so plainly instead of panicking in winit.
+    fn check_display() -> Result<(), ExitCode> {
+        if cfg!(target_os = "linux") && std::env::var_os("DISPLAY").is_none() {
+            eprintln!(
+                "skirmish: no display found (DISPLAY is not set), so the game window cannot open.\n\
+                 To run a headless dedicated server on this machine instead, use:\n\n    \
+                 skirmish server        (or: cargo run --release -- server)"
+            );
+            return Err(ExitCode::from(1));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "render"))]
+mod window {
+    //! Built without the `render` feature: only the headless server is available.
+
+    use std::process::ExitCode;
+
+    use super::{ClientArgs, PlayArgs};
+
+    fn unavailable() -> ExitCode {
+        eprintln!(
+            "skirmish: this build has no game window (built without the `render` feature).\n\
+             Use `skirmish server` for a headless server, or rebuild with default features."
+        );
+        ExitCode::from(1)
+    }
+
+    pub(super) fn play(_: PlayArgs) -> ExitCode {
+        unavailable()
+    }
+
+    pub(super) fn join(_: ClientArgs) -> ExitCode {
+        unavailable()
+    }
+}

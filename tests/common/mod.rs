@@ -1,0 +1,144 @@
+//! Helpers for end-to-end tests: a real server App and headless client Apps talking `renet_netcode`
+//! over 127.0.0.1 on OS-assigned ports, stepped in one loop until a condition holds or a deadline
+//! passes.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
+use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
+use skirmish_shared::prelude::*;
+
+/// How long any single condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A server App listening on 127.0.0.1 with an OS-assigned port.
+pub struct TestServer {
+    pub app: App,
+    pub addr: SocketAddr,
+}
+
+/// Builds a server app; `configure` runs after the server plugin (register test components there).
+pub fn server_with(configure: impl FnOnce(&mut App)) -> TestServer {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
+    configure(&mut app);
+    let settings = ServerSettings {
+        bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        max_clients: 8,
+        ..default()
+    };
+    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
+    TestServer { app, addr }
+}
+
+pub fn server() -> TestServer {
+    server_with(|_| {})
+}
+
+/// A headless client app connecting to `addr`; `configure` runs after the client plugin.
+pub fn client_with(addr: SocketAddr, name: &str, configure: impl FnOnce(&mut App)) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin));
+    configure(&mut app);
+    skirmish_client::connect(app.world_mut(), addr, name).expect("open client socket");
+    app
+}
+
+pub fn client(addr: SocketAddr, name: &str) -> App {
+    client_with(addr, name, |_| {})
+}
+
+/// Steps every app once, then yields briefly so real time (and the fixed timestep) advances.
+pub fn step(server: &mut TestServer, clients: &mut [&mut App]) {
+    server.app.update();
+    for client in clients.iter_mut() {
+        client.update();
+    }
+    std::thread::sleep(Duration::from_millis(1));
+}
+
+/// Steps all apps until `condition` holds; panics with `what` if [`DEADLINE`] passes first.
+pub fn run_until(
+    server: &mut TestServer,
+    clients: &mut [&mut App],
+    what: &str,
+    mut condition: impl FnMut(&mut TestServer, &mut [&mut App]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        step(server, clients);
+        if condition(server, clients) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out after {DEADLINE:?} waiting for: {what}"
+        );
+    }
+}
+
+/// Steps all apps for `duration` (to show that something does *not* happen).
+pub fn run_for(server: &mut TestServer, clients: &mut [&mut App], duration: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        step(server, clients);
+    }
+}
+
+pub fn is_connected(client: &App) -> bool {
+    *client.world().resource::<ConnectionStatus>() == ConnectionStatus::Connected
+}
+
+pub fn client_id(client: &App) -> u64 {
+    client.world().resource::<ClientSession>().client_id
+}
+
+/// Every player a client sees: (owner client id, position).
+pub fn players_seen(app: &mut App) -> Vec<(u64, Vec2)> {
+    let mut query = app.world_mut().query::<(&Player, &Position)>();
+    query
+        .iter(app.world())
+        .map(|(player, position)| (player.client_id, position.0))
+        .collect()
+}
+
+/// The position of `client_id`'s player as the server has it.
+pub fn server_position(server: &mut TestServer, client_id: u64) -> Option<Vec2> {
+    let entity = server
+        .app
+        .world()
+        .resource::<ConnectedClients>()
+        .get(&client_id)?
+        .player;
+    server.app.world().get::<Position>(entity).map(|p| p.0)
+}
+
+/// The position of `owner`'s player as seen by `viewer`.
+pub fn seen_position(viewer: &mut App, owner: u64) -> Option<Vec2> {
+    players_seen(viewer)
+        .into_iter()
+        .find(|(id, _)| *id == owner)
+        .map(|(_, position)| position)
+}
+
+pub fn set_movement(client: &mut App, movement: Vec2) {
+    client.world_mut().resource_mut::<InputState>().movement = movement;
+}
+
+/// Connects `clients` and waits until each has been welcomed.
+pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
+    run_until(
+        server,
+        clients,
+        "all clients connected and welcomed",
+        |_, clients| clients.iter().all(|client| is_connected(client)),
+    );
+}
