@@ -18,9 +18,13 @@ use skirmish_shared::simulation::DEFAULT_TICK_RATE;
     version,
     about = "Skirmish: a multiplayer arena on Bevy and renet"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand: host a game (same flags as `play`).
+    #[command(flatten)]
+    play: PlayArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -33,7 +37,7 @@ enum Command {
     Client(ClientArgs),
 }
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug)]
 struct PlayArgs {
     /// UDP port of the local server (0 picks a free one). Friends on your network can join it.
     #[arg(long, default_value_t = 0)]
@@ -75,7 +79,7 @@ struct ClientArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Play(PlayArgs::default())) {
+    match cli.command.unwrap_or(Command::Play(cli.play)) {
         Command::Server(args) => run_server(args),
         Command::Play(args) => window::play(args),
         Command::Client(args) => window::join(args),
@@ -107,10 +111,7 @@ mod window {
 
     use std::net::{Ipv4Addr, SocketAddr};
     use std::process::ExitCode;
-    use std::sync::mpsc;
 
-    use bevy::prelude::*;
-    use skirmish_client::{ClientPlugin, ClientRenderPlugin};
     use skirmish_server::ServerSettings;
 
     use super::{ClientArgs, PlayArgs};
@@ -124,7 +125,7 @@ mod window {
             max_clients: 16,
             ..ServerSettings::default()
         };
-        let server = match start_local_server(settings) {
+        let server = match skirmish_server::spawn_local_server(settings) {
             Ok(addr) => addr,
             Err(err) => {
                 eprintln!("skirmish: could not start the local server: {err}");
@@ -141,41 +142,8 @@ mod window {
         run_window(args.connect, &args.name)
     }
 
-    /// Starts the server App on its own thread; returns the address it listens on.
-    fn start_local_server(settings: ServerSettings) -> Result<SocketAddr, String> {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("skirmish-server".into())
-            .spawn(move || {
-                // The window app installs logging for the whole process.
-                let mut app = skirmish_server::server_app(settings.tick_rate, false);
-                match skirmish_server::listen(app.world_mut(), &settings) {
-                    Ok(addr) => {
-                        let _ = sender.send(Ok(addr));
-                        app.run();
-                    }
-                    Err(err) => {
-                        let _ = sender.send(Err(err.to_string()));
-                    }
-                }
-            })
-            .map_err(|err| err.to_string())?;
-        receiver
-            .recv()
-            .map_err(|_| "the server thread stopped".to_owned())?
-    }
-
     fn run_window(server: SocketAddr, name: &str) -> ExitCode {
-        let mut app = App::new();
-        app.add_plugins(DefaultPlugins.set(WindowPlugin {
-            primary_window: Some(Window {
-                title: "Skirmish".into(),
-                resolution: (1280, 720).into(),
-                ..default()
-            }),
-            ..default()
-        }))
-        .add_plugins((ClientPlugin, ClientRenderPlugin));
+        let mut app = skirmish_client::render::window_app();
         if let Err(err) = skirmish_client::connect(app.world_mut(), server, name) {
             eprintln!("skirmish: {err}");
             return ExitCode::from(2);

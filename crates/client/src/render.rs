@@ -5,7 +5,24 @@ use bevy::prelude::*;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
+use crate::ClientPlugin;
 use crate::net::{ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
+
+/// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
+/// and [`ClientRenderPlugin`]. Call [`connect`](crate::connect) on it, then `run` it.
+pub fn window_app() -> App {
+    let mut app = App::new();
+    app.add_plugins(DefaultPlugins.set(WindowPlugin {
+        primary_window: Some(Window {
+            title: "Skirmish".into(),
+            resolution: (1280, 720).into(),
+            ..default()
+        }),
+        ..default()
+    }))
+    .add_plugins((ClientPlugin, ClientRenderPlugin));
+    app
+}
 
 /// Rendering and input for the client. Needs `DefaultPlugins` (a window) and [`ClientPlugin`](crate::ClientPlugin).
 pub struct ClientRenderPlugin;
@@ -19,6 +36,7 @@ impl Plugin for ClientRenderPlugin {
                 (
                     read_keyboard,
                     add_player_sprites,
+                    update_name_labels,
                     sync_transforms,
                     follow_local_player,
                     update_status_text,
@@ -95,6 +113,10 @@ fn player_color(client_id: u64) -> Color {
     Color::hsl(hue * 360.0, 0.7, 0.55)
 }
 
+/// Marks the name shown above a player.
+#[derive(Component)]
+struct NameLabel;
+
 fn add_player_sprites(
     mut commands: Commands,
     players: Query<(Entity, &Player, &Position, Has<LocalPlayer>), Added<Player>>,
@@ -109,11 +131,30 @@ fn add_player_sprites(
             Sprite::from_color(player_color(player.client_id), Vec2::splat(size)),
             Transform::from_translation(position.0.extend(1.0)),
         ));
+        commands.entity(entity).with_child((
+            NameLabel,
+            Text2d::new(""),
+            TextFont::from_font_size(16.0),
+            TextColor(Color::srgb(0.92, 0.94, 0.97)),
+            Transform::from_xyz(0.0, size * 0.5 + 14.0, 2.0),
+        ));
         if local {
             commands.entity(entity).with_child((
                 Sprite::from_color(Color::WHITE, Vec2::splat(size + 6.0)),
                 Transform::from_xyz(0.0, 0.0, -0.5),
             ));
+        }
+    }
+}
+
+fn update_name_labels(
+    players: Query<(&PlayerName, &Children), Or<(Changed<PlayerName>, Added<Children>)>>,
+    mut labels: Query<&mut Text2d, With<NameLabel>>,
+) {
+    for (name, children) in &players {
+        let mut labels = labels.iter_many_mut(children);
+        while let Some(mut label) = labels.fetch_next() {
+            label.0.clone_from(&name.0);
         }
     }
 }

@@ -69,7 +69,7 @@ fn handle_server_events(
         }
         ServerEvent::ClientDisconnected { client_id, reason } => {
             if let Some(info) = clients.remove(client_id) {
-                commands.entity(info.player).despawn();
+                commands.entity(info.player).try_despawn();
             }
             info!(
                 "client {client_id} left: {reason} ({} online)",

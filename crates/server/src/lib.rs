@@ -186,6 +186,32 @@ pub fn headless_app(settings: &ServerSettings) -> Result<App, StartError> {
     Ok(app)
 }
 
+/// Starts a server on its own thread (the "listen server" a player hosts) and returns the address
+/// it listens on once the socket is open. Logging is left to the caller's process.
+pub fn spawn_local_server(settings: ServerSettings) -> Result<SocketAddr, StartError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("skirmish-server".into())
+        .spawn(move || {
+            let mut app = server_app(settings.tick_rate, false);
+            match listen(app.world_mut(), &settings) {
+                Ok(addr) => {
+                    let _ = sender.send(Ok(addr));
+                    app.run();
+                }
+                Err(err) => {
+                    let _ = sender.send(Err(err));
+                }
+            }
+        })
+        .map_err(StartError::Socket)?;
+    receiver.recv().unwrap_or_else(|_| {
+        Err(StartError::Socket(std::io::Error::other(
+            "the server thread stopped before listening",
+        )))
+    })
+}
+
 /// A server app without a socket. `log` adds Bevy's `LogPlugin`; leave it off when another app
 /// in the same process (the host's client window) already installed logging.
 pub fn server_app(tick_rate: u16, log: bool) -> App {

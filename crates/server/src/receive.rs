@@ -38,15 +38,23 @@ impl std::fmt::Display for Violation {
 }
 
 fn receive_messages(
+    mut commands: Commands,
     mut server: ResMut<RenetServer>,
     mut clients: ResMut<ConnectedClients>,
     mut inputs: Query<&mut PlayerInput>,
     tick: Res<SimulationTick>,
 ) {
     for (&client_id, info) in clients.iter_mut() {
-        if let Err(violation) = receive_from(&mut server, client_id, info, &mut inputs, tick.0) {
-            warn!("disconnecting client {client_id}: {violation}");
-            server.disconnect(client_id);
+        let received = receive_from(&mut server, client_id, info, &mut inputs, tick.0);
+        match received {
+            Ok(Some(name)) => {
+                commands.entity(info.player).try_insert(PlayerName(name));
+            }
+            Ok(None) => {}
+            Err(violation) => {
+                warn!("disconnecting client {client_id}: {violation}");
+                server.disconnect(client_id);
+            }
         }
     }
 }
@@ -57,7 +65,8 @@ fn receive_from(
     info: &mut ClientInfo,
     inputs: &mut Query<&mut PlayerInput>,
     tick: u32,
-) -> Result<(), Violation> {
+) -> Result<Option<String>, Violation> {
+    let mut new_name = None;
     while let Some(bytes) = server.receive_message(client_id, ClientChannel::Input) {
         match decode::<ClientMessage>(&bytes).map_err(Violation::Undecodable)? {
             ClientMessage::Input { ack, frames } => {
@@ -76,13 +85,14 @@ fn receive_from(
     while let Some(bytes) = server.receive_message(client_id, ClientChannel::Command) {
         match decode::<ClientMessage>(&bytes).map_err(Violation::Undecodable)? {
             ClientMessage::SetName(name) => {
-                let name: String = name.chars().filter(|c| !c.is_control()).take(24).collect();
+                let name = sanitize_name(&name);
                 info!("client {client_id} is called {name:?}");
+                new_name = Some(name);
             }
             ClientMessage::Input { .. } => return Err(Violation::WrongChannel("Input")),
         }
     }
-    Ok(())
+    Ok(new_name)
 }
 
 /// Applies the newest frame not seen before to the client's own player only.
@@ -101,5 +111,21 @@ fn apply_newest_input(
     info.last_input_tick = Some(newest.tick);
     if let Ok(mut input) = inputs.get_mut(info.player) {
         input.0 = newest.sanitized();
+    }
+}
+
+/// A display name safe to show: no control characters, trimmed, at most 24 characters, never empty.
+fn sanitize_name(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(24)
+        .collect::<String>()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        "Player".to_owned()
+    } else {
+        name
     }
 }

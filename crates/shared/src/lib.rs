@@ -17,7 +17,7 @@ pub mod prelude {
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
     pub use crate::replication::{AppReplicateExt, NetId, Replicated, ReplicationRegistry};
     pub use crate::simulation::{
-        InputFrame, Player, PlayerInput, Position, SimulationSystems, SimulationTick,
+        InputFrame, Player, PlayerInput, PlayerName, Position, SimulationSystems, SimulationTick,
     };
 }
 

@@ -26,7 +26,7 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::protocol::{self, DecodeError};
-use crate::simulation::{Player, Position};
+use crate::simulation::{Player, PlayerName, Position};
 
 /// Marks an entity the server replicates to every client, together with its registered components.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,8 @@ fn remove_component<C: Component>(entity: &mut EntityWorldMut) {
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ReplicationRegistry>()
         .replicate::<Position>()
-        .replicate::<Player>();
+        .replicate::<Player>()
+        .replicate::<PlayerName>();
 }
 
 #[cfg(test)]

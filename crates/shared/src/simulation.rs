@@ -41,6 +41,10 @@ pub struct Player {
     pub client_id: u64,
 }
 
+/// A player's display name, set by the server from what the client asked for. Replicated.
+#[derive(Component, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerName(pub String);
+
 /// The input a player applies on one simulation tick.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InputFrame {
