@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use skirmish_server::{DEFAULT_PORT, ServerSettings};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_shared::transport::LinkConditioner;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +66,41 @@ struct ServerArgs {
     /// Simulation ticks per second.
     #[arg(long, default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
     tick_rate: u16,
+    #[command(flatten)]
+    sim: SimArgs,
+}
+
+/// Link conditioner: simulate a bad network on this process's socket, in both directions.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct SimArgs {
+    /// Extra one-way latency added to every datagram sent and received, in milliseconds.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    sim_latency_ms: u64,
+    /// Extra random delay of 0..=N milliseconds per datagram.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    sim_jitter_ms: u64,
+    /// Fraction of datagrams dropped in each direction, 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    sim_loss: f32,
+}
+
+impl SimArgs {
+    fn conditioner(self) -> LinkConditioner {
+        // Ranges were checked by clap.
+        LinkConditioner::new(self.sim_latency_ms, self.sim_jitter_ms, self.sim_loss)
+            .unwrap_or_default()
+    }
+}
+
+fn parse_loss(value: &str) -> Result<f32, String> {
+    let loss: f32 = value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if (0.0..=1.0).contains(&loss) {
+        Ok(loss)
+    } else {
+        Err(format!("must be between 0 and 1, got {value}"))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +111,8 @@ struct ClientArgs {
     /// Your player name.
     #[arg(long, default_value = "Player")]
     name: String,
+    #[command(flatten)]
+    sim: SimArgs,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +130,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         public_addresses: args.public_addr,
         max_clients: usize::from(args.max_clients),
         tick_rate: args.tick_rate,
+        conditioner: args.sim.conditioner(),
     };
     match skirmish_server::headless_app(&settings) {
         Ok(mut app) => {
@@ -113,6 +152,7 @@ mod window {
     use std::process::ExitCode;
 
     use skirmish_server::ServerSettings;
+    use skirmish_shared::transport::LinkConditioner;
 
     use super::{ClientArgs, PlayArgs};
 
@@ -132,19 +172,20 @@ mod window {
                 return ExitCode::from(2);
             }
         };
-        run_window(server, &args.name)
+        run_window(server, &args.name, LinkConditioner::default())
     }
 
     pub(super) fn join(args: ClientArgs) -> ExitCode {
         if let Err(code) = check_display() {
             return code;
         }
-        run_window(args.connect, &args.name)
+        run_window(args.connect, &args.name, args.sim.conditioner())
     }
 
-    fn run_window(server: SocketAddr, name: &str) -> ExitCode {
+    fn run_window(server: SocketAddr, name: &str, conditioner: LinkConditioner) -> ExitCode {
         let mut app = skirmish_client::render::window_app();
-        if let Err(err) = skirmish_client::connect(app.world_mut(), server, name) {
+        if let Err(err) = skirmish_client::connect_with(app.world_mut(), server, name, conditioner)
+        {
             eprintln!("skirmish: {err}");
             return ExitCode::from(2);
         }

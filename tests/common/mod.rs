@@ -15,6 +15,7 @@ use bevy::state::app::StatesPlugin;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
 use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
 use skirmish_shared::prelude::*;
+use skirmish_shared::transport::LinkConditioner;
 
 /// How long any single condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -45,10 +46,21 @@ pub fn server() -> TestServer {
 
 /// A headless client app connecting to `addr`; `configure` runs after the client plugin.
 pub fn client_with(addr: SocketAddr, name: &str, configure: impl FnOnce(&mut App)) -> App {
+    conditioned_client_with(addr, name, LinkConditioner::default(), configure)
+}
+
+/// A headless client whose socket simulates `conditioner` in both directions.
+pub fn conditioned_client_with(
+    addr: SocketAddr,
+    name: &str,
+    conditioner: LinkConditioner,
+    configure: impl FnOnce(&mut App),
+) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, ClientPlugin));
     configure(&mut app);
-    skirmish_client::connect(app.world_mut(), addr, name).expect("open client socket");
+    skirmish_client::connect_with(app.world_mut(), addr, name, conditioner)
+        .expect("open client socket");
     app
 }
 
@@ -135,10 +147,29 @@ pub fn set_movement(client: &mut App, movement: Vec2) {
 
 /// Connects `clients` and waits until each has been welcomed.
 pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
-    run_until(
-        server,
-        clients,
-        "all clients connected and welcomed",
-        |_, clients| clients.iter().all(|client| is_connected(client)),
-    );
+    let start = Instant::now();
+    loop {
+        step(server, clients);
+        if clients.iter().all(|client| is_connected(client)) {
+            return;
+        }
+        if start.elapsed() > DEADLINE {
+            let statuses: Vec<String> = clients
+                .iter()
+                .map(|client| {
+                    let session = client.world().resource::<ClientSession>();
+                    format!(
+                        "{:?} (welcomed {}, renet connected {:?})",
+                        client.world().resource::<ConnectionStatus>(),
+                        session.welcomed,
+                        client
+                            .world()
+                            .get_resource::<bevy_renet::RenetClient>()
+                            .map(|c| c.is_connected())
+                    )
+                })
+                .collect();
+            panic!("clients did not all connect within {DEADLINE:?}: {statuses:?}");
+        }
+    }
 }

@@ -2,19 +2,28 @@
 //!
 //! - [`net`] ([`ClientPlugin`]): connecting, sending inputs, receiving snapshots and applying them
 //!   to local entities. Needs no window or GPU: tests and bots use it on `MinimalPlugins`.
+//! - [`prediction`], [`interpolation`], [`stats`]: the local player predicted and reconciled,
+//!   remote entities interpolated between snapshots, and the connection measured.
 //! - [`bot`] ([`BotPlugin`]): a wandering bot that drives [`InputState`], for examples and load.
 //! - `render` (`ClientRenderPlugin`, cargo feature `render`): the window, camera, a sprite per
 //!   replicated player and keyboard input.
 
 pub mod bot;
+pub mod interpolation;
 pub mod net;
+pub mod prediction;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod stats;
+pub mod transport;
 
 pub use bot::BotPlugin;
+pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
     ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectionStatus, InputState,
-    LocalPlayer, ServerEntityMap, connect, headless_app,
+    LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with, headless_app,
 };
+pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]
 pub use render::ClientRenderPlugin;
+pub use stats::NetStats;

@@ -9,17 +9,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
-use bevy_renet::netcode::{
-    ClientAuthentication, NetcodeClientPlugin, NetcodeClientTransport, NetcodeDisconnectReason,
+use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
+use renetcode::{
+    ClientAuthentication, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
-use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, PROTOCOL_ID, Snapshot, connection_config, decode, encode,
 };
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_shared::transport::{GameSocket, LinkConditioner};
+
+use crate::transport::{self, ClientTransport};
 
 /// Ordering of the client's networking systems. Configured once by [`ClientPlugin`].
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +31,21 @@ pub enum ClientSystems {
     Receive,
     /// `FixedUpdate`, after the tick advanced: sample [`InputState`] and send it.
     SendInput,
+    /// `Update`: move the interpolation clock and place remote entities.
+    Interpolate,
 }
+
+/// Written once per snapshot applied, in tick order.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotApplied {
+    /// The snapshot's server tick.
+    pub tick: u32,
+    /// Our newest input the server had simulated by then.
+    pub last_input: Option<u32>,
+}
+
+/// Inputs kept for replay after a snapshot (about 4 s at 60 Hz).
+const INPUT_HISTORY: usize = 256;
 
 /// The client's networking: add it to any app (windowed or `MinimalPlugins`), then [`connect`].
 pub struct ClientPlugin;
@@ -38,7 +55,8 @@ impl Plugin for ClientPlugin {
         if !app.is_plugin_added::<StatesPlugin>() {
             app.add_plugins(StatesPlugin);
         }
-        app.add_plugins((SharedPlugin, RenetClientPlugin, NetcodeClientPlugin))
+        app.add_plugins((SharedPlugin, RenetClientPlugin, transport::plugin))
+            .add_message::<SnapshotApplied>()
             .insert_resource(Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)))
             .init_resource::<ClientSession>()
             .init_resource::<ConnectionStatus>()
@@ -64,7 +82,12 @@ impl Plugin for ClientPlugin {
                 send_input
                     .in_set(ClientSystems::SendInput)
                     .before(RenetSend),
-            );
+            )
+            .add_plugins((
+                crate::prediction::plugin,
+                crate::interpolation::plugin,
+                crate::stats::plugin,
+            ));
     }
 }
 
@@ -116,7 +139,26 @@ pub struct ClientSession {
     pub last_snapshot_tick: Option<u32>,
     /// Number of snapshots applied.
     pub snapshots_applied: u64,
+    /// Our newest input the server had simulated at the last applied snapshot.
+    pub last_input_ack: Option<u32>,
+    /// Entity entries received in applied snapshots (spawns and changes), in total.
+    pub snapshot_entities_received: u64,
     input_history: VecDeque<InputFrame>,
+    sent_this_tick: Option<InputFrame>,
+}
+
+impl ClientSession {
+    /// The input frame sampled and sent on the current fixed tick, if connected.
+    pub fn input_sent_this_tick(&self) -> Option<InputFrame> {
+        self.sent_this_tick
+    }
+
+    /// Sent inputs newer than `tick` (all of them for `None`), oldest first.
+    pub fn inputs_after(&self, tick: Option<u32>) -> impl Iterator<Item = &InputFrame> {
+        self.input_history
+            .iter()
+            .filter(move |frame| tick.is_none_or(|tick| frame.tick > tick))
+    }
 }
 
 /// Maps server network ids to the local entities that mirror them.
@@ -167,6 +209,16 @@ impl std::error::Error for ConnectError {}
 /// Starts connecting to an unsecure server at `server`. Progress shows in [`ConnectionStatus`].
 /// Returns the client id chosen for this connection.
 pub fn connect(world: &mut World, server: SocketAddr, name: &str) -> Result<u64, ConnectError> {
+    connect_with(world, server, name, LinkConditioner::default())
+}
+
+/// Like [`connect`], with simulated latency, jitter and loss on the client's socket.
+pub fn connect_with(
+    world: &mut World,
+    server: SocketAddr,
+    name: &str,
+    conditioner: LinkConditioner,
+) -> Result<u64, ConnectError> {
     let bind_ip: IpAddr = match (server.ip().is_loopback(), server.is_ipv4()) {
         (true, true) => Ipv4Addr::LOCALHOST.into(),
         (true, false) => Ipv6Addr::LOCALHOST.into(),
@@ -184,8 +236,10 @@ pub fn connect(world: &mut World, server: SocketAddr, name: &str) -> Result<u64,
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let transport = NetcodeClientTransport::new(now, authentication, socket)
+    let netcode = NetcodeClient::new(now, authentication)
         .map_err(|err| ConnectError::Netcode(err.to_string()))?;
+    let socket = GameSocket::new(socket, conditioner).map_err(ConnectError::Socket)?;
+    let transport = ClientTransport::new(netcode, socket);
 
     // A fresh session: forget anything from a previous connection.
     despawn_replicas(world);
@@ -197,6 +251,8 @@ pub fn connect(world: &mut World, server: SocketAddr, name: &str) -> Result<u64,
         ..default()
     });
     world.insert_resource(ConnectionStatus::Connecting { server });
+    world.insert_resource(crate::stats::NetStats::default());
+    world.insert_resource(crate::interpolation::InterpolationClock::default());
     Ok(client_id)
 }
 
@@ -277,9 +333,26 @@ fn handle_messages(
             continue;
         }
         apply_snapshot(world, &snapshot)?;
+        crate::interpolation::record_samples(world, snapshot.tick);
         let mut session = world.resource_mut::<ClientSession>();
         session.last_snapshot_tick = Some(snapshot.tick);
+        session.last_input_ack = snapshot.last_input;
         session.snapshots_applied += 1;
+        session.snapshot_entities_received += snapshot.entities.len() as u64;
+        if let Some(acked) = snapshot.last_input {
+            // The server will never need inputs it already simulated replayed.
+            while session
+                .input_history
+                .front()
+                .is_some_and(|frame| frame.tick <= acked)
+            {
+                session.input_history.pop_front();
+            }
+        }
+        world.write_message(SnapshotApplied {
+            tick: snapshot.tick,
+            last_input: snapshot.last_input,
+        });
     }
     Ok(())
 }
@@ -340,7 +413,7 @@ fn track_connection(world: &mut World) {
     }
     let renet_reason = client.disconnect_reason();
     let netcode_reason = world
-        .get_resource::<NetcodeClientTransport>()
+        .get_resource::<ClientTransport>()
         .and_then(|transport| transport.disconnect_reason());
     let reason = describe_disconnect(netcode_reason, renet_reason);
     info!("disconnected: {reason}");
@@ -349,7 +422,7 @@ fn track_connection(world: &mut World) {
 }
 
 fn cleanup_transport(world: &mut World) {
-    world.remove_resource::<NetcodeClientTransport>();
+    world.remove_resource::<ClientTransport>();
     world.remove_resource::<RenetClient>();
     despawn_replicas(world);
 }
@@ -387,7 +460,7 @@ pub fn describe_disconnect(
 }
 
 /// Marks our own player when it first arrives.
-fn mark_local_player(
+pub(crate) fn mark_local_player(
     mut commands: Commands,
     session: Res<ClientSession>,
     players: Query<(Entity, &Player), Added<Player>>,
@@ -406,6 +479,7 @@ fn send_input(
     mut session: ResMut<ClientSession>,
     client: Option<ResMut<RenetClient>>,
 ) {
+    session.sent_this_tick = None;
     let Some(mut client) = client else {
         return;
     };
@@ -417,13 +491,15 @@ fn send_input(
         movement: input.movement,
     }
     .sanitized();
-    if session.input_history.len() == INPUT_REDUNDANCY {
+    if session.input_history.len() == INPUT_HISTORY {
         session.input_history.pop_front();
     }
     session.input_history.push_back(frame);
+    session.sent_this_tick = Some(frame);
+    let skip = session.input_history.len().saturating_sub(INPUT_REDUNDANCY);
     let message = ClientMessage::Input {
         ack: session.last_snapshot_tick,
-        frames: session.input_history.iter().copied().collect(),
+        frames: session.input_history.iter().skip(skip).copied().collect(),
     };
     client.send_message(ClientChannel::Input, encode(&message));
 }

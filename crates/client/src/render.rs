@@ -6,7 +6,9 @@ use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::ClientPlugin;
-use crate::net::{ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
+use crate::interpolation::Interpolated;
+use crate::net::{ClientSystems, ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
+use crate::prediction::Predicted;
 
 /// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
 /// and [`ClientRenderPlugin`]. Call [`connect`](crate::connect) on it, then `run` it.
@@ -37,7 +39,7 @@ impl Plugin for ClientRenderPlugin {
                     read_keyboard,
                     add_player_sprites,
                     update_name_labels,
-                    sync_transforms,
+                    sync_transforms.after(ClientSystems::Interpolate),
                     follow_local_player,
                     update_status_text,
                 )
@@ -159,10 +161,24 @@ fn update_name_labels(
     }
 }
 
-fn sync_transforms(mut query: Query<(&Position, &mut Transform), Changed<Position>>) {
-    for (position, mut transform) in &mut query {
-        transform.translation.x = position.x;
-        transform.translation.y = position.y;
+/// Places sprites: the local player where prediction says, remote entities where interpolation
+/// says, anything else at its replicated position.
+fn sync_transforms(
+    mut query: Query<(
+        &Position,
+        Option<&Predicted>,
+        Option<&Interpolated>,
+        &mut Transform,
+    )>,
+) {
+    for (position, predicted, interpolated, mut transform) in &mut query {
+        let shown = match (predicted, interpolated) {
+            (Some(predicted), _) => predicted.rendered(),
+            (None, Some(interpolated)) => interpolated.0,
+            (None, None) => position.0,
+        };
+        transform.translation.x = shown.x;
+        transform.translation.y = shown.y;
     }
 }
 

@@ -9,6 +9,7 @@ use skirmish_shared::protocol::encode;
 use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::TickRate;
+use crate::input::InputBuffer;
 use crate::replication::ClientReplication;
 
 /// Server-side state of one connected client.
@@ -16,8 +17,8 @@ use crate::replication::ClientReplication;
 pub struct ClientInfo {
     /// The player entity this client controls.
     pub player: Entity,
-    /// Newest input tick applied for this client.
-    pub last_input_tick: Option<u32>,
+    /// Inputs received and not yet simulated.
+    pub inputs: InputBuffer,
     /// What this client has acknowledged and still needs.
     pub(crate) replication: ClientReplication,
 }
@@ -55,7 +56,7 @@ fn handle_server_events(
                 *client_id,
                 ClientInfo {
                     player,
-                    last_input_tick: None,
+                    inputs: InputBuffer::default(),
                     replication: ClientReplication::default(),
                 },
             );

@@ -11,8 +11,10 @@
 //! ```
 
 mod connection;
+mod input;
 mod receive;
 mod replication;
+mod transport;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,16 +23,17 @@ use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
-use bevy_renet::netcode::{
-    NetcodeServerPlugin, NetcodeServerTransport, ServerAuthentication, ServerConfig,
-};
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
+use renetcode::{ServerAuthentication, ServerConfig};
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
 pub use connection::{ClientInfo, ConnectedClients};
+pub use input::InputBuffer;
 pub use replication::ReplicationState;
+pub use transport::ServerTransport;
 
 /// Default UDP port of a Skirmish server.
 pub const DEFAULT_PORT: u16 = 5000;
@@ -59,6 +62,8 @@ pub struct ServerSettings {
     pub max_clients: usize,
     /// Simulation ticks per second.
     pub tick_rate: u16,
+    /// Simulated latency, jitter and loss on the server's socket (testing only).
+    pub conditioner: LinkConditioner,
 }
 
 impl Default for ServerSettings {
@@ -68,6 +73,7 @@ impl Default for ServerSettings {
             public_addresses: Vec::new(),
             max_clients: 16,
             tick_rate: DEFAULT_TICK_RATE,
+            conditioner: LinkConditioner::default(),
         }
     }
 }
@@ -113,12 +119,17 @@ pub struct TickRate(pub u16);
 
 impl Plugin for ServerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((SharedPlugin, RenetServerPlugin, NetcodeServerPlugin))
+        app.add_plugins((SharedPlugin, RenetServerPlugin, transport::plugin))
             .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate)))
             .insert_resource(TickRate(self.tick_rate))
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
             .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
-            .add_plugins((connection::plugin, receive::plugin, replication::plugin));
+            .add_plugins((
+                connection::plugin,
+                input::plugin,
+                receive::plugin,
+                replication::plugin,
+            ));
     }
 }
 
@@ -171,10 +182,13 @@ pub fn listen_on(
         public_addresses: public_addresses.clone(),
         authentication: ServerAuthentication::Unsecure,
     };
-    let transport = NetcodeServerTransport::new(config, socket).map_err(StartError::Socket)?;
+    let socket = GameSocket::new(socket, settings.conditioner).map_err(StartError::Socket)?;
     world.insert_resource(RenetServer::new(connection_config()));
-    world.insert_resource(transport);
+    world.insert_resource(ServerTransport::new(config, socket));
     info!("listening on {local_addr} (clients dial {public_addresses:?})");
+    if settings.conditioner.is_active() {
+        warn!("link conditioner active: {:?}", settings.conditioner);
+    }
     Ok(local_addr)
 }
 

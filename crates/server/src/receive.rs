@@ -41,11 +41,10 @@ fn receive_messages(
     mut commands: Commands,
     mut server: ResMut<RenetServer>,
     mut clients: ResMut<ConnectedClients>,
-    mut inputs: Query<&mut PlayerInput>,
     tick: Res<SimulationTick>,
 ) {
     for (&client_id, info) in clients.iter_mut() {
-        let received = receive_from(&mut server, client_id, info, &mut inputs, tick.0);
+        let received = receive_from(&mut server, client_id, info, tick.0);
         match received {
             Ok(Some(name)) => {
                 commands.entity(info.player).try_insert(PlayerName(name));
@@ -63,7 +62,6 @@ fn receive_from(
     server: &mut RenetServer,
     client_id: ClientId,
     info: &mut ClientInfo,
-    inputs: &mut Query<&mut PlayerInput>,
     tick: u32,
 ) -> Result<Option<String>, Violation> {
     let mut new_name = None;
@@ -77,7 +75,9 @@ fn receive_from(
                     // An ack from the future is a lie; never trust more than we sent.
                     info.replication.acknowledge(ack.min(tick));
                 }
-                apply_newest_input(info, &frames, inputs);
+                for frame in frames {
+                    info.inputs.push(frame);
+                }
             }
             ClientMessage::SetName(_) => return Err(Violation::WrongChannel("SetName")),
         }
@@ -93,25 +93,6 @@ fn receive_from(
         }
     }
     Ok(new_name)
-}
-
-/// Applies the newest frame not seen before to the client's own player only.
-fn apply_newest_input(
-    info: &mut ClientInfo,
-    frames: &[InputFrame],
-    inputs: &mut Query<&mut PlayerInput>,
-) {
-    let Some(newest) = frames
-        .iter()
-        .filter(|frame| info.last_input_tick.is_none_or(|last| frame.tick > last))
-        .max_by_key(|frame| frame.tick)
-    else {
-        return;
-    };
-    info.last_input_tick = Some(newest.tick);
-    if let Ok(mut input) = inputs.get_mut(info.player) {
-        input.0 = newest.sanitized();
-    }
 }
 
 /// A display name safe to show: no control characters, trimmed, at most 24 characters, never empty.

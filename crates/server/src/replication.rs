@@ -178,6 +178,7 @@ impl ClientReplication {
         });
         Snapshot {
             tick,
+            last_input: None,
             entities,
             despawns: self.pending_despawns.clone(),
         }
@@ -269,7 +270,8 @@ fn send_snapshots(
     tick: Res<SimulationTick>,
 ) {
     for (&client_id, info) in clients.iter_mut() {
-        let snapshot = info.replication.build_snapshot(&state, tick.0);
+        let mut snapshot = info.replication.build_snapshot(&state, tick.0);
+        snapshot.last_input = info.inputs.last_consumed();
         server.send_message(
             client_id,
             ServerChannel::Snapshot,

@@ -8,6 +8,7 @@
 pub mod protocol;
 pub mod replication;
 pub mod simulation;
+pub mod transport;
 
 use bevy::prelude::*;
 

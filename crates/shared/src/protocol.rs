@@ -136,6 +136,9 @@ pub enum ServerMessage {
 pub struct Snapshot {
     /// Server tick this snapshot describes.
     pub tick: u32,
+    /// Client tick of this client's newest input simulated by `tick`: the client replays its
+    /// inputs after it on top of this snapshot (prediction and reconciliation).
+    pub last_input: Option<u32>,
     /// Entities with changed (or, for entities new to this client, all) components.
     pub entities: Vec<EntityDelta>,
     /// Entities removed from the world.
@@ -261,6 +264,7 @@ mod tests {
             },
             ServerMessage::Snapshot(Snapshot {
                 tick: 1234,
+                last_input: Some(1200),
                 entities: vec![EntityDelta {
                     net_id: NetId(3),
                     components: vec![

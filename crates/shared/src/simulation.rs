@@ -18,7 +18,10 @@ pub const PLAYER_SPEED: f32 = 300.0;
 pub enum SimulationSystems {
     /// Runs first in `FixedUpdate`: advances [`SimulationTick`].
     Tick,
-    /// Runs in `FixedUpdate` after `Tick`: game rules (movement, ...).
+    /// Runs in `FixedUpdate` after `Tick`: feeds this tick's input into [`PlayerInput`]
+    /// (server: from the client's buffer; client: from the local input).
+    Input,
+    /// Runs in `FixedUpdate` after `Input`: game rules (movement, ...).
     Simulate,
 }
 
@@ -75,7 +78,12 @@ pub(super) fn plugin(app: &mut App) {
     app.init_resource::<SimulationTick>()
         .configure_sets(
             FixedUpdate,
-            (SimulationSystems::Tick, SimulationSystems::Simulate).chain(),
+            (
+                SimulationSystems::Tick,
+                SimulationSystems::Input,
+                SimulationSystems::Simulate,
+            )
+                .chain(),
         )
         .add_systems(FixedUpdate, advance_tick.in_set(SimulationSystems::Tick))
         .add_systems(

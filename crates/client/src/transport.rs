@@ -1,0 +1,146 @@
+//! The client's netcode transport: renetcode's [`NetcodeClient`] over a [`GameSocket`] (link
+//! conditioner and traffic counters beneath everything), feeding renet's [`RenetClient`].
+//! Replaces `bevy_renet`'s `NetcodeClientPlugin`.
+
+use std::net::SocketAddr;
+
+use bevy::prelude::*;
+use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
+use renetcode::{DisconnectReason, NetcodeClient};
+use skirmish_shared::transport::{GameSocket, LinkConditioner, TrafficCounters};
+
+/// The client's socket and netcode state.
+#[derive(Resource)]
+pub struct ClientTransport {
+    socket: GameSocket,
+    netcode: NetcodeClient,
+}
+
+impl ClientTransport {
+    /// A transport for `netcode` on `socket`.
+    pub fn new(netcode: NetcodeClient, socket: GameSocket) -> Self {
+        Self { socket, netcode }
+    }
+
+    /// Why netcode ended the connection, if it did.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.netcode.disconnect_reason()
+    }
+
+    /// The server this transport talks to.
+    pub fn server_addr(&self) -> SocketAddr {
+        self.netcode.server_addr()
+    }
+
+    /// Changes the simulated network conditions (testing).
+    pub fn set_conditioner(&mut self, conditioner: LinkConditioner) {
+        self.socket.set_conditioner(conditioner);
+    }
+
+    /// Traffic through the socket so far.
+    pub fn counters(&self) -> TrafficCounters {
+        self.socket.counters
+    }
+
+    /// Sends the netcode disconnect packet now (once).
+    pub fn disconnect(&mut self) {
+        if self.netcode.is_disconnected() {
+            return;
+        }
+        match self.netcode.disconnect() {
+            Ok((addr, packet)) => self.socket.send_to(packet, addr),
+            Err(err) => debug!("cannot build the disconnect packet: {err}"),
+        }
+        self.socket.flush();
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(
+        PreUpdate,
+        receive_packets
+            .in_set(RenetReceive)
+            .run_if(resource_exists::<ClientTransport>)
+            .run_if(resource_exists::<RenetClient>)
+            .after(RenetClientPlugin::update_system),
+    )
+    .add_systems(
+        PostUpdate,
+        send_packets
+            .in_set(RenetSend)
+            .run_if(resource_exists::<ClientTransport>)
+            .run_if(resource_exists::<RenetClient>),
+    )
+    .add_systems(
+        Last,
+        disconnect_on_exit.run_if(resource_exists::<ClientTransport>),
+    );
+}
+
+fn receive_packets(
+    mut transport: ResMut<ClientTransport>,
+    mut client: ResMut<RenetClient>,
+    time: Res<Time<Real>>,
+) {
+    let transport = &mut *transport;
+    if transport.netcode.disconnect_reason().is_some() {
+        client.disconnect_due_to_transport();
+        return;
+    }
+    if client.disconnect_reason().is_some() {
+        // The game (or renet) ended the connection: tell the server right away.
+        transport.disconnect();
+        return;
+    }
+    if transport.netcode.is_connected() {
+        client.set_connected();
+    } else if transport.netcode.is_connecting() {
+        client.set_connecting();
+    }
+    let server_addr = transport.netcode.server_addr();
+    let netcode = &mut transport.netcode;
+    let received = transport.socket.receive(|addr, bytes| {
+        if addr != server_addr {
+            return; // Only the server may talk to us.
+        }
+        if let Some(payload) = netcode.process_packet(bytes) {
+            client.process_packet(payload);
+        }
+    });
+    if let Err(err) = received {
+        warn!("client socket error: {err}");
+    }
+    if let Some((packet, addr)) = transport.netcode.update(time.delta()) {
+        transport.socket.send_to(packet, addr);
+    }
+    transport.socket.flush();
+}
+
+fn send_packets(mut transport: ResMut<ClientTransport>, mut client: ResMut<RenetClient>) {
+    let transport = &mut *transport;
+    if transport.netcode.disconnect_reason().is_some() {
+        return;
+    }
+    let packets = client.get_packets_to_send();
+    if !transport.netcode.is_connected() {
+        // Still handshaking: netcode cannot carry payloads yet; renet resends what matters.
+        transport.socket.flush();
+        return;
+    }
+    for packet in packets {
+        match transport.netcode.generate_payload_packet(&packet) {
+            Ok((addr, payload)) => transport.socket.send_to(payload, addr),
+            Err(err) => {
+                warn!("cannot send to the server: {err}");
+                break;
+            }
+        }
+    }
+    transport.socket.flush();
+}
+
+fn disconnect_on_exit(exit: MessageReader<AppExit>, mut transport: ResMut<ClientTransport>) {
+    if !exit.is_empty() {
+        transport.disconnect();
+    }
+}

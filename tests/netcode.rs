@@ -1,0 +1,265 @@
+//! Netcode under simulated network conditions: prediction, reconciliation, interpolation and
+//! delta snapshots, over real UDP on 127.0.0.1 through the link conditioner.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use common::*;
+use skirmish_client::transport::ClientTransport;
+use skirmish_client::{ClientSession, Interpolated, LocalPlayer, NetStats, Predicted};
+use skirmish_shared::prelude::*;
+use skirmish_shared::simulation::PLAYER_SPEED;
+use skirmish_shared::transport::LinkConditioner;
+
+/// Positions travel as exact `f32`s today; this is the tolerance "within the quantization step"
+/// means until positions are quantized.
+const POSITION_STEP: f32 = 0.01;
+
+fn predicted(client: &mut App) -> Option<Vec2> {
+    let mut query = client
+        .world_mut()
+        .query_filtered::<&Predicted, With<LocalPlayer>>();
+    query.single(client.world()).ok().map(|p| p.position)
+}
+
+fn bad_network() -> LinkConditioner {
+    // 50 ms each way = 100 ms RTT, plus jitter and 5% loss in both directions.
+    LinkConditioner::new(50, 20, 0.05).unwrap()
+}
+
+#[test]
+fn prediction_converges_to_server_under_latency_jitter_and_loss() {
+    let mut server = server();
+    let mut a = conditioned_client_with(server.addr, "a", bad_network(), |_| {});
+    connect_all(&mut server, &mut [&mut a]);
+    let id = client_id(&a);
+    run_until(&mut server, &mut [&mut a], "prediction starts", |_, c| {
+        predicted(c[0]).is_some()
+    });
+
+    // Zig-zag for a while, so there is plenty to mispredict.
+    for direction in [Vec2::X, Vec2::Y, Vec2::new(-1.0, 1.0), Vec2::NEG_Y] {
+        set_movement(&mut a, direction);
+        run_for(&mut server, &mut [&mut a], Duration::from_millis(300));
+    }
+    set_movement(&mut a, Vec2::ZERO);
+
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "predicted position equals the server's",
+        |server, c| {
+            let (Some(authoritative), Some(predicted)) =
+                (server_position(server, id), predicted(c[0]))
+            else {
+                return false;
+            };
+            authoritative.distance(predicted) <= POSITION_STEP
+        },
+    );
+    // And it stays there.
+    run_for(&mut server, &mut [&mut a], Duration::from_millis(300));
+    let authoritative = server_position(&mut server, id).unwrap();
+    let predicted = predicted(&mut a).unwrap();
+    assert!(
+        authoritative.distance(predicted) <= POSITION_STEP,
+        "prediction drifted after settling: server {authoritative}, predicted {predicted}"
+    );
+}
+
+#[test]
+fn steady_movement_without_loss_needs_no_correction() {
+    let mut server = server();
+    let steady = LinkConditioner::new(30, 0, 0.0).unwrap();
+    let mut a = conditioned_client_with(server.addr, "a", steady, |_| {});
+    connect_all(&mut server, &mut [&mut a]);
+    let id = client_id(&a);
+    run_until(&mut server, &mut [&mut a], "prediction starts", |_, c| {
+        predicted(c[0]).is_some()
+    });
+    let start = server_position(&mut server, id).unwrap();
+
+    set_movement(&mut a, Vec2::new(0.6, 0.8));
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the server moved the player 200 units",
+        |server, _| server_position(server, id).unwrap().distance(start) > 200.0,
+    );
+    let stats = a.world().resource::<NetStats>().clone();
+    assert!(
+        stats.max_correction <= POSITION_STEP,
+        "a deterministic simulation on a clean link must not mispredict: {stats:?}"
+    );
+    assert!(
+        stats.snapshots_per_s > 0.0 || a.world().resource::<ClientSession>().snapshots_applied > 30
+    );
+}
+
+#[test]
+fn interpolated_remote_never_jumps_or_goes_backwards_under_loss() {
+    let mut server = server();
+    let mut mover = client(server.addr, "mover");
+    let lossy = LinkConditioner::new(0, 0, 0.05).unwrap();
+    let mut watcher = conditioned_client_with(server.addr, "watcher", lossy, |_| {});
+    connect_all(&mut server, &mut [&mut mover, &mut watcher]);
+    let mover_id = client_id(&mover);
+
+    let interpolated = |watcher: &mut App| -> Option<Vec2> {
+        let mut query = watcher.world_mut().query::<(&Player, &Interpolated)>();
+        query
+            .iter(watcher.world())
+            .find(|(player, _)| player.client_id == mover_id)
+            .map(|(_, interpolated)| interpolated.0)
+    };
+    run_until(
+        &mut server,
+        &mut [&mut mover, &mut watcher],
+        "watcher interpolates the mover",
+        |_, c| interpolated(c[1]).is_some(),
+    );
+
+    set_movement(&mut mover, Vec2::X);
+    // Let the motion reach the watcher's render clock.
+    run_for(
+        &mut server,
+        &mut [&mut mover, &mut watcher],
+        Duration::from_millis(300),
+    );
+
+    let mut last = interpolated(&mut watcher).unwrap();
+    let start = last;
+    let end = Instant::now() + Duration::from_millis(1500);
+    let mut frames = 0;
+    while Instant::now() < end {
+        step(&mut server, &mut [&mut mover, &mut watcher]);
+        let now = interpolated(&mut watcher).unwrap();
+        // The watcher's own frame time: what its player sees between two frames.
+        let dt = watcher.world().resource::<Time<Real>>().delta_secs();
+        // The render clock runs at most 10% fast, so a frame moves at most ~1.1x real speed.
+        let max_step = PLAYER_SPEED * dt * 1.15 + 0.01;
+        assert!(now.x >= last.x - 1e-3, "moved backwards: {last} -> {now}");
+        if (now - last).length() > max_step {
+            let clock = *watcher
+                .world()
+                .resource::<skirmish_client::interpolation::InterpolationClock>();
+            let mut q = watcher.world_mut().query::<(
+                &Player,
+                &skirmish_client::interpolation::InterpolationBuffer,
+            )>();
+            let samples: Vec<(u32, Vec2)> = q
+                .iter(watcher.world())
+                .find(|(p, _)| p.client_id == mover_id)
+                .unwrap()
+                .1
+                .samples()
+                .collect();
+            panic!(
+                "jumped {} in {dt}s: {last} -> {now}, clock {clock:?}, samples {:?}",
+                (now - last).length(),
+                &samples[samples.len().saturating_sub(12)..]
+            );
+        }
+        assert!(
+            (now.y - start.y).abs() < 1e-3,
+            "left the straight path: {now}"
+        );
+        last = now;
+        frames += 1;
+    }
+    assert!(
+        last.x > start.x + 200.0,
+        "the watcher saw the mover advance: {start} -> {last}"
+    );
+    assert!(frames > 100, "enough frames were checked ({frames})");
+}
+
+#[test]
+fn resting_world_costs_nothing_and_resyncs_after_a_blackout() {
+    let mut server = server();
+    let mut rng = fastrand::Rng::with_seed(4);
+    let entities: Vec<Entity> = (0..200)
+        .map(|_| {
+            let position = Vec2::new(rng.f32() * 1000.0 - 500.0, rng.f32() * 1000.0 - 500.0);
+            server
+                .app
+                .world_mut()
+                .spawn((Replicated, Position(position)))
+                .id()
+        })
+        .collect();
+    let mut a = client(server.addr, "a");
+    connect_all(&mut server, &mut [&mut a]);
+
+    let synced = |server: &mut TestServer, client: &mut App| -> bool {
+        let mut server_query = server
+            .app
+            .world_mut()
+            .query_filtered::<&Position, Without<Player>>();
+        let mut expected: Vec<(u32, u32)> = server_query
+            .iter(server.app.world())
+            .map(|p| (p.x.to_bits(), p.y.to_bits()))
+            .collect();
+        let mut client_query = client
+            .world_mut()
+            .query_filtered::<&Position, Without<Player>>();
+        let mut seen: Vec<(u32, u32)> = client_query
+            .iter(client.world())
+            .map(|p| (p.x.to_bits(), p.y.to_bits()))
+            .collect();
+        expected.sort_unstable();
+        seen.sort_unstable();
+        expected == seen
+    };
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "all 200 entities replicated",
+        |s, c| synced(s, c[0]),
+    );
+
+    // Once the baseline is acknowledged, snapshots of a resting world carry no entity at all.
+    run_for(&mut server, &mut [&mut a], Duration::from_millis(300));
+    let before = a
+        .world()
+        .resource::<ClientSession>()
+        .snapshot_entities_received;
+    let snapshots_before = a.world().resource::<ClientSession>().snapshots_applied;
+    run_for(&mut server, &mut [&mut a], Duration::from_millis(500));
+    let session = a.world().resource::<ClientSession>();
+    let snapshots = session.snapshots_applied - snapshots_before;
+    assert!(snapshots > 10, "snapshots keep flowing ({snapshots})");
+    assert_eq!(
+        session.snapshot_entities_received - before,
+        0,
+        "a resting world must cost no entity data per snapshot"
+    );
+
+    // Black out the client's link for a second while half the world moves.
+    let blackout = LinkConditioner::new(0, 0, 1.0).unwrap();
+    a.world_mut()
+        .resource_mut::<ClientTransport>()
+        .set_conditioner(blackout);
+    for entity in entities.iter().step_by(2) {
+        server
+            .app
+            .world_mut()
+            .get_mut::<Position>(*entity)
+            .unwrap()
+            .0 += Vec2::new(3.5, -1.25);
+    }
+    run_for(&mut server, &mut [&mut a], Duration::from_secs(1));
+    assert!(!synced(&mut server, &mut a), "the blackout hid the changes");
+    a.world_mut()
+        .resource_mut::<ClientTransport>()
+        .set_conditioner(LinkConditioner::default());
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the client converges to the exact server state",
+        |s, c| synced(s, c[0]),
+    );
+    assert!(is_connected(&a));
+}
