@@ -4,7 +4,7 @@
 //! ([`step_player`]) instead of waiting a round trip for the server. When a snapshot arrives, it
 //! rewinds to the server's authoritative position (which includes our inputs up to the
 //! snapshot's `last_input`) and replays the inputs the server has not simulated yet. Any
-//! difference is a correction: it is counted in [`NetStats`](crate::stats::NetStats) and hidden
+//! difference is a correction: it is counted in [`NetStats`] and hidden
 //! by a visual offset that decays over [`PredictionSettings::smoothing`].
 
 use std::time::Duration;

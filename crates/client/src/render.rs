@@ -26,7 +26,7 @@ pub fn window_app() -> App {
     app
 }
 
-/// Rendering and input for the client. Needs `DefaultPlugins` (a window) and [`ClientPlugin`](crate::ClientPlugin).
+/// Rendering and input for the client. Needs `DefaultPlugins` (a window) and [`ClientPlugin`].
 pub struct ClientRenderPlugin;
 
 impl Plugin for ClientRenderPlugin {
