@@ -10,12 +10,11 @@ use common::*;
 use skirmish_client::transport::ClientTransport;
 use skirmish_client::{ClientSession, Interpolated, LocalPlayer, NetStats, Predicted};
 use skirmish_shared::prelude::*;
-use skirmish_shared::simulation::PLAYER_SPEED;
+use skirmish_shared::simulation::{PLAYER_SPEED, POSITION_SCALE};
 use skirmish_shared::transport::LinkConditioner;
 
-/// Positions travel as exact `f32`s today; this is the tolerance "within the quantization step"
-/// means until positions are quantized.
-const POSITION_STEP: f32 = 0.01;
+/// The quantization step of positions on the wire.
+const POSITION_STEP: f32 = 1.0 / POSITION_SCALE;
 
 fn predicted(client: &mut App) -> Option<Vec2> {
     let mut query = client
@@ -198,16 +197,16 @@ fn resting_world_costs_nothing_and_resyncs_after_a_blackout() {
             .app
             .world_mut()
             .query_filtered::<&Position, Without<Player>>();
-        let mut expected: Vec<(u32, u32)> = server_query
+        let mut expected: Vec<Quantized> = server_query
             .iter(server.app.world())
-            .map(|p| (p.x.to_bits(), p.y.to_bits()))
+            .map(|p| p.quantize())
             .collect();
         let mut client_query = client
             .world_mut()
             .query_filtered::<&Position, Without<Player>>();
-        let mut seen: Vec<(u32, u32)> = client_query
+        let mut seen: Vec<Quantized> = client_query
             .iter(client.world())
-            .map(|p| (p.x.to_bits(), p.y.to_bits()))
+            .map(|p| p.quantize())
             .collect();
         expected.sort_unstable();
         seen.sort_unstable();
@@ -222,19 +221,17 @@ fn resting_world_costs_nothing_and_resyncs_after_a_blackout() {
 
     // Once the baseline is acknowledged, snapshots of a resting world carry no entity at all.
     run_for(&mut server, &mut [&mut a], Duration::from_millis(300));
-    let before = a
-        .world()
-        .resource::<ClientSession>()
-        .snapshot_entities_received;
+    let before = a.world().resource::<ClientSession>().snapshot_payload_bytes;
     let snapshots_before = a.world().resource::<ClientSession>().snapshots_applied;
     run_for(&mut server, &mut [&mut a], Duration::from_millis(500));
     let session = a.world().resource::<ClientSession>();
     let snapshots = session.snapshots_applied - snapshots_before;
     assert!(snapshots > 10, "snapshots keep flowing ({snapshots})");
+    // An empty payload is one byte: the end-of-entities marker and an empty despawn list.
+    let payload = session.snapshot_payload_bytes - before;
     assert_eq!(
-        session.snapshot_entities_received - before,
-        0,
-        "a resting world must cost no entity data per snapshot"
+        payload, snapshots,
+        "a resting world of 200 entities must cost one padding byte per snapshot, not entity data"
     );
 
     // Black out the client's link for a second while half the world moves.

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bevy::ecs::world::EntityWorldMut;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
@@ -15,11 +16,14 @@ use renetcode::{
     generate_random_bytes,
 };
 use skirmish_shared::SharedPlugin;
+use skirmish_shared::bits::{BitReader, OutOfBits};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
-    INPUT_REDUNDANCY, PROTOCOL_ID, Snapshot, connection_config, decode, encode,
+    INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, Snapshot, connection_config, decode, encode,
 };
+use skirmish_shared::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_shared::snapshot::{read_header, read_id_step};
 use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
 use crate::transport::{self, ClientTransport};
@@ -62,6 +66,7 @@ impl Plugin for ClientPlugin {
             .init_resource::<ConnectionStatus>()
             .init_resource::<InputState>()
             .init_resource::<ServerEntityMap>()
+            .init_resource::<ReplicaHistory>()
             .configure_sets(PreUpdate, ClientSystems::Receive.after(RenetReceive))
             .configure_sets(
                 FixedUpdate,
@@ -141,8 +146,8 @@ pub struct ClientSession {
     pub snapshots_applied: u64,
     /// Our newest input the server had simulated at the last applied snapshot.
     pub last_input_ack: Option<u32>,
-    /// Entity entries received in applied snapshots (spawns and changes), in total.
-    pub snapshot_entities_received: u64,
+    /// Payload bytes (entities and despawns) of all applied snapshots, in total.
+    pub snapshot_payload_bytes: u64,
     input_history: VecDeque<InputFrame>,
     sent_this_tick: Option<InputFrame>,
 }
@@ -338,7 +343,7 @@ fn handle_messages(
         session.last_snapshot_tick = Some(snapshot.tick);
         session.last_input_ack = snapshot.last_input;
         session.snapshots_applied += 1;
-        session.snapshot_entities_received += snapshot.entities.len() as u64;
+        session.snapshot_payload_bytes += snapshot.payload.len() as u64;
         if let Some(acked) = snapshot.last_input {
             // The server will never need inputs it already simulated replayed.
             while session
@@ -357,40 +362,124 @@ fn handle_messages(
     Ok(())
 }
 
-/// Applies one snapshot: despawns, then spawns and component changes.
+/// Quantized values the client applied, per entity and kind, so deltas against a baseline tick
+/// can be decoded. Mirrors the server's history.
+#[derive(Resource, Debug, Default)]
+struct ReplicaHistory(HashMap<(NetId, u8), VecDeque<(u32, Option<Quantized>)>>);
+
+/// Quantized history kept, in ticks; twice the server's horizon so a client that fell behind
+/// still has every baseline the server may use.
+const HISTORY_TICKS: u32 = 128;
+
+impl ReplicaHistory {
+    fn value_at(&self, net_id: NetId, kind: u8, tick: u32) -> Option<Quantized> {
+        self.0
+            .get(&(net_id, kind))?
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= tick)
+            .and_then(|(_, value)| *value)
+    }
+
+    fn record(&mut self, net_id: NetId, kind: u8, tick: u32, value: Option<Quantized>) {
+        let history = self.0.entry((net_id, kind)).or_default();
+        if history.back().is_some_and(|(at, _)| *at == tick) {
+            history.pop_back();
+        }
+        history.push_back((tick, value));
+        let horizon = tick.saturating_sub(HISTORY_TICKS);
+        while history.len() > 1 && history[1].0 <= horizon {
+            history.pop_front();
+        }
+    }
+
+    fn forget(&mut self, net_id: NetId) {
+        self.0.retain(|(id, _), _| *id != net_id);
+    }
+}
+
+/// Applies one snapshot's bit-packed payload (layout in [`skirmish_shared::snapshot`]).
 fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<(), String> {
+    let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = world
+        .resource::<ReplicationRegistry>()
+        .iter()
+        .map(|(_, rule)| (rule.encoding, rule.remove, rule.name))
+        .collect();
+    let kinds = rules.len();
+    let tick = snapshot.tick;
+    let mut reader = BitReader::new(&snapshot.payload);
+    let malformed = |err: OutOfBits| format!("malformed snapshot {tick}: {err}");
     world.resource_scope(|world, mut map: Mut<ServerEntityMap>| {
-        for net_id in &snapshot.despawns {
-            if let Some(entity) = map.0.remove(net_id) {
-                // The game may have despawned it already; that is fine.
-                let _ = world.try_despawn(entity);
-            }
-        }
-        for delta in &snapshot.entities {
-            let entity = match map.0.get(&delta.net_id) {
-                Some(&entity) if world.get_entity(entity).is_ok() => entity,
-                _ => {
-                    let entity = world.spawn(delta.net_id).id();
-                    map.0.insert(delta.net_id, entity);
-                    entity
+        world.resource_scope(|world, mut history: Mut<ReplicaHistory>| {
+            let mut previous_id = u32::MAX;
+            let mut previous_header = None;
+            while let Some(id) = read_id_step(&mut reader, previous_id).map_err(malformed)? {
+                previous_id = id;
+                let net_id = NetId(id);
+                let header =
+                    read_header(&mut reader, previous_header.as_ref(), kinds).map_err(malformed)?;
+                previous_header = Some(header);
+                let baseline = match header.back {
+                    0 => None,
+                    back => Some(tick.checked_sub(back).ok_or("baseline before tick 0")?),
+                };
+                let entity = match map.0.get(&net_id) {
+                    Some(&entity) if world.get_entity(entity).is_ok() => entity,
+                    _ => {
+                        let entity = world.spawn(net_id).id();
+                        map.0.insert(net_id, entity);
+                        entity
+                    }
+                };
+                for kind in header.changed.iter() {
+                    let (encoding, _, name) = rules[usize::from(kind)];
+                    match encoding {
+                        Encoding::Serde { write, .. } => {
+                            let bytes = reader.read_bytes(MAX_MESSAGE_BYTES).map_err(malformed)?;
+                            write(&mut world.entity_mut(entity), &bytes)
+                                .map_err(|err| format!("bad {name} for {net_id:?}: {err}"))?;
+                        }
+                        Encoding::Quantized {
+                            fields,
+                            wrap,
+                            write,
+                            ..
+                        } => {
+                            let base = baseline.and_then(|b| history.value_at(net_id, kind, b));
+                            let mut value = [0; 4];
+                            for field in 0..fields {
+                                let read = reader.read_signed().map_err(malformed)?;
+                                value[field] = match base {
+                                    Some(base) => apply_field_delta(base[field], read, wrap[field]),
+                                    None => read,
+                                };
+                            }
+                            write(&mut world.entity_mut(entity), value);
+                            history.record(net_id, kind, tick, Some(value));
+                        }
+                    }
                 }
-            };
-            for component in &delta.components {
-                let rule = world
-                    .resource::<ReplicationRegistry>()
-                    .get(component.kind)
-                    .map(|rule| (rule.write, rule.remove, rule.name))
-                    .ok_or_else(|| format!("unknown component kind {}", component.kind))?;
-                let (write, remove, name) = rule;
-                let mut entity_mut = world.entity_mut(entity);
-                match &component.data {
-                    Some(bytes) => write(&mut entity_mut, bytes)
-                        .map_err(|err| format!("bad {name} for {:?}: {err}", delta.net_id))?,
-                    None => remove(&mut entity_mut),
+                for kind in header.removed.iter() {
+                    let (_, remove, _) = rules[usize::from(kind)];
+                    remove(&mut world.entity_mut(entity));
+                    history.record(net_id, kind, tick, None);
                 }
             }
-        }
-        Ok(())
+            let despawns = reader.read_varint().map_err(malformed)?;
+            let mut previous_id = u32::MAX;
+            for _ in 0..despawns {
+                let id = read_id_step(&mut reader, previous_id)
+                    .map_err(malformed)?
+                    .ok_or_else(|| format!("malformed snapshot {tick}: despawn list"))?;
+                previous_id = id;
+                history.forget(NetId(id));
+                if let Some(entity) = map.0.remove(&NetId(id)) {
+                    // The game may have despawned it already; that is fine.
+                    let _ = world.try_despawn(entity);
+                }
+            }
+            Ok(())
+        })
     })
 }
 
@@ -428,6 +517,9 @@ fn cleanup_transport(world: &mut World) {
 }
 
 fn despawn_replicas(world: &mut World) {
+    if let Some(mut history) = world.get_resource_mut::<ReplicaHistory>() {
+        history.0.clear();
+    }
     let Some(mut map) = world.get_resource_mut::<ServerEntityMap>() else {
         return;
     };

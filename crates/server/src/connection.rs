@@ -6,7 +6,7 @@ use bevy_renet::renet::{ClientId, ServerEvent};
 use bevy_renet::{RenetServer, RenetServerEvent};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::encode;
-use skirmish_shared::simulation::ARENA_HALF;
+use skirmish_shared::simulation::{ARENA_HALF, snap_to_grid};
 
 use crate::TickRate;
 use crate::input::InputBuffer;
@@ -49,7 +49,7 @@ fn handle_server_events(
                     Player {
                         client_id: *client_id,
                     },
-                    Position(spawn_point(*client_id)),
+                    Position(snap_to_grid(spawn_point(*client_id))),
                 ))
                 .id();
             clients.insert(

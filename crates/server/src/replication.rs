@@ -1,14 +1,15 @@
 //! Server-side replication: find what changed in the world this tick, then send each client a
-//! snapshot holding everything it has not acknowledged yet.
+//! snapshot holding everything it has not acknowledged yet, delta-coded and bit-packed.
 //!
-//! Every change is recorded once (encoded bytes plus the tick it happened on). Per client and per
-//! entity, the server remembers the newest acknowledged snapshot that carried the entity (its
-//! baseline); a snapshot carries each entity's components changed since that baseline. Entities
-//! whose spawn is not acknowledged get all their components, and despawns are repeated until
-//! acknowledged. So a lost snapshot is repaired by the next one, an entity at rest costs nothing,
-//! and a late joiner starts with the full world.
+//! Every change is recorded once per tick (encoded bytes, or quantized integers with a short
+//! history). Per client and per entity, the server remembers the newest acknowledged snapshot
+//! that carried the entity (its baseline); a snapshot carries each entity's components changed
+//! since that baseline, quantized ones as differences from their value at the baseline. Entities
+//! whose spawn is not acknowledged (or whose baseline is older than [`HISTORY_TICKS`]) go
+//! absolute, and despawns are repeated until acknowledged. So a lost snapshot is repaired by the
+//! next one, an entity at rest costs nothing, and a late joiner starts with the full world.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bevy::ecs::change_detection::Tick;
 use bevy::ecs::entity::EntityHashMap;
@@ -16,11 +17,25 @@ use bevy::ecs::world::EntityRef;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
+use skirmish_shared::bits::BitWriter;
 use skirmish_shared::prelude::*;
-use skirmish_shared::protocol::{ComponentDelta, EntityDelta, Snapshot, encode};
+use skirmish_shared::protocol::{Snapshot, encode};
+use skirmish_shared::replication::{Encoding, field_delta};
+use skirmish_shared::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 
 use crate::ServerSystems;
 use crate::connection::ConnectedClients;
+
+/// Most snapshot payload bytes sent to one client per tick; entities that do not fit are sent on
+/// the next ticks (a rotating cursor keeps any entity from starving).
+pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
+
+/// Baselines older than this many ticks are not used: such entities are sent absolute. It is
+/// also how much value history the server (and the client) keeps.
+pub const HISTORY_TICKS: u32 = 64;
+
+/// Snapshots remembered per client while waiting for their ack (one second at 64 Hz).
+const IN_FLIGHT_SNAPSHOTS: usize = 64;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ReplicationState>().add_systems(
@@ -36,7 +51,10 @@ pub(super) fn plugin(app: &mut App) {
 /// with the tick each last changed.
 #[derive(Resource, Debug, Default)]
 pub struct ReplicationState {
-    entities: EntityHashMap<EntityRecord>,
+    records: BTreeMap<NetId, EntityRecord>,
+    ids: EntityHashMap<NetId>,
+    /// How each registry kind travels: 0 fields means serde bytes.
+    kinds: Vec<(usize, [u32; 4])>,
     /// Entities that stopped being replicated during the last collection.
     despawned: Vec<NetId>,
     next_net_id: u32,
@@ -47,23 +65,23 @@ pub struct ReplicationState {
 impl ReplicationState {
     /// The network id of a replicated entity, once it has been collected.
     pub fn net_id(&self, entity: Entity) -> Option<NetId> {
-        self.entities.get(&entity).map(|record| record.net_id)
+        self.ids.get(&entity).copied()
     }
 
     /// Number of replicated entities.
     pub fn len(&self) -> usize {
-        self.entities.len()
+        self.records.len()
     }
 
     /// Whether no entity is replicated.
     pub fn is_empty(&self) -> bool {
-        self.entities.is_empty()
+        self.records.is_empty()
     }
 }
 
 #[derive(Debug)]
 struct EntityRecord {
-    net_id: NetId,
+    /// Sorted by kind.
     slots: Vec<Slot>,
     generation: u32,
 }
@@ -72,16 +90,42 @@ struct EntityRecord {
 struct Slot {
     kind: u8,
     changed_at: u32,
-    /// Encoded value, or `None` once the component was removed.
-    data: Option<Vec<u8>>,
+    /// First tick the component had a value (for "absent at the baseline").
+    created_at: u32,
+    value: SlotValue,
+    /// Quantized kinds only: `(tick, value)` at each change, `None` for a removal.
+    history: VecDeque<(u32, Option<Quantized>)>,
 }
 
-/// Most snapshot bytes of entity data sent to one client per tick; entities that do not fit are
-/// sent on the next ticks (a rotating cursor keeps any entity from starving).
-pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
+#[derive(Debug, PartialEq)]
+enum SlotValue {
+    Removed,
+    Bytes(Vec<u8>),
+    Quantized(Quantized),
+}
 
-/// Snapshots remembered per client while waiting for their ack (one second at 64 Hz).
-const IN_FLIGHT_SNAPSHOTS: usize = 64;
+impl Slot {
+    /// The quantized value at `tick`: `Some(Some(q))` present, `Some(None)` absent, `None` if the
+    /// history no longer reaches back that far.
+    fn value_at(&self, tick: u32) -> Option<Option<Quantized>> {
+        if tick < self.created_at {
+            return Some(None);
+        }
+        self.history
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= tick)
+            .map(|(_, value)| *value)
+    }
+
+    fn record(&mut self, tick: u32, value: Option<Quantized>) {
+        self.history.push_back((tick, value));
+        let horizon = tick.saturating_sub(HISTORY_TICKS);
+        while self.history.len() > 1 && self.history[1].0 <= horizon {
+            self.history.pop_front();
+        }
+    }
+}
 
 /// What one client has acknowledged, entity by entity.
 #[derive(Debug, Default)]
@@ -93,8 +137,8 @@ pub(crate) struct ClientReplication {
     pending_despawns: Vec<NetId>,
     /// Snapshots sent and not yet acknowledged: which entities and despawns each carried.
     in_flight: VecDeque<SentSnapshot>,
-    /// Where the next snapshot starts when not everything fits in the budget.
-    cursor: usize,
+    /// The entity the next snapshot starts from when not everything fits in the budget.
+    cursor: NetId,
 }
 
 #[derive(Debug)]
@@ -123,64 +167,132 @@ impl ClientReplication {
         self.in_flight.retain(|sent| sent.tick > tick);
     }
 
-    /// Builds this client's snapshot of `tick` and remembers what it carries.
-    fn build_snapshot(&mut self, state: &ReplicationState, tick: u32) -> Snapshot {
+    /// Builds this client's snapshot payload for `tick` and remembers what it carries.
+    pub(crate) fn build_payload(&mut self, state: &ReplicationState, tick: u32) -> Vec<u8> {
         for net_id in &state.despawned {
             if self.baselines.remove(net_id).is_some() {
                 self.pending_despawns.push(*net_id);
             }
         }
 
-        let mut entities = Vec::new();
-        let mut budget = SNAPSHOT_BUDGET_BYTES;
-        let count = state.entities.len();
-        let start = if count == 0 { 0 } else { self.cursor % count };
-        let mut visited = 0;
-        for record in state.entities.values().cycle().skip(start).take(count) {
-            let baseline = *self.baselines.get(&record.net_id).unwrap_or(&None);
-            let components: Vec<ComponentDelta> = record
-                .slots
-                .iter()
-                .filter(|slot| baseline.is_none_or(|baseline| slot.changed_at > baseline))
-                .map(|slot| ComponentDelta {
-                    kind: slot.kind,
-                    data: slot.data.clone(),
-                })
-                .collect();
-            if baseline.is_some() && components.is_empty() {
-                visited += 1;
-                continue;
-            }
-            let size = 8 + components
-                .iter()
-                .map(|c| 3 + c.data.as_ref().map_or(0, Vec::len))
-                .sum::<usize>();
-            if size > budget && !entities.is_empty() {
+        let kinds = state.kinds.len();
+        let budget_bits = SNAPSHOT_BUDGET_BYTES * 8;
+        let mut writer = BitWriter::new();
+        let mut carried = Vec::new();
+        let mut previous_id = u32::MAX;
+        let mut previous_header: Option<EntityHeader> = None;
+        let mut next_cursor = NetId(0);
+        let records = state
+            .records
+            .range(self.cursor..)
+            .chain(state.records.range(..self.cursor));
+        for (&net_id, record) in records {
+            let baseline = self.baselines.get(&net_id).copied().flatten();
+            let Some(header) = entity_header(record, baseline, tick) else {
+                continue; // Nothing new for this client.
+            };
+            if writer.bit_len() > budget_bits && !carried.is_empty() {
+                next_cursor = net_id;
                 break;
             }
-            budget = budget.saturating_sub(size);
-            visited += 1;
-            self.baselines.entry(record.net_id).or_insert(None);
-            entities.push(EntityDelta {
-                net_id: record.net_id,
-                components,
-            });
+            write_id_step(&mut writer, previous_id, net_id.0);
+            write_header(&mut writer, &header, previous_header.as_ref(), kinds);
+            write_components(&mut writer, record, &header, tick, &state.kinds);
+            previous_id = net_id.0;
+            previous_header = Some(header);
+            self.baselines.entry(net_id).or_insert(None);
+            carried.push(net_id);
         }
-        self.cursor = start + visited;
+        self.cursor = next_cursor;
+        write_end(&mut writer);
+
+        self.pending_despawns.sort_unstable();
+        writer.write_varint(self.pending_despawns.len() as u32);
+        let mut previous_id = u32::MAX;
+        for net_id in &self.pending_despawns {
+            write_id_step(&mut writer, previous_id, net_id.0);
+            previous_id = net_id.0;
+        }
 
         if self.in_flight.len() == IN_FLIGHT_SNAPSHOTS {
             self.in_flight.pop_front();
         }
         self.in_flight.push_back(SentSnapshot {
             tick,
-            entities: entities.iter().map(|entity| entity.net_id).collect(),
+            entities: carried,
             despawns: self.pending_despawns.clone(),
         });
-        Snapshot {
-            tick,
-            last_input: None,
-            entities,
-            despawns: self.pending_despawns.clone(),
+        writer.finish()
+    }
+}
+
+/// The header for one entity, or `None` if the client already has everything.
+fn entity_header(record: &EntityRecord, baseline: Option<u32>, tick: u32) -> Option<EntityHeader> {
+    // Too old a baseline, or one whose quantized history is gone: send absolute values.
+    let usable = baseline.filter(|baseline| {
+        tick.saturating_sub(*baseline) <= HISTORY_TICKS
+            && record.slots.iter().all(|slot| {
+                slot.history.is_empty()
+                    || slot.changed_at <= *baseline
+                    || slot.value_at(*baseline).is_some()
+            })
+    });
+    let mut header = EntityHeader {
+        back: usable.map_or(0, |baseline| tick - baseline),
+        ..default()
+    };
+    for slot in &record.slots {
+        if usable.is_some_and(|baseline| slot.changed_at <= baseline) {
+            continue;
+        }
+        match slot.value {
+            SlotValue::Removed => header.removed.insert(slot.kind),
+            _ => header.changed.insert(slot.kind),
+        }
+    }
+    let nothing_new = header.changed.is_empty() && header.removed.is_empty();
+    // With a baseline of 0 ticks back the client is up to date; absolute entities always go.
+    if usable.is_some() && nothing_new {
+        return None;
+    }
+    // An absolute entity with no component at all is still sent: it spawns the entity.
+    if usable.is_some() && header.back == 0 {
+        return None;
+    }
+    Some(header)
+}
+
+fn write_components(
+    writer: &mut BitWriter,
+    record: &EntityRecord,
+    header: &EntityHeader,
+    tick: u32,
+    kinds: &[(usize, [u32; 4])],
+) {
+    let baseline = (header.back > 0).then(|| tick - header.back);
+    for slot in &record.slots {
+        if !header.changed.contains(slot.kind) {
+            continue;
+        }
+        match &slot.value {
+            SlotValue::Bytes(bytes) => writer.write_bytes(bytes),
+            SlotValue::Quantized(value) => {
+                let (fields, wrap) = kinds[usize::from(slot.kind)];
+                let base = baseline.and_then(|baseline| slot.value_at(baseline).flatten());
+                for field in 0..fields {
+                    match base {
+                        Some(base) => {
+                            writer.write_signed(field_delta(
+                                value[field],
+                                base[field],
+                                wrap[field],
+                            ));
+                        }
+                        None => writer.write_signed(value[field]),
+                    }
+                }
+            }
+            SlotValue::Removed => {}
         }
     }
 }
@@ -195,72 +307,123 @@ fn collect_changes(
     world.resource_scope(|world, mut state: Mut<ReplicationState>| {
         let registry = world.resource::<ReplicationRegistry>();
         let tick = world.resource::<SimulationTick>().0;
-        let last_run = state.last_run;
-        state.generation = state.generation.wrapping_add(1);
-        let generation = state.generation;
-        let state = &mut *state;
-        let mut scratch = Vec::new();
+        collect_into(&mut state, registry, query.iter(world), tick, this_run);
+    });
+}
 
-        for (entity, entity_ref) in query.iter(world) {
-            let record = state.entities.entry(entity).or_insert_with(|| {
-                let net_id = NetId(state.next_net_id);
-                state.next_net_id = state.next_net_id.wrapping_add(1);
-                EntityRecord {
-                    net_id,
-                    slots: Vec::new(),
-                    generation,
-                }
-            });
-            record.generation = generation;
-            for (kind, rule) in registry.iter() {
-                let slot = record.slots.iter_mut().position(|slot| slot.kind == kind);
-                let Some(ticks) = entity_ref.get_change_ticks_by_id(rule.component_id) else {
-                    // Absent: record a removal if the client may still have it.
-                    if let Some(slot) = slot.map(|index| &mut record.slots[index])
-                        && slot.data.is_some()
-                    {
-                        slot.data = None;
+/// The body of [`collect_changes`], usable on any iterator of replicated entities (the
+/// benchmark drives it directly).
+pub(crate) fn collect_into<'w>(
+    state: &mut ReplicationState,
+    registry: &ReplicationRegistry,
+    entities: impl Iterator<Item = (Entity, EntityRef<'w>)>,
+    tick: u32,
+    this_run: Tick,
+) {
+    if state.kinds.len() != registry.len() {
+        state.kinds = registry
+            .iter()
+            .map(|(_, rule)| match rule.encoding {
+                Encoding::Serde { .. } => (0, [0; 4]),
+                Encoding::Quantized { fields, wrap, .. } => (fields, wrap),
+            })
+            .collect();
+    }
+    let last_run = state.last_run;
+    state.generation = state.generation.wrapping_add(1);
+    let generation = state.generation;
+    let mut scratch = Vec::new();
+
+    for (entity, entity_ref) in entities {
+        let net_id = *state.ids.entry(entity).or_insert_with(|| {
+            let net_id = NetId(state.next_net_id);
+            state.next_net_id = state.next_net_id.wrapping_add(1);
+            net_id
+        });
+        let record = state.records.entry(net_id).or_insert_with(|| EntityRecord {
+            slots: Vec::new(),
+            generation,
+        });
+        record.generation = generation;
+        for (kind, rule) in registry.iter() {
+            let index = record.slots.binary_search_by_key(&kind, |slot| slot.kind);
+            let Some(ticks) = entity_ref.get_change_ticks_by_id(rule.component_id) else {
+                // Absent: record a removal if clients may still have it.
+                if let Ok(index) = index {
+                    let slot = &mut record.slots[index];
+                    if slot.value != SlotValue::Removed {
+                        slot.value = SlotValue::Removed;
                         slot.changed_at = tick;
+                        if matches!(rule.encoding, Encoding::Quantized { .. }) {
+                            slot.record(tick, None);
+                        }
                     }
-                    continue;
-                };
-                let maybe_changed = slot.is_none_or(|index| record.slots[index].data.is_none())
-                    || last_run.is_none_or(|last_run| ticks.is_changed(last_run, this_run));
-                if !maybe_changed {
-                    continue;
                 }
-                scratch.clear();
-                if !(rule.serialize)(&entity_ref, &mut scratch) {
-                    continue;
-                }
-                match slot {
-                    // Written but equal: nothing for clients.
-                    Some(index) if record.slots[index].data.as_deref() == Some(&scratch[..]) => {}
-                    Some(index) => {
-                        let slot = &mut record.slots[index];
-                        slot.data = Some(scratch.clone());
-                        slot.changed_at = tick;
+                continue;
+            };
+            let present = index.is_ok_and(|index| record.slots[index].value != SlotValue::Removed);
+            let maybe_changed =
+                !present || last_run.is_none_or(|last| ticks.is_changed(last, this_run));
+            if !maybe_changed {
+                continue;
+            }
+            let (value, quantized) = match rule.encoding {
+                Encoding::Serde { serialize, .. } => {
+                    scratch.clear();
+                    if !serialize(&entity_ref, &mut scratch) {
+                        continue;
                     }
-                    None => record.slots.push(Slot {
+                    (SlotValue::Bytes(scratch.clone()), None)
+                }
+                Encoding::Quantized { quantize, .. } => {
+                    let Some(quantized) = quantize(&entity_ref) else {
+                        continue;
+                    };
+                    (SlotValue::Quantized(quantized), Some(quantized))
+                }
+            };
+            match index {
+                // Written but equal on the wire: nothing for clients.
+                Ok(index) if record.slots[index].value == value => {}
+                Ok(index) => {
+                    let slot = &mut record.slots[index];
+                    slot.value = value;
+                    slot.changed_at = tick;
+                    if quantized.is_some() {
+                        slot.record(tick, quantized);
+                    }
+                }
+                Err(index) => {
+                    let mut slot = Slot {
                         kind,
                         changed_at: tick,
-                        data: Some(scratch.clone()),
-                    }),
+                        created_at: tick,
+                        value,
+                        history: VecDeque::new(),
+                    };
+                    if quantized.is_some() {
+                        slot.record(tick, quantized);
+                    }
+                    record.slots.insert(index, slot);
                 }
             }
         }
+    }
 
-        state.despawned.clear();
-        let despawned = &mut state.despawned;
-        state.entities.retain(|_, record| {
-            let alive = record.generation == generation;
-            if !alive {
-                despawned.push(record.net_id);
-            }
-            alive
-        });
-        state.last_run = Some(this_run);
+    state.despawned.clear();
+    let despawned = &mut state.despawned;
+    state.records.retain(|net_id, record| {
+        let alive = record.generation == generation;
+        if !alive {
+            despawned.push(*net_id);
+        }
+        alive
     });
+    if !state.despawned.is_empty() {
+        let records = &state.records;
+        state.ids.retain(|_, net_id| records.contains_key(net_id));
+    }
+    state.last_run = Some(this_run);
 }
 
 fn send_snapshots(
@@ -270,8 +433,11 @@ fn send_snapshots(
     tick: Res<SimulationTick>,
 ) {
     for (&client_id, info) in clients.iter_mut() {
-        let mut snapshot = info.replication.build_snapshot(&state, tick.0);
-        snapshot.last_input = info.inputs.last_consumed();
+        let snapshot = Snapshot {
+            tick: tick.0,
+            last_input: info.inputs.last_consumed(),
+            payload: info.replication.build_payload(&state, tick.0),
+        };
         server.send_message(
             client_id,
             ServerChannel::Snapshot,

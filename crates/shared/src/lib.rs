@@ -5,9 +5,11 @@
 //! that must agree between them (channels, message types, replicated components, game rules)
 //! lives here.
 
+pub mod bits;
 pub mod protocol;
 pub mod replication;
 pub mod simulation;
+pub mod snapshot;
 pub mod transport;
 
 use bevy::prelude::*;
@@ -16,9 +18,12 @@ use bevy::prelude::*;
 pub mod prelude {
     pub use crate::SharedPlugin;
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
-    pub use crate::replication::{AppReplicateExt, NetId, Replicated, ReplicationRegistry};
+    pub use crate::replication::{
+        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
+    };
     pub use crate::simulation::{
-        InputFrame, Player, PlayerInput, PlayerName, Position, SimulationSystems, SimulationTick,
+        InputFrame, Player, PlayerInput, PlayerName, Position, Rotation, SimulationSystems,
+        SimulationTick, Velocity,
     };
 }
 

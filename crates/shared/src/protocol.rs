@@ -8,7 +8,6 @@ use std::time::Duration;
 use bevy_renet::renet::{ChannelConfig, ConnectionConfig, SendType};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::replication::NetId;
 use crate::simulation::InputFrame;
 
 /// Bumped whenever the wire format changes; part of [`PROTOCOL_ID`], so mismatched builds are
@@ -128,10 +127,12 @@ pub enum ServerMessage {
     Snapshot(Snapshot),
 }
 
-/// The world as of one server tick, relative to the tick the client last acknowledged.
+/// The world as of one server tick, relative to what the client acknowledged.
 ///
-/// Holding snapshot `tick` means holding the complete replicated state at `tick`: it carries every
-/// change since the client's last ack, so a lost snapshot is repaired by the next one.
+/// Holding snapshot `tick` means holding the complete replicated state at `tick` for every entity
+/// it carries: each entity's changes since the newest acknowledged snapshot that carried it, so a
+/// lost snapshot is repaired by the next one. The payload's bit layout is in
+/// [`snapshot`](crate::snapshot).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Server tick this snapshot describes.
@@ -139,28 +140,8 @@ pub struct Snapshot {
     /// Client tick of this client's newest input simulated by `tick`: the client replays its
     /// inputs after it on top of this snapshot (prediction and reconciliation).
     pub last_input: Option<u32>,
-    /// Entities with changed (or, for entities new to this client, all) components.
-    pub entities: Vec<EntityDelta>,
-    /// Entities removed from the world.
-    pub despawns: Vec<NetId>,
-}
-
-/// Changes to one replicated entity; an unknown [`NetId`] means "spawn it".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EntityDelta {
-    /// The entity's network id.
-    pub net_id: NetId,
-    /// Changed components, by registry index.
-    pub components: Vec<ComponentDelta>,
-}
-
-/// One component's new value, or its removal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComponentDelta {
-    /// Index of the component in the [`ReplicationRegistry`](crate::replication::ReplicationRegistry).
-    pub kind: u8,
-    /// The encoded value, or `None` if the component was removed.
-    pub data: Option<Vec<u8>>,
+    /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)).
+    pub payload: Vec<u8>,
 }
 
 /// Why a message could not be decoded.
@@ -265,20 +246,7 @@ mod tests {
             ServerMessage::Snapshot(Snapshot {
                 tick: 1234,
                 last_input: Some(1200),
-                entities: vec![EntityDelta {
-                    net_id: NetId(3),
-                    components: vec![
-                        ComponentDelta {
-                            kind: 0,
-                            data: Some(vec![1, 2, 3]),
-                        },
-                        ComponentDelta {
-                            kind: 1,
-                            data: None,
-                        },
-                    ],
-                }],
-                despawns: vec![NetId(1), NetId(700)],
+                payload: vec![1, 2, 3, 255],
             }),
         ];
         for message in messages {

@@ -26,7 +26,7 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::protocol::{self, DecodeError};
-use crate::simulation::{Player, PlayerName, Position};
+use crate::simulation::{Player, PlayerName, Position, Rotation, Velocity};
 
 /// Marks an entity the server replicates to every client, together with its registered components.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,80 @@ pub struct Replicated;
 /// Compact network id of a replicated entity, assigned by the server and never reused during a
 /// match. On the client, replicated entities carry it as a component.
 #[derive(
-    Component, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Component,
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
 )]
 #[serde(transparent)]
 pub struct NetId(pub u32);
+
+/// A component's value as up to four integers, see [`Quantize`].
+pub type Quantized = [i32; 4];
+
+/// A component sent as a few integers with a declared precision, delta-coded against what the
+/// client already has: the compact path for anything that changes often (positions, angles,
+/// velocities). Register it with [`AppReplicateExt::replicate_quantized`].
+///
+/// ```
+/// use bevy::prelude::*;
+/// use skirmish_shared::replication::{Quantize, Quantized};
+///
+/// /// Health in whole points, 0..=255.
+/// #[derive(Component)]
+/// struct Health(f32);
+///
+/// impl Quantize for Health {
+///     const FIELDS: usize = 1;
+///     fn quantize(&self) -> Quantized {
+///         [self.0.clamp(0.0, 255.0).round() as i32, 0, 0, 0]
+///     }
+///     fn dequantize(q: Quantized) -> Self {
+///         Health(q[0] as f32)
+///     }
+/// }
+/// ```
+pub trait Quantize: Component + Sized {
+    /// How many of the four fields are used (1 to 4).
+    const FIELDS: usize;
+    /// Per field, the modulus it wraps around at (angles), or 0 if it does not wrap.
+    const WRAP: [u32; 4] = [0; 4];
+    /// The value as integers. Must not panic for any value (clamp, map NaN to something).
+    fn quantize(&self) -> Quantized;
+    /// The value back from integers. Must not panic for any input: a peer may send anything.
+    fn dequantize(quantized: Quantized) -> Self;
+}
+
+/// How a registered component travels.
+#[derive(Debug, Clone, Copy)]
+pub enum Encoding {
+    /// serde + bincode bytes, sent whole whenever the encoded value changes.
+    Serde {
+        /// Appends the encoding to the buffer; `false` if the entity lacks the component.
+        serialize: fn(&EntityRef, &mut Vec<u8>) -> bool,
+        /// Decodes bytes and inserts the component.
+        write: fn(&mut EntityWorldMut, &[u8]) -> Result<(), DecodeError>,
+    },
+    /// Integers from [`Quantize`], delta-coded against the client's baseline.
+    Quantized {
+        /// Fields used.
+        fields: usize,
+        /// Per-field wrap modulus (0: none).
+        wrap: [u32; 4],
+        /// The quantized value, or `None` if the entity lacks the component.
+        quantize: fn(&EntityRef) -> Option<Quantized>,
+        /// Inserts the component from a quantized value.
+        write: fn(&mut EntityWorldMut, Quantized),
+    },
+}
 
 /// How one registered component is encoded, applied and removed.
 #[derive(Debug, Clone)]
@@ -47,12 +117,33 @@ pub struct ReplicationRule {
     pub name: &'static str,
     /// The component's id in this app's world.
     pub component_id: ComponentId,
-    /// Appends the component's encoding to the buffer; returns `false` if the entity lacks it.
-    pub serialize: fn(&EntityRef, &mut Vec<u8>) -> bool,
-    /// Decodes bytes and inserts the component.
-    pub write: fn(&mut EntityWorldMut, &[u8]) -> Result<(), DecodeError>,
+    /// How it travels.
+    pub encoding: Encoding,
     /// Removes the component.
     pub remove: fn(&mut EntityWorldMut),
+}
+
+/// The difference from `base` to `value` for a field wrapping at `wrap` (0: no wrap), the
+/// shortest way round.
+pub fn field_delta(value: i32, base: i32, wrap: u32) -> i32 {
+    if wrap == 0 {
+        return value.wrapping_sub(base);
+    }
+    let wrap = i64::from(wrap);
+    let delta = (i64::from(value) - i64::from(base)).rem_euclid(wrap);
+    (if delta >= wrap / 2 {
+        delta - wrap
+    } else {
+        delta
+    }) as i32
+}
+
+/// Inverse of [`field_delta`].
+pub fn apply_field_delta(base: i32, delta: i32, wrap: u32) -> i32 {
+    if wrap == 0 {
+        return base.wrapping_add(delta);
+    }
+    (i64::from(base) + i64::from(delta)).rem_euclid(i64::from(wrap)) as i32
 }
 
 /// Every replicated component, in registration order. The position of a rule is the component's
@@ -112,6 +203,13 @@ pub trait AppReplicateExt {
     fn replicate<C>(&mut self) -> &mut Self
     where
         C: Component + Serialize + DeserializeOwned;
+
+    /// Replicates component `C` as quantized integers, delta-coded against each client's
+    /// baseline: a moving 2D position costs about two bytes per snapshot.
+    ///
+    /// # Panics
+    /// If more than 256 components are registered, or `C::FIELDS` is not 1 to 4.
+    fn replicate_quantized<C: Quantize>(&mut self) -> &mut Self;
 }
 
 impl AppReplicateExt for App {
@@ -119,34 +217,70 @@ impl AppReplicateExt for App {
     where
         C: Component + Serialize + DeserializeOwned,
     {
-        let component_id = self.world_mut().register_component::<C>();
-        let mut registry = self
-            .world_mut()
-            .get_resource_or_init::<ReplicationRegistry>();
-        assert!(
-            registry.rules.len() < 256,
-            "at most 256 replicated components can be registered"
+        register::<C>(
+            self,
+            Encoding::Serde {
+                serialize: serialize_component::<C>,
+                write: write_component::<C>,
+            },
         );
-        if registry
-            .rules
-            .iter()
-            .any(|rule| rule.component_id == component_id)
-        {
-            warn!(
-                "{} is already replicated; ignoring the second registration",
-                type_name::<C>()
-            );
-            return self;
-        }
-        registry.rules.push(ReplicationRule {
-            name: type_name::<C>(),
-            component_id,
-            serialize: serialize_component::<C>,
-            write: write_component::<C>,
-            remove: remove_component::<C>,
-        });
         self
     }
+
+    fn replicate_quantized<C: Quantize>(&mut self) -> &mut Self {
+        assert!(
+            (1..=4).contains(&C::FIELDS),
+            "{} declares {} quantized fields; 1 to 4 are supported",
+            type_name::<C>(),
+            C::FIELDS
+        );
+        register::<C>(
+            self,
+            Encoding::Quantized {
+                fields: C::FIELDS,
+                wrap: C::WRAP,
+                quantize: quantize_component::<C>,
+                write: write_quantized::<C>,
+            },
+        );
+        self
+    }
+}
+
+fn register<C: Component>(app: &mut App, encoding: Encoding) {
+    let component_id = app.world_mut().register_component::<C>();
+    let mut registry = app
+        .world_mut()
+        .get_resource_or_init::<ReplicationRegistry>();
+    assert!(
+        registry.rules.len() < 256,
+        "at most 256 replicated components can be registered"
+    );
+    if registry
+        .rules
+        .iter()
+        .any(|rule| rule.component_id == component_id)
+    {
+        warn!(
+            "{} is already replicated; ignoring the second registration",
+            type_name::<C>()
+        );
+        return;
+    }
+    registry.rules.push(ReplicationRule {
+        name: type_name::<C>(),
+        component_id,
+        encoding,
+        remove: remove_component::<C>,
+    });
+}
+
+fn quantize_component<C: Quantize>(entity: &EntityRef) -> Option<Quantized> {
+    entity.get::<C>().map(C::quantize)
+}
+
+fn write_quantized<C: Quantize>(entity: &mut EntityWorldMut, quantized: Quantized) {
+    entity.insert(C::dequantize(quantized));
 }
 
 fn serialize_component<C: Component + Serialize>(entity: &EntityRef, out: &mut Vec<u8>) -> bool {
@@ -176,7 +310,9 @@ fn remove_component<C: Component>(entity: &mut EntityWorldMut) {
 /// [`SharedPlugin`](crate::SharedPlugin)), so the registry is identical on both sides.
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ReplicationRegistry>()
-        .replicate::<Position>()
+        .replicate_quantized::<Position>()
+        .replicate_quantized::<Velocity>()
+        .replicate_quantized::<Rotation>()
         .replicate::<Player>()
         .replicate::<PlayerName>();
 }
@@ -198,18 +334,35 @@ mod tests {
             .get(0)
             .unwrap()
             .clone();
+        let Encoding::Serde { serialize, write } = rule.encoding else {
+            panic!("replicate registers a serde encoding");
+        };
 
         let source = app.world_mut().spawn(Health(77)).id();
         let mut bytes = Vec::new();
-        assert!((rule.serialize)(&app.world().entity(source), &mut bytes));
+        assert!(serialize(&app.world().entity(source), &mut bytes));
 
         let mut target = app.world_mut().spawn_empty();
-        (rule.write)(&mut target, &bytes).expect("bytes from serialize must decode");
+        write(&mut target, &bytes).expect("bytes from serialize must decode");
         let target = target.id();
         assert_eq!(app.world().get::<Health>(target), Some(&Health(77)));
 
         (rule.remove)(&mut app.world_mut().entity_mut(target));
         assert!(app.world().get::<Health>(target).is_none());
+    }
+
+    #[test]
+    fn wrapping_deltas_take_the_short_way_round() {
+        assert_eq!(field_delta(10, 4090, 4096), 16);
+        assert_eq!(field_delta(4090, 10, 4096), -16);
+        assert_eq!(apply_field_delta(4090, 16, 4096), 10);
+        assert_eq!(apply_field_delta(10, -16, 4096), 4090);
+        assert_eq!(field_delta(i32::MIN, i32::MAX, 0), 1);
+        assert_eq!(apply_field_delta(i32::MAX, 1, 0), i32::MIN);
+        for (value, base) in [(0, 0), (100, 4000), (4095, 0), (2048, 0)] {
+            let delta = field_delta(value, base, 4096);
+            assert_eq!(apply_field_delta(base, delta, 4096), value);
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::replication::{Quantize, Quantized};
+
 /// Default simulation rate of the server, in ticks per second.
 pub const DEFAULT_TICK_RATE: u16 = 60;
 
@@ -30,11 +32,79 @@ pub enum SimulationSystems {
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deref)]
 pub struct SimulationTick(pub u32);
 
-/// Position in the arena, in world units. Replicated.
+/// Quantization steps per world unit for [`Position`] and [`Velocity`]: positions are exact to
+/// 1/16 unit on the wire (and in the simulation, which snaps to the same grid).
+pub const POSITION_SCALE: f32 = 16.0;
+
+/// Steps per full turn for [`Rotation`] on the wire (12 bits, about 0.09 degrees).
+pub const ROTATION_STEPS: u32 = 4096;
+
+/// Position in the arena, in world units. Replicated, quantized to 1/16 unit.
 #[derive(
     Component, Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize, Deref, DerefMut,
 )]
 pub struct Position(pub Vec2);
+
+/// Velocity in world units per second. Replicated, quantized to 1/16 unit/s.
+#[derive(
+    Component, Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize, Deref, DerefMut,
+)]
+pub struct Velocity(pub Vec2);
+
+/// Facing angle in radians. Replicated with 12 bits per turn.
+#[derive(
+    Component, Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize, Deref, DerefMut,
+)]
+pub struct Rotation(pub f32);
+
+/// Rounds a world-space vector to the wire grid (NaN becomes 0, huge values saturate).
+fn quantize_vec2(value: Vec2) -> Quantized {
+    let scale = |v: f32| (v * POSITION_SCALE).round() as i32;
+    [scale(value.x), scale(value.y), 0, 0]
+}
+
+fn dequantize_vec2(quantized: Quantized) -> Vec2 {
+    Vec2::new(quantized[0] as f32, quantized[1] as f32) / POSITION_SCALE
+}
+
+/// Snaps a position to the wire grid, so what the server simulates is exactly what it sends.
+pub fn snap_to_grid(value: Vec2) -> Vec2 {
+    dequantize_vec2(quantize_vec2(value))
+}
+
+impl Quantize for Position {
+    const FIELDS: usize = 2;
+    fn quantize(&self) -> Quantized {
+        quantize_vec2(self.0)
+    }
+    fn dequantize(quantized: Quantized) -> Self {
+        Self(dequantize_vec2(quantized))
+    }
+}
+
+impl Quantize for Velocity {
+    const FIELDS: usize = 2;
+    fn quantize(&self) -> Quantized {
+        quantize_vec2(self.0)
+    }
+    fn dequantize(quantized: Quantized) -> Self {
+        Self(dequantize_vec2(quantized))
+    }
+}
+
+impl Quantize for Rotation {
+    const FIELDS: usize = 1;
+    const WRAP: [u32; 4] = [ROTATION_STEPS, 0, 0, 0];
+    fn quantize(&self) -> Quantized {
+        let turns = self.0 / std::f32::consts::TAU;
+        let steps = (turns * ROTATION_STEPS as f32).round() as i64;
+        [steps.rem_euclid(i64::from(ROTATION_STEPS)) as i32, 0, 0, 0]
+    }
+    fn dequantize(quantized: Quantized) -> Self {
+        let steps = quantized[0].rem_euclid(ROTATION_STEPS as i32);
+        Self(steps as f32 / ROTATION_STEPS as f32 * std::f32::consts::TAU)
+    }
+}
 
 /// A player-controlled entity. Replicated.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,8 +181,9 @@ pub fn move_players(time: Res<Time>, mut players: Query<(&mut Position, &PlayerI
 /// One movement step: the single source of truth for how a player moves.
 pub fn step_player(position: Vec2, movement: Vec2, dt: f32) -> Vec2 {
     let movement = clamp_movement(movement);
-    (position + movement * PLAYER_SPEED * dt)
-        .clamp(Vec2::splat(-ARENA_HALF), Vec2::splat(ARENA_HALF))
+    let moved = (position + movement * PLAYER_SPEED * dt)
+        .clamp(Vec2::splat(-ARENA_HALF), Vec2::splat(ARENA_HALF));
+    snap_to_grid(moved)
 }
 
 /// A movement vector safe to simulate: zero if not finite, length at most 1 (also for values whose
@@ -174,7 +245,7 @@ mod tests {
         let x = app.world().get::<Position>(player).unwrap().x;
         let expected = PLAYER_SPEED * ticks as f32 / 60.0;
         assert!(
-            (x - expected).abs() < 0.01,
+            (x - expected).abs() <= ticks as f32 / POSITION_SCALE,
             "a player holding right should move {expected} units in {ticks} ticks, moved {x}"
         );
     }
@@ -187,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             step_player(Vec2::ZERO, Vec2::new(1e30, 0.0), 0.1),
-            Vec2::new(PLAYER_SPEED * 0.1, 0.0),
+            snap_to_grid(Vec2::new(PLAYER_SPEED * 0.1, 0.0)),
             "a huge input vector moves at most full speed"
         );
         assert_eq!(
@@ -200,5 +271,30 @@ mod tests {
             movement: Vec2::new(f32::INFINITY, 0.0),
         };
         assert_eq!(frame.sanitized().movement, Vec2::ZERO);
+    }
+
+    #[test]
+    fn quantization_round_trips_within_its_step() {
+        let position = Position(Vec2::new(123.456, -987.654));
+        let back = Position::dequantize(position.quantize());
+        assert!((back.0 - position.0).abs().max_element() <= 0.5 / POSITION_SCALE);
+        assert_eq!(
+            Position::dequantize(back.quantize()),
+            back,
+            "grid values are exact"
+        );
+        let nan = Position(Vec2::new(f32::NAN, f32::INFINITY)).quantize();
+        assert_eq!(nan[0], 0, "NaN quantizes to zero instead of panicking");
+        for angle in [0.0, 1.0, -1.0, 3.0, 6.0, 100.0] {
+            let back = Rotation::dequantize(Rotation(angle).quantize()).0;
+            let diff = (back - angle).rem_euclid(std::f32::consts::TAU);
+            let diff = diff.min(std::f32::consts::TAU - diff);
+            assert!(
+                diff <= std::f32::consts::PI / ROTATION_STEPS as f32 + 1e-4,
+                "{angle} -> {back}"
+            );
+        }
+        let any = Rotation::dequantize([i32::MIN, 0, 0, 0]).0;
+        assert!((0.0..std::f32::consts::TAU).contains(&any));
     }
 }

@@ -1,0 +1,247 @@
+//! Bit-level writing and reading for snapshots: small numbers take a few bits, not bytes.
+//!
+//! [`BitWriter::write_varint`] uses a bucketed prefix code tuned for snapshot deltas:
+//!
+//! | prefix | payload | values |
+//! |---|---|---|
+//! | `0` | none | 0 |
+//! | `10` | 6 bits | 1 ..= 64 |
+//! | `110` | 10 bits | 65 ..= 1088 |
+//! | `1110` | 16 bits | 1089 ..= 66624 |
+//! | `1111` | 32 bits | anything else |
+
+/// Why a bit stream could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfBits;
+
+impl std::fmt::Display for OutOfBits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("snapshot ended early")
+    }
+}
+
+impl std::error::Error for OutOfBits {}
+
+/// Appends bits, least significant first, to a byte buffer.
+#[derive(Debug, Default, Clone)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    scratch: u64,
+    used: u32,
+}
+
+const BUCKETS: [(u32, u32); 3] = [(6, 1), (10, 65), (16, 1089)];
+
+impl BitWriter {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the low `count` bits of `value` (`count` at most 32).
+    pub fn write_bits(&mut self, value: u32, count: u32) {
+        debug_assert!(count <= 32);
+        if count == 0 {
+            return;
+        }
+        let masked = u64::from(value) & ((1u64 << count) - 1);
+        self.scratch |= masked << self.used;
+        self.used += count;
+        while self.used >= 8 {
+            self.bytes.push(self.scratch as u8);
+            self.scratch >>= 8;
+            self.used -= 8;
+        }
+    }
+
+    /// Writes one bit.
+    pub fn write_bool(&mut self, value: bool) {
+        self.write_bits(u32::from(value), 1);
+    }
+
+    /// Writes an unsigned number with the bucketed prefix code.
+    pub fn write_varint(&mut self, value: u32) {
+        if value == 0 {
+            self.write_bits(0, 1);
+            return;
+        }
+        for (index, (bits, start)) in BUCKETS.iter().enumerate() {
+            let end = start + (1u32 << bits);
+            if value < end {
+                // `index + 1` ones then a zero.
+                let prefix = (1u32 << (index + 1)) - 1;
+                self.write_bits(prefix, index as u32 + 2);
+                self.write_bits(value - start, *bits);
+                return;
+            }
+        }
+        self.write_bits(0b1111, 4);
+        self.write_bits(value, 32);
+    }
+
+    /// Writes a signed number: zigzag, then [`write_varint`](Self::write_varint).
+    pub fn write_signed(&mut self, value: i32) {
+        self.write_varint(zigzag(value));
+    }
+
+    /// Writes whole bytes (after a varint length).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        self.write_varint(bytes.len() as u32);
+        for byte in bytes {
+            self.write_bits(u32::from(*byte), 8);
+        }
+    }
+
+    /// Bits written so far.
+    pub fn bit_len(&self) -> usize {
+        self.bytes.len() * 8 + self.used as usize
+    }
+
+    /// The bytes, the last one padded with zero bits.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.used > 0 {
+            self.bytes.push(self.scratch as u8);
+        }
+        self.bytes
+    }
+}
+
+/// Reads what a [`BitWriter`] wrote; every read is bounds-checked.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader over `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, position: 0 }
+    }
+
+    /// Reads `count` bits (at most 32).
+    pub fn read_bits(&mut self, count: u32) -> Result<u32, OutOfBits> {
+        if count == 0 {
+            return Ok(0);
+        }
+        if count > 32 || self.position + count as usize > self.bytes.len() * 8 {
+            return Err(OutOfBits);
+        }
+        let mut value = 0u64;
+        let mut read = 0;
+        while read < count {
+            let byte = self.bytes[self.position / 8];
+            let offset = (self.position % 8) as u32;
+            let take = (8 - offset).min(count - read);
+            let bits = (u64::from(byte) >> offset) & ((1u64 << take) - 1);
+            value |= bits << read;
+            read += take;
+            self.position += take as usize;
+        }
+        Ok(value as u32)
+    }
+
+    /// Reads one bit.
+    pub fn read_bool(&mut self) -> Result<bool, OutOfBits> {
+        Ok(self.read_bits(1)? == 1)
+    }
+
+    /// Reads a number written by [`BitWriter::write_varint`].
+    pub fn read_varint(&mut self) -> Result<u32, OutOfBits> {
+        if !self.read_bool()? {
+            return Ok(0);
+        }
+        for (bits, start) in BUCKETS {
+            if !self.read_bool()? {
+                return Ok(start + self.read_bits(bits)?);
+            }
+        }
+        self.read_bits(32)
+    }
+
+    /// Reads a number written by [`BitWriter::write_signed`].
+    pub fn read_signed(&mut self) -> Result<i32, OutOfBits> {
+        Ok(unzigzag(self.read_varint()?))
+    }
+
+    /// Reads bytes written by [`BitWriter::write_bytes`], refusing lengths beyond `max`.
+    pub fn read_bytes(&mut self, max: usize) -> Result<Vec<u8>, OutOfBits> {
+        let len = self.read_varint()? as usize;
+        if len > max || len * 8 > self.remaining_bits() {
+            return Err(OutOfBits);
+        }
+        (0..len)
+            .map(|_| self.read_bits(8).map(|b| b as u8))
+            .collect()
+    }
+
+    /// Bits not read yet (including final padding).
+    pub fn remaining_bits(&self) -> usize {
+        self.bytes.len() * 8 - self.position
+    }
+}
+
+/// Maps signed to unsigned so small magnitudes stay small: 0, -1, 1, -2 -> 0, 1, 2, 3.
+pub fn zigzag(value: i32) -> u32 {
+    ((value << 1) ^ (value >> 31)) as u32
+}
+
+/// Inverse of [`zigzag`].
+pub fn unzigzag(value: u32) -> i32 {
+    ((value >> 1) as i32) ^ -((value & 1) as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_small_ones_are_short() {
+        let values = [0u32, 1, 2, 63, 64, 65, 1088, 1089, 66_624, 66_625, u32::MAX];
+        let mut writer = BitWriter::new();
+        for value in values {
+            writer.write_varint(value);
+            writer.write_signed(value as i32);
+            writer.write_bool(value % 2 == 0);
+        }
+        writer.write_bytes(b"hello");
+        let bytes = writer.finish();
+        let mut reader = BitReader::new(&bytes);
+        for value in values {
+            assert_eq!(reader.read_varint(), Ok(value));
+            assert_eq!(reader.read_signed(), Ok(value as i32));
+            assert_eq!(reader.read_bool(), Ok(value % 2 == 0));
+        }
+        assert_eq!(reader.read_bytes(16).unwrap(), b"hello");
+
+        let size = |value: u32| {
+            let mut writer = BitWriter::new();
+            writer.write_varint(value);
+            writer.bit_len()
+        };
+        assert_eq!(size(0), 1);
+        assert_eq!(size(64), 8);
+        assert_eq!(size(1000), 13);
+        assert_eq!(size(60_000), 20);
+        assert_eq!(size(u32::MAX), 36);
+    }
+
+    #[test]
+    fn reading_past_the_end_is_an_error_not_a_panic() {
+        let mut reader = BitReader::new(&[0xFF]);
+        assert_eq!(reader.read_varint(), Err(OutOfBits));
+        let mut reader = BitReader::new(&[0xFF, 0xFF]);
+        assert!(reader.read_bytes(1000).is_err());
+        let mut reader = BitReader::new(&[]);
+        assert_eq!(reader.read_bool(), Err(OutOfBits));
+        assert_eq!(BitReader::new(&[1]).read_bits(33), Err(OutOfBits));
+    }
+
+    #[test]
+    fn zigzag_maps_small_magnitudes_to_small_numbers() {
+        assert_eq!([0, -1, 1, -2, 2].map(zigzag), [0, 1, 2, 3, 4]);
+        for value in [0, 1, -1, i32::MAX, i32::MIN, 12_345, -98_765] {
+            assert_eq!(unzigzag(zigzag(value)), value);
+        }
+    }
+}
