@@ -36,6 +36,18 @@ enum Command {
     Server(ServerArgs),
     /// Open the game window and join a server.
     Client(ClientArgs),
+    /// Measure replication: bytes and server time over a grid of clients x entities.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Print the rows as a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Ticks measured per scenario.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    ticks: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,7 +133,36 @@ fn main() -> ExitCode {
         Command::Server(args) => run_server(args),
         Command::Play(args) => window::play(args),
         Command::Client(args) => window::join(args),
+        Command::Bench(args) => run_bench(&args),
     }
+}
+
+fn run_bench(args: &BenchArgs) -> ExitCode {
+    use skirmish_server::bench;
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "note: this is a debug build; run `cargo run --release -- bench` for real figures"
+        );
+    }
+    let rows: Vec<bench::BenchRow> = bench::default_grid()
+        .into_iter()
+        .map(|mut scenario| {
+            scenario.ticks = args.ticks as usize;
+            bench::run(scenario)
+        })
+        .collect();
+    if args.json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(json) => println!("{json}"),
+            Err(err) => {
+                eprintln!("skirmish bench: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", bench::table(&rows));
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_server(args: ServerArgs) -> ExitCode {

@@ -10,6 +10,7 @@
 //! app.run();
 //! ```
 
+pub mod bench;
 mod connection;
 mod input;
 mod receive;

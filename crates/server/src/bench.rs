@@ -1,0 +1,294 @@
+//! The replication benchmark behind `skirmish bench`: the server's real collect + snapshot path,
+//! driven tick by tick without sockets, with every client acknowledging each snapshot one tick
+//! later (a perfect link).
+//!
+//! The reference body is a 2D entity with [`Position`], [`Velocity`] and [`Rotation`] in a
+//! 2000 x 2000 arena, moving at 90-110 units/s in a random direction, bouncing off the walls,
+//! turning 0.01 rad per tick, at 60 Hz.
+
+use std::time::Instant;
+
+use bevy::prelude::*;
+use serde::Serialize;
+use skirmish_shared::SharedPlugin;
+use skirmish_shared::prelude::*;
+use skirmish_shared::protocol::{Snapshot, encode};
+
+use crate::replication::{ClientReplication, ReplicationState, collect_into};
+
+/// Half the side of the benchmark arena.
+const HALF: f32 = 1000.0;
+/// Ticks per second.
+const RATE: f32 = 60.0;
+
+/// One benchmark scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Connected clients.
+    pub clients: usize,
+    /// Replicated entities.
+    pub entities: usize,
+    /// Fraction of entities moving (the rest rest).
+    pub moving_fraction: f32,
+    /// Ticks measured after warm-up.
+    pub ticks: usize,
+}
+
+/// The figures of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    /// Connected clients.
+    pub clients: usize,
+    /// Replicated entities.
+    pub entities: usize,
+    /// Fraction of entities moving.
+    pub moving_fraction: f32,
+    /// Mean snapshot payload bytes per moving entity per snapshot (per client).
+    pub bytes_per_moving_entity: f64,
+    /// Mean snapshot payload bytes per entity when the whole world rests.
+    pub bytes_per_resting_entity: f64,
+    /// Mean bytes of snapshot messages (renet payload: message header + payload) per client per
+    /// second; netcode and UDP add about 60 bytes per packet on top.
+    pub bytes_per_client_per_s: f64,
+    /// Median server time per tick to collect changes and build and encode every client's
+    /// snapshot, in microseconds.
+    pub server_us_per_tick: f64,
+    /// 99th percentile of the same.
+    pub server_us_per_tick_p99: f64,
+    /// The naive encoding: every entity's full state as `f32`s with bincode, per entity.
+    pub naive_bytes_per_moving_entity: f64,
+    /// `naive_bytes_per_moving_entity / bytes_per_moving_entity`.
+    pub naive_ratio: f64,
+}
+
+/// The scenario grid `skirmish bench` runs: clients 1/16/64 x entities 100/1000/5000 with a
+/// quarter of the entities moving, plus the reference rows (1000 entities, all moving).
+pub fn default_grid() -> Vec<Scenario> {
+    let mut grid = Vec::new();
+    for clients in [1, 16, 64] {
+        for entities in [100, 1000, 5000] {
+            grid.push(Scenario {
+                clients,
+                entities,
+                moving_fraction: 0.25,
+                ticks: 120,
+            });
+        }
+    }
+    for clients in [1, 64] {
+        grid.push(Scenario {
+            clients,
+            entities: 1000,
+            moving_fraction: 1.0,
+            ticks: 120,
+        });
+    }
+    grid
+}
+
+/// A tiny deterministic generator (xorshift64*), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Moving entities of the reference scenario.
+#[derive(Component)]
+struct Moving;
+
+fn move_bodies(world: &mut World) {
+    let mut query =
+        world.query_filtered::<(&mut Position, &mut Velocity, &mut Rotation), With<Moving>>();
+    for (mut position, mut velocity, mut rotation) in query.iter_mut(world) {
+        let mut next = position.0 + velocity.0 / RATE;
+        if next.x.abs() > HALF {
+            velocity.x = -velocity.x;
+            next.x = next.x.clamp(-HALF, HALF);
+        }
+        if next.y.abs() > HALF {
+            velocity.y = -velocity.y;
+            next.y = next.y.clamp(-HALF, HALF);
+        }
+        position.0 = next;
+        rotation.0 += 0.01;
+    }
+}
+
+/// Runs one scenario and returns its figures.
+pub fn run(scenario: Scenario) -> BenchRow {
+    let mut app = App::new();
+    app.add_plugins(SharedPlugin);
+    let world = app.world_mut();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
+    for index in 0..scenario.entities {
+        let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
+        let speed = 90.0 + rng.next_f32() * 20.0;
+        let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * speed;
+        let mut entity = world.spawn((
+            Replicated,
+            Position(position),
+            Velocity(velocity),
+            Rotation(rng.next_f32() * std::f32::consts::TAU),
+        ));
+        if index < moving_count {
+            entity.insert(Moving);
+        }
+    }
+
+    let mut state = ReplicationState::default();
+    let mut clients: Vec<ClientReplication> = (0..scenario.clients)
+        .map(|_| ClientReplication::default())
+        .collect();
+    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+    let mut tick = 0u32;
+    let mut step = |world: &mut World,
+                    state: &mut ReplicationState,
+                    clients: &mut [ClientReplication],
+                    tick: u32,
+                    moving: bool|
+     -> (f64, usize, usize) {
+        // Each "system" gets its own change tick, as in a running app.
+        world.increment_change_tick();
+        if moving {
+            move_bodies(world);
+        }
+        world.increment_change_tick();
+        let start = Instant::now();
+        let this_run = world.change_tick();
+        let registry = world.resource::<ReplicationRegistry>();
+        collect_into(state, registry, query.iter(world), tick, this_run);
+        let mut payload_bytes = 0;
+        let mut message_bytes = 0;
+        for client in clients.iter_mut() {
+            if tick > 0 {
+                // The ack of the previous snapshot arrives one tick later.
+                client.acknowledge(tick - 1);
+            }
+            let payload = client.build_payload(state, tick);
+            payload_bytes += payload.len();
+            let message = encode(&ServerMessage::Snapshot(Snapshot {
+                tick,
+                last_input: Some(tick),
+                payload,
+            }));
+            message_bytes += message.len();
+        }
+        let elapsed = start.elapsed().as_secs_f64() * 1e6;
+        (elapsed, payload_bytes, message_bytes)
+    };
+
+    // Warm up until every client holds the whole world (the initial sync is budget-limited).
+    let warmup = 30 + scenario.entities * 16 / (8 * 1024) + 10;
+    for _ in 0..warmup {
+        step(world, &mut state, &mut clients, tick, true);
+        tick += 1;
+    }
+
+    let mut times = Vec::with_capacity(scenario.ticks);
+    let mut payload_total = 0usize;
+    let mut message_total = 0usize;
+    for _ in 0..scenario.ticks {
+        let (elapsed, payload, message) = step(world, &mut state, &mut clients, tick, true);
+        times.push(elapsed);
+        payload_total += payload;
+        message_total += message;
+        tick += 1;
+    }
+    let snapshots = (scenario.ticks * scenario.clients) as f64;
+    let bytes_per_snapshot = payload_total as f64 / snapshots;
+
+    // A resting world: let the last movement be acknowledged, then measure.
+    for _ in 0..3 {
+        step(world, &mut state, &mut clients, tick, false);
+        tick += 1;
+    }
+    let mut resting_total = 0usize;
+    let resting_ticks = 10;
+    for _ in 0..resting_ticks {
+        let (_, payload, _) = step(world, &mut state, &mut clients, tick, false);
+        resting_total += payload;
+        tick += 1;
+    }
+
+    // The naive encoding: id plus five f32 fields with bincode, for the moving entities.
+    let mut naive_query = world.query::<(&Position, &Velocity, &Rotation)>();
+    let naive: Vec<usize> = naive_query
+        .iter(world)
+        .take(moving_count.max(1))
+        .enumerate()
+        .map(|(id, (p, v, r))| encode(&(id as u32, p.x, p.y, v.x, v.y, r.0)).len())
+        .collect();
+    let naive_bytes = naive.iter().sum::<usize>() as f64 / naive.len().max(1) as f64;
+
+    times.sort_by(f64::total_cmp);
+    let percentile = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let bytes_per_moving_entity = bytes_per_snapshot / moving_count.max(1) as f64;
+    BenchRow {
+        clients: scenario.clients,
+        entities: scenario.entities,
+        moving_fraction: scenario.moving_fraction,
+        bytes_per_moving_entity,
+        bytes_per_resting_entity: resting_total as f64
+            / (resting_ticks * scenario.clients * scenario.entities) as f64,
+        bytes_per_client_per_s: message_total as f64 / snapshots * f64::from(RATE),
+        server_us_per_tick: percentile(0.5),
+        server_us_per_tick_p99: percentile(0.99),
+        naive_bytes_per_moving_entity: naive_bytes,
+        naive_ratio: naive_bytes / bytes_per_moving_entity.max(f64::EPSILON),
+    }
+}
+
+/// Formats rows as an aligned text table.
+pub fn table(rows: &[BenchRow]) -> String {
+    let mut out = String::from(
+        "clients entities moving | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "{:>7} {:>8} {:>6.2} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
+            row.clients,
+            row.entities,
+            row.moving_fraction,
+            row.bytes_per_moving_entity,
+            row.bytes_per_resting_entity,
+            row.bytes_per_client_per_s,
+            row.server_us_per_tick,
+            row.server_us_per_tick_p99,
+            row.naive_bytes_per_moving_entity,
+            row.naive_ratio,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_scenario_produces_sane_figures() {
+        let row = run(Scenario {
+            clients: 2,
+            entities: 50,
+            moving_fraction: 0.5,
+            ticks: 10,
+        });
+        assert!(
+            row.bytes_per_moving_entity > 0.5,
+            "moving entities cost something: {row:?}"
+        );
+        assert!(row.bytes_per_moving_entity < row.naive_bytes_per_moving_entity);
+        assert!(
+            row.bytes_per_resting_entity < 0.1,
+            "resting costs ~nothing: {row:?}"
+        );
+        assert!(table(&[row]).lines().count() == 2);
+    }
+}
