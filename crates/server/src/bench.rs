@@ -14,7 +14,7 @@ use skirmish_shared::SharedPlugin;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{Snapshot, encode};
 
-use crate::replication::{ClientReplication, ReplicationState, collect_into};
+use crate::replication::{ClientReplication, ReplicationState, SnapshotCache, collect_into};
 
 /// Half the side of the benchmark arena.
 const HALF: f32 = 1000.0;
@@ -143,6 +143,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
     }
 
     let mut state = ReplicationState::default();
+    let mut cache = SnapshotCache::default();
     let mut clients: Vec<ClientReplication> = (0..scenario.clients)
         .map(|_| ClientReplication::default())
         .collect();
@@ -150,6 +151,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
     let mut tick = 0u32;
     let mut step = |world: &mut World,
                     state: &mut ReplicationState,
+                    cache: &mut SnapshotCache,
                     clients: &mut [ClientReplication],
                     tick: u32,
                     moving: bool|
@@ -171,7 +173,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
                 // The ack of the previous snapshot arrives one tick later.
                 client.acknowledge(tick - 1);
             }
-            let payload = client.build_payload(state, tick);
+            let payload = client.build_payload(state, cache, tick);
             payload_bytes += payload.len();
             let message = encode(&ServerMessage::Snapshot(Snapshot {
                 tick,
@@ -187,7 +189,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
     // Warm up until every client holds the whole world (the initial sync is budget-limited).
     let warmup = 30 + scenario.entities * 16 / (8 * 1024) + 10;
     for _ in 0..warmup {
-        step(world, &mut state, &mut clients, tick, true);
+        step(world, &mut state, &mut cache, &mut clients, tick, true);
         tick += 1;
     }
 
@@ -195,7 +197,8 @@ pub fn run(scenario: Scenario) -> BenchRow {
     let mut payload_total = 0usize;
     let mut message_total = 0usize;
     for _ in 0..scenario.ticks {
-        let (elapsed, payload, message) = step(world, &mut state, &mut clients, tick, true);
+        let (elapsed, payload, message) =
+            step(world, &mut state, &mut cache, &mut clients, tick, true);
         times.push(elapsed);
         payload_total += payload;
         message_total += message;
@@ -206,13 +209,13 @@ pub fn run(scenario: Scenario) -> BenchRow {
 
     // A resting world: let the last movement be acknowledged, then measure.
     for _ in 0..3 {
-        step(world, &mut state, &mut clients, tick, false);
+        step(world, &mut state, &mut cache, &mut clients, tick, false);
         tick += 1;
     }
     let mut resting_total = 0usize;
     let resting_ticks = 10;
     for _ in 0..resting_ticks {
-        let (_, payload, _) = step(world, &mut state, &mut clients, tick, false);
+        let (_, payload, _) = step(world, &mut state, &mut cache, &mut clients, tick, false);
         resting_total += payload;
         tick += 1;
     }

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, VecDeque};
 use bevy::ecs::change_detection::Tick;
 use bevy::ecs::entity::EntityHashMap;
 use bevy::ecs::world::EntityRef;
-use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use skirmish_shared::bits::BitWriter;
@@ -38,13 +37,15 @@ pub const HISTORY_TICKS: u32 = 64;
 const IN_FLIGHT_SNAPSHOTS: usize = 64;
 
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<ReplicationState>().add_systems(
-        PostUpdate,
-        (collect_changes, send_snapshots)
-            .chain()
-            .in_set(ServerSystems::Send)
-            .run_if(resource_changed::<SimulationTick>),
-    );
+    app.init_resource::<ReplicationState>()
+        .init_resource::<SnapshotCache>()
+        .add_systems(
+            PostUpdate,
+            (collect_changes, send_snapshots)
+                .chain()
+                .in_set(ServerSystems::Send)
+                .run_if(resource_changed::<SimulationTick>),
+        );
 }
 
 /// The replicated world as clients see it: every replicated entity's id and encoded components,
@@ -55,11 +56,14 @@ pub struct ReplicationState {
     ids: EntityHashMap<NetId>,
     /// How each registry kind travels: 0 fields means serde bytes.
     kinds: Vec<(usize, [u32; 4])>,
-    /// Entities that stopped being replicated during the last collection.
-    despawned: Vec<NetId>,
+    /// Entities that stopped being replicated during the last collection (id, dense index).
+    despawned: Vec<(NetId, u32)>,
     next_net_id: u32,
     last_run: Option<Tick>,
     generation: u32,
+    /// Dense indices (0..n, reused after despawn) index per-client arrays instead of hash maps.
+    free_dense: Vec<u32>,
+    dense_len: u32,
 }
 
 impl ReplicationState {
@@ -81,9 +85,28 @@ impl ReplicationState {
 
 #[derive(Debug)]
 struct EntityRecord {
+    /// Index into per-client arrays; reused only after a despawn was processed.
+    dense: u32,
     /// Sorted by kind.
     slots: Vec<Slot>,
     generation: u32,
+}
+
+/// This tick's encodings, shared by every client with the same baseline distance: on a healthy
+/// link all clients acknowledged the previous tick, so each entity is encoded once per tick.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct SnapshotCache {
+    entries: Vec<CacheEntry>,
+    scratch: BitWriter,
+}
+
+#[derive(Debug, Default)]
+struct CacheEntry {
+    tick: u32,
+    back: u32,
+    filled: bool,
+    header: Option<EntityHeader>,
+    bits: BitWriter,
 }
 
 #[derive(Debug)]
@@ -127,12 +150,22 @@ impl Slot {
     }
 }
 
+/// A client's view of one entity slot: never sent, sent but not acknowledged, or the tick of
+/// the newest acknowledged snapshot that carried it.
+#[derive(Debug, Clone, Copy)]
+struct ClientEntity {
+    net_id: NetId,
+    baseline: u32,
+}
+
+const NOT_SENT: u32 = u32::MAX;
+const UNACKED: u32 = u32::MAX - 1;
+
 /// What one client has acknowledged, entity by entity.
 #[derive(Debug, Default)]
 pub(crate) struct ClientReplication {
-    /// Entities sent to this client, with the newest acknowledged tick of a snapshot that carried
-    /// them (`None` until their spawn is acknowledged).
-    baselines: HashMap<NetId, Option<u32>>,
+    /// Indexed by the record's dense index.
+    entities: Vec<ClientEntity>,
     /// Despawns not acknowledged yet.
     pending_despawns: Vec<NetId>,
     /// Snapshots sent and not yet acknowledged: which entities and despawns each carried.
@@ -144,7 +177,7 @@ pub(crate) struct ClientReplication {
 #[derive(Debug)]
 struct SentSnapshot {
     tick: u32,
-    entities: Vec<NetId>,
+    entities: Vec<(u32, NetId)>,
     despawns: Vec<NetId>,
 }
 
@@ -156,22 +189,60 @@ impl ClientReplication {
             return; // Too old, a duplicate, or never sent: nothing new is known.
         };
         let sent = self.in_flight.remove(index).expect("index is in range");
-        for net_id in sent.entities {
-            if let Some(baseline) = self.baselines.get_mut(&net_id) {
-                *baseline = Some(baseline.map_or(tick, |old| old.max(tick)));
+        for (dense, net_id) in sent.entities {
+            if let Some(entity) = self.entities.get_mut(dense as usize)
+                && entity.net_id == net_id
+                && entity.baseline != NOT_SENT
+            {
+                entity.baseline = match entity.baseline {
+                    UNACKED => tick,
+                    baseline => baseline.max(tick),
+                };
             }
         }
-        self.pending_despawns
-            .retain(|net_id| !sent.despawns.contains(net_id));
+        if !sent.despawns.is_empty() {
+            self.pending_despawns
+                .retain(|net_id| !sent.despawns.contains(net_id));
+        }
         // Older snapshots can no longer teach us anything the client does not have.
         self.in_flight.retain(|sent| sent.tick > tick);
     }
 
+    fn entity(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
+        let index = dense as usize;
+        if index >= self.entities.len() {
+            self.entities.resize(
+                index + 1,
+                ClientEntity {
+                    net_id: NetId(u32::MAX),
+                    baseline: NOT_SENT,
+                },
+            );
+        }
+        let entity = &mut self.entities[index];
+        if entity.net_id != net_id {
+            *entity = ClientEntity {
+                net_id,
+                baseline: NOT_SENT,
+            };
+        }
+        entity
+    }
+
     /// Builds this client's snapshot payload for `tick` and remembers what it carries.
-    pub(crate) fn build_payload(&mut self, state: &ReplicationState, tick: u32) -> Vec<u8> {
-        for net_id in &state.despawned {
-            if self.baselines.remove(net_id).is_some() {
-                self.pending_despawns.push(*net_id);
+    pub(crate) fn build_payload(
+        &mut self,
+        state: &ReplicationState,
+        cache: &mut SnapshotCache,
+        tick: u32,
+    ) -> Vec<u8> {
+        for &(net_id, dense) in &state.despawned {
+            if let Some(entity) = self.entities.get_mut(dense as usize)
+                && entity.net_id == net_id
+                && entity.baseline != NOT_SENT
+            {
+                entity.baseline = NOT_SENT;
+                self.pending_despawns.push(net_id);
             }
         }
 
@@ -182,26 +253,60 @@ impl ClientReplication {
         let mut previous_id = u32::MAX;
         let mut previous_header: Option<EntityHeader> = None;
         let mut next_cursor = NetId(0);
+        if cache.entries.len() < state.dense_len as usize {
+            cache
+                .entries
+                .resize_with(state.dense_len as usize, CacheEntry::default);
+        }
         let records = state
             .records
             .range(self.cursor..)
             .chain(state.records.range(..self.cursor));
         for (&net_id, record) in records {
-            let baseline = self.baselines.get(&net_id).copied().flatten();
-            let Some(header) = entity_header(record, baseline, tick) else {
+            let client_entity = self.entity(record.dense, net_id);
+            let baseline = match client_entity.baseline {
+                NOT_SENT | UNACKED => None,
+                baseline => Some(baseline),
+            };
+            let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
+            let entry = &mut cache.entries[record.dense as usize];
+            let (header, bits) = if entry.filled && entry.tick == tick && entry.back == back {
+                (entry.header, &entry.bits)
+            } else {
+                let shared = !entry.filled || entry.tick != tick;
+                let header = entity_header(record, baseline, tick);
+                let bits = if shared {
+                    entry.filled = true;
+                    entry.tick = tick;
+                    entry.back = back;
+                    entry.header = header;
+                    &mut entry.bits
+                } else {
+                    &mut cache.scratch
+                };
+                bits.clear();
+                if let Some(header) = &header {
+                    write_components(bits, record, header, tick, &state.kinds);
+                }
+                (header, &*bits)
+            };
+            let Some(header) = header else {
                 continue; // Nothing new for this client.
             };
-            if writer.bit_len() > budget_bits && !carried.is_empty() {
+            if writer.bit_len() + bits.bit_len() > budget_bits && !carried.is_empty() {
                 next_cursor = net_id;
                 break;
             }
             write_id_step(&mut writer, previous_id, net_id.0);
             write_header(&mut writer, &header, previous_header.as_ref(), kinds);
-            write_components(&mut writer, record, &header, tick, &state.kinds);
+            writer.append(bits);
             previous_id = net_id.0;
             previous_header = Some(header);
-            self.baselines.entry(net_id).or_insert(None);
-            carried.push(net_id);
+            let client_entity = &mut self.entities[record.dense as usize];
+            if client_entity.baseline == NOT_SENT {
+                client_entity.baseline = UNACKED;
+            }
+            carried.push((record.dense, net_id));
         }
         self.cursor = next_cursor;
         write_end(&mut writer);
@@ -341,6 +446,10 @@ pub(crate) fn collect_into<'w>(
             net_id
         });
         let record = state.records.entry(net_id).or_insert_with(|| EntityRecord {
+            dense: state.free_dense.pop().unwrap_or_else(|| {
+                state.dense_len += 1;
+                state.dense_len - 1
+            }),
             slots: Vec::new(),
             generation,
         });
@@ -412,16 +521,21 @@ pub(crate) fn collect_into<'w>(
 
     state.despawned.clear();
     let despawned = &mut state.despawned;
+    let free_dense = &mut state.free_dense;
     state.records.retain(|net_id, record| {
         let alive = record.generation == generation;
         if !alive {
-            despawned.push(*net_id);
+            despawned.push((*net_id, record.dense));
+            // Free for reuse from the next collection on, after clients saw this despawn.
+            free_dense.push(record.dense);
         }
         alive
     });
     if !state.despawned.is_empty() {
         let records = &state.records;
         state.ids.retain(|_, net_id| records.contains_key(net_id));
+        // Hand out the smallest free indices first, keeping per-client arrays compact.
+        state.free_dense.sort_unstable_by(|a, b| b.cmp(a));
     }
     state.last_run = Some(this_run);
 }
@@ -430,13 +544,14 @@ fn send_snapshots(
     mut server: ResMut<RenetServer>,
     mut clients: ResMut<ConnectedClients>,
     state: Res<ReplicationState>,
+    mut cache: ResMut<SnapshotCache>,
     tick: Res<SimulationTick>,
 ) {
     for (&client_id, info) in clients.iter_mut() {
         let snapshot = Snapshot {
             tick: tick.0,
             last_input: info.inputs.last_consumed(),
-            payload: info.replication.build_payload(&state, tick.0),
+            payload: info.replication.build_payload(&state, &mut cache, tick.0),
         };
         server.send_message(
             client_id,

@@ -97,6 +97,28 @@ impl BitWriter {
         self.bytes.len() * 8 + self.used as usize
     }
 
+    /// Appends everything `other` wrote, bit for bit.
+    pub fn append(&mut self, other: &BitWriter) {
+        let mut chunks = other.bytes.chunks_exact(4);
+        for chunk in &mut chunks {
+            self.write_bits(
+                u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
+                32,
+            );
+        }
+        for byte in chunks.remainder() {
+            self.write_bits(u32::from(*byte), 8);
+        }
+        self.write_bits(other.scratch as u32, other.used);
+    }
+
+    /// Empties the writer, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.scratch = 0;
+        self.used = 0;
+    }
+
     /// The bytes, the last one padded with zero bits.
     pub fn finish(mut self) -> Vec<u8> {
         if self.used > 0 {
@@ -213,6 +235,20 @@ mod tests {
             assert_eq!(reader.read_bool(), Ok(value % 2 == 0));
         }
         assert_eq!(reader.read_bytes(16).unwrap(), b"hello");
+
+        // Appending is the same as writing directly.
+        let mut direct = BitWriter::new();
+        let mut part = BitWriter::new();
+        direct.write_bits(5, 3);
+        for value in [7u32, 70, 7000, 700_000] {
+            direct.write_varint(value);
+            part.write_varint(value);
+        }
+        let mut appended = BitWriter::new();
+        appended.write_bits(5, 3);
+        appended.append(&part);
+        assert_eq!(appended.bit_len(), direct.bit_len());
+        assert_eq!(appended.finish(), direct.finish());
 
         let size = |value: u32| {
             let mut writer = BitWriter::new();
