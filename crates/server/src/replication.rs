@@ -172,6 +172,8 @@ pub(crate) struct ClientReplication {
     in_flight: VecDeque<SentSnapshot>,
     /// The entity the next snapshot starts from when not everything fits in the budget.
     cursor: NetId,
+    /// Emptied `SentSnapshot::entities` buffers, reused to avoid an allocation per tick.
+    spare: Vec<Vec<(u32, NetId)>>,
 }
 
 #[derive(Debug)]
@@ -188,8 +190,8 @@ impl ClientReplication {
         let Some(index) = self.in_flight.iter().position(|sent| sent.tick == tick) else {
             return; // Too old, a duplicate, or never sent: nothing new is known.
         };
-        let sent = self.in_flight.remove(index).expect("index is in range");
-        for (dense, net_id) in sent.entities {
+        let mut sent = self.in_flight.remove(index).expect("index is in range");
+        for &(dense, net_id) in &sent.entities {
             if let Some(entity) = self.entities.get_mut(dense as usize)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
@@ -204,8 +206,15 @@ impl ClientReplication {
             self.pending_despawns
                 .retain(|net_id| !sent.despawns.contains(net_id));
         }
+        sent.entities.clear();
+        self.spare.push(sent.entities);
         // Older snapshots can no longer teach us anything the client does not have.
-        self.in_flight.retain(|sent| sent.tick > tick);
+        while self.in_flight.front().is_some_and(|sent| sent.tick < tick) {
+            if let Some(mut old) = self.in_flight.pop_front() {
+                old.entities.clear();
+                self.spare.push(old.entities);
+            }
+        }
     }
 
     fn entity(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
@@ -249,7 +258,7 @@ impl ClientReplication {
         let kinds = state.kinds.len();
         let budget_bits = SNAPSHOT_BUDGET_BYTES * 8;
         let mut writer = BitWriter::new();
-        let mut carried = Vec::new();
+        let mut carried = self.spare.pop().unwrap_or_default();
         let mut previous_id = u32::MAX;
         let mut previous_header: Option<EntityHeader> = None;
         let mut next_cursor = NetId(0);
@@ -319,8 +328,11 @@ impl ClientReplication {
             previous_id = net_id.0;
         }
 
-        if self.in_flight.len() == IN_FLIGHT_SNAPSHOTS {
-            self.in_flight.pop_front();
+        if self.in_flight.len() == IN_FLIGHT_SNAPSHOTS
+            && let Some(mut old) = self.in_flight.pop_front()
+        {
+            old.entities.clear();
+            self.spare.push(old.entities);
         }
         self.in_flight.push_back(SentSnapshot {
             tick,
