@@ -25,8 +25,8 @@ use skirmish_shared::snapshot::{EntityHeader, write_end, write_header, write_id_
 use crate::ServerSystems;
 use crate::connection::ConnectedClients;
 
-/// Most snapshot payload bytes sent to one client per tick; entities that do not fit are sent on
-/// the next ticks (a rotating cursor keeps any entity from starving).
+/// Most snapshot payload bytes sent to one client per tick. When more is pending, entities that
+/// were left out longest go first (their priority grows each snapshot they miss).
 pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
 
 /// Baselines older than this many ticks are not used: such entities are sent absolute. It is
@@ -100,6 +100,41 @@ pub(crate) struct SnapshotCache {
     scratch: BitWriter,
 }
 
+impl SnapshotCache {
+    /// The header and component bits of `record` for a client at `baseline`: from this tick's
+    /// shared entry when another client had the same baseline distance, else freshly encoded.
+    #[inline]
+    fn encode(
+        &mut self,
+        record: &EntityRecord,
+        baseline: Option<u32>,
+        tick: u32,
+        kinds: &[(usize, [u32; 4])],
+    ) -> (Option<EntityHeader>, &BitWriter) {
+        let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
+        let entry = &mut self.entries[record.dense as usize];
+        if entry.filled && entry.tick == tick && entry.back == back {
+            return (entry.header, &entry.bits);
+        }
+        let shared = !entry.filled || entry.tick != tick;
+        let header = entity_header(record, baseline, tick);
+        let bits = if shared {
+            entry.filled = true;
+            entry.tick = tick;
+            entry.back = back;
+            entry.header = header;
+            &mut entry.bits
+        } else {
+            &mut self.scratch
+        };
+        bits.clear();
+        if let Some(header) = &header {
+            write_components(bits, record, header, tick, kinds);
+        }
+        (header, bits)
+    }
+}
+
 #[derive(Debug, Default)]
 struct CacheEntry {
     tick: u32,
@@ -156,6 +191,8 @@ impl Slot {
 struct ClientEntity {
     net_id: NetId,
     baseline: u32,
+    /// Snapshots this entity had news for but was left out of (budget); highest goes first.
+    priority: f32,
 }
 
 const NOT_SENT: u32 = u32::MAX;
@@ -170,8 +207,6 @@ pub(crate) struct ClientReplication {
     pending_despawns: Vec<NetId>,
     /// Snapshots sent and not yet acknowledged: which entities and despawns each carried.
     in_flight: VecDeque<SentSnapshot>,
-    /// The entity the next snapshot starts from when not everything fits in the budget.
-    cursor: NetId,
     /// Emptied `SentSnapshot::entities` buffers, reused to avoid an allocation per tick.
     spare: Vec<Vec<(u32, NetId)>>,
 }
@@ -225,6 +260,7 @@ impl ClientReplication {
                 ClientEntity {
                     net_id: NetId(u32::MAX),
                     baseline: NOT_SENT,
+                    priority: 0.0,
                 },
             );
         }
@@ -233,9 +269,58 @@ impl ClientReplication {
             *entity = ClientEntity {
                 net_id,
                 baseline: NOT_SENT,
+                priority: 0.0,
             };
         }
         entity
+    }
+
+    /// Not everything in `candidates` fits the budget: keeps the entities that waited longest
+    /// (in id order); the others gain priority for the next snapshot.
+    fn select_by_priority(
+        &mut self,
+        state: &ReplicationState,
+        cache: &mut SnapshotCache,
+        tick: u32,
+        candidates: &mut Vec<(u32, NetId)>,
+    ) {
+        let header_bits = 16 + state.kinds.len();
+        let mut sized: Vec<(f32, usize, u32, NetId)> = candidates
+            .iter()
+            .map(|&(dense, net_id)| {
+                let entity = self.entities[dense as usize];
+                let baseline = match entity.baseline {
+                    NOT_SENT | UNACKED => None,
+                    baseline => Some(baseline),
+                };
+                let record = &state.records[&net_id];
+                let bits = cache
+                    .encode(record, baseline, tick, &state.kinds)
+                    .1
+                    .bit_len();
+                (entity.priority, bits + header_bits, dense, net_id)
+            })
+            .collect();
+        sized.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut used = 0;
+        let keep = sized
+            .iter()
+            .take_while(|(_, bits, _, _)| {
+                used += bits;
+                used <= SNAPSHOT_BUDGET_BYTES * 8
+            })
+            .count()
+            .max(1);
+        for &(_, _, dense, _) in &sized[keep..] {
+            self.entities[dense as usize].priority += 1.0;
+        }
+        candidates.clear();
+        candidates.extend(
+            sized[..keep]
+                .iter()
+                .map(|&(_, _, dense, net_id)| (dense, net_id)),
+        );
+        candidates.sort_unstable_by_key(|&(_, net_id)| net_id);
     }
 
     /// Builds this client's snapshot payload for `tick` and remembers what it carries.
@@ -256,68 +341,68 @@ impl ClientReplication {
         }
 
         let kinds = state.kinds.len();
-        let budget_bits = SNAPSHOT_BUDGET_BYTES * 8;
-        let mut writer = BitWriter::new();
-        let mut carried = self.spare.pop().unwrap_or_default();
-        let mut previous_id = u32::MAX;
-        let mut previous_header: Option<EntityHeader> = None;
-        let mut next_cursor = NetId(0);
         if cache.entries.len() < state.dense_len as usize {
             cache
                 .entries
                 .resize_with(state.dense_len as usize, CacheEntry::default);
         }
-        let records = state
-            .records
-            .range(self.cursor..)
-            .chain(state.records.range(..self.cursor));
-        for (&net_id, record) in records {
-            let client_entity = self.entity(record.dense, net_id);
-            let baseline = match client_entity.baseline {
+
+        // Usually everything fits: one pass writes entities in id order (cheap id steps) from
+        // the shared encodings, listing what it carries.
+        let budget_bits = SNAPSHOT_BUDGET_BYTES * 8;
+        let mut carried = self.spare.pop().unwrap_or_default();
+        let mut writer = BitWriter::new();
+        let mut previous_id = u32::MAX;
+        let mut previous_header: Option<EntityHeader> = None;
+        let mut over_budget = false;
+        for (&net_id, record) in &state.records {
+            let baseline = match self.entity(record.dense, net_id).baseline {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
             };
-            let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
-            let entry = &mut cache.entries[record.dense as usize];
-            let (header, bits) = if entry.filled && entry.tick == tick && entry.back == back {
-                (entry.header, &entry.bits)
-            } else {
-                let shared = !entry.filled || entry.tick != tick;
-                let header = entity_header(record, baseline, tick);
-                let bits = if shared {
-                    entry.filled = true;
-                    entry.tick = tick;
-                    entry.back = back;
-                    entry.header = header;
-                    &mut entry.bits
-                } else {
-                    &mut cache.scratch
-                };
-                bits.clear();
-                if let Some(header) = &header {
-                    write_components(bits, record, header, tick, &state.kinds);
-                }
-                (header, &*bits)
-            };
+            let (header, bits) = cache.encode(record, baseline, tick, &state.kinds);
             let Some(header) = header else {
                 continue; // Nothing new for this client.
             };
-            if writer.bit_len() + bits.bit_len() > budget_bits && !carried.is_empty() {
-                next_cursor = net_id;
-                break;
+            carried.push((record.dense, net_id));
+            if over_budget {
+                continue; // Listed as a candidate for the selection below.
             }
             write_id_step(&mut writer, previous_id, net_id.0);
             write_header(&mut writer, &header, previous_header.as_ref(), kinds);
             writer.append(bits);
             previous_id = net_id.0;
             previous_header = Some(header);
-            let client_entity = &mut self.entities[record.dense as usize];
+            over_budget = writer.bit_len() > budget_bits;
+        }
+
+        if over_budget {
+            self.select_by_priority(state, cache, tick, &mut carried);
+            writer.clear();
+            previous_id = u32::MAX;
+            previous_header = None;
+            for &(_, net_id) in &carried {
+                let record = &state.records[&net_id];
+                let baseline = match self.entities[record.dense as usize].baseline {
+                    NOT_SENT | UNACKED => None,
+                    baseline => Some(baseline),
+                };
+                let (header, bits) = cache.encode(record, baseline, tick, &state.kinds);
+                let header = header.expect("a candidate has something to send");
+                write_id_step(&mut writer, previous_id, net_id.0);
+                write_header(&mut writer, &header, previous_header.as_ref(), kinds);
+                writer.append(bits);
+                previous_id = net_id.0;
+                previous_header = Some(header);
+            }
+        }
+        for &(dense, _) in &carried {
+            let client_entity = &mut self.entities[dense as usize];
+            client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
             }
-            carried.push((record.dense, net_id));
         }
-        self.cursor = next_cursor;
         write_end(&mut writer);
 
         self.pending_despawns.sort_unstable();
@@ -569,6 +654,64 @@ fn send_snapshots(
             client_id,
             ServerChannel::Snapshot,
             encode(&ServerMessage::Snapshot(snapshot)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::platform::collections::HashSet;
+    use skirmish_shared::SharedPlugin;
+
+    use super::*;
+
+    #[test]
+    fn over_budget_worlds_arrive_in_turns_without_starving_anyone() {
+        let mut app = App::new();
+        app.add_plugins(SharedPlugin);
+        let world = app.world_mut();
+        let count = 3000;
+        for i in 0..count {
+            let i = i as f32;
+            world.spawn((
+                Replicated,
+                Position(Vec2::new(i * 0.3 - 450.0, 500.0 - i * 0.33)),
+                Velocity(Vec2::new(i, -i)),
+                Rotation(i),
+            ));
+        }
+        let mut state = ReplicationState::default();
+        let mut cache = SnapshotCache::default();
+        let mut client = ClientReplication::default();
+        let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let mut seen = HashSet::new();
+        let mut snapshots = 0;
+        for tick in 0..30 {
+            world.increment_change_tick();
+            let this_run = world.change_tick();
+            let registry = world.resource::<ReplicationRegistry>();
+            collect_into(&mut state, registry, query.iter(world), tick, this_run);
+            if tick > 0 {
+                client.acknowledge(tick - 1);
+            }
+            let payload = client.build_payload(&state, &mut cache, tick);
+            assert!(
+                payload.len() <= SNAPSHOT_BUDGET_BYTES + 64,
+                "a snapshot stays within the budget ({} bytes)",
+                payload.len()
+            );
+            let carried = &client.in_flight.back().unwrap().entities;
+            seen.extend(carried.iter().map(|(_, net_id)| *net_id));
+            snapshots += 1;
+            if seen.len() == count {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), count, "every entity reached the client");
+        assert!(snapshots > 2, "{count} entities cannot fit in one snapshot");
+        assert!(
+            snapshots < 15,
+            "the initial sync took {snapshots} snapshots"
         );
     }
 }
