@@ -5,7 +5,8 @@
 //! payload  = entity* end despawns
 //! entity   = id-step header component*        (entities in ascending NetId order, wrapping)
 //! id-step  = 1                                 next id is previous + 1
-//!          | 0 varint(step)                    next id is previous + step (step 0 = end)
+//!          | 0 1 bits3(step - 2)               next id is previous + 2..=9
+//!          | 0 0 varint(step)                  next id is previous + step (step 0 = end)
 //! header   = 1                                 same header as the previous entity
 //!          | 0 varint(back) mask(changed) bool(has removals) [mask(removed)]
 //!            back = 0: absolute values; else deltas against the client's values at tick - back
@@ -75,11 +76,16 @@ pub struct EntityHeader {
 /// Writes the step from the previous id to `id` (never 0 for distinct ids).
 pub fn write_id_step(writer: &mut BitWriter, previous: u32, id: u32) {
     let step = id.wrapping_sub(previous);
-    if step == 1 {
-        writer.write_bool(true);
-    } else {
-        writer.write_bool(false);
-        writer.write_varint(step);
+    match step {
+        1 => writer.write_bool(true),
+        2..=9 => {
+            writer.write_bits(0b10, 2);
+            writer.write_bits(step - 2, 3);
+        }
+        _ => {
+            writer.write_bits(0b00, 2);
+            writer.write_varint(step);
+        }
     }
 }
 
@@ -87,6 +93,8 @@ pub fn write_id_step(writer: &mut BitWriter, previous: u32, id: u32) {
 pub fn read_id_step(reader: &mut BitReader, previous: u32) -> Result<Option<u32>, OutOfBits> {
     let step = if reader.read_bool()? {
         1
+    } else if reader.read_bool()? {
+        2 + reader.read_bits(3)?
     } else {
         reader.read_varint()?
     };
@@ -95,7 +103,7 @@ pub fn read_id_step(reader: &mut BitReader, previous: u32) -> Result<Option<u32>
 
 /// Ends the entity list.
 pub fn write_end(writer: &mut BitWriter) {
-    writer.write_bool(false);
+    writer.write_bits(0b00, 2);
     writer.write_varint(0);
 }
 
@@ -170,6 +178,8 @@ mod tests {
         write_header(&mut writer, &a, Some(&a), 5);
         write_id_step(&mut writer, 1, 300);
         write_header(&mut writer, &b, Some(&a), 5);
+        write_id_step(&mut writer, 300, 305);
+        write_header(&mut writer, &b, Some(&b), 5);
         write_end(&mut writer);
         let same_bits = {
             let mut w = BitWriter::new();
@@ -190,7 +200,9 @@ mod tests {
         assert_eq!(read_header(&mut reader, Some(&a), 5), Ok(a));
         assert_eq!(read_id_step(&mut reader, 1), Ok(Some(300)));
         assert_eq!(read_header(&mut reader, Some(&a), 5), Ok(b));
-        assert_eq!(read_id_step(&mut reader, 300), Ok(None));
+        assert_eq!(read_id_step(&mut reader, 300), Ok(Some(305)));
+        assert_eq!(read_header(&mut reader, Some(&b), 5), Ok(b));
+        assert_eq!(read_id_step(&mut reader, 305), Ok(None));
     }
 
     #[test]
