@@ -48,6 +48,15 @@ struct BenchArgs {
     /// Ticks measured per scenario.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     ticks: u32,
+    /// Run one scenario with this many clients instead of the grid (with --entities, --moving).
+    #[arg(long, requires = "entities", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    clients: Option<u32>,
+    /// Entities of the single scenario.
+    #[arg(long, requires = "clients", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    entities: Option<u32>,
+    /// Fraction of entities moving in the single scenario.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_loss)]
+    moving: f32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +113,7 @@ impl SimArgs {
     }
 }
 
+/// A fraction between 0 and 1.
 fn parse_loss(value: &str) -> Result<f32, String> {
     let loss: f32 = value
         .parse()
@@ -144,7 +154,16 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             "note: this is a debug build; run `cargo run --release -- bench` for real figures"
         );
     }
-    let rows: Vec<bench::BenchRow> = bench::default_grid()
+    let grid = match (args.clients, args.entities) {
+        (Some(clients), Some(entities)) => vec![bench::Scenario {
+            clients: clients as usize,
+            entities: entities as usize,
+            moving_fraction: args.moving,
+            ticks: 0,
+        }],
+        _ => bench::default_grid(),
+    };
+    let rows: Vec<bench::BenchRow> = grid
         .into_iter()
         .map(|mut scenario| {
             scenario.ticks = args.ticks as usize;

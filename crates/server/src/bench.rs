@@ -207,13 +207,14 @@ pub fn run(scenario: Scenario) -> BenchRow {
     let snapshots = (scenario.ticks * scenario.clients) as f64;
     let bytes_per_snapshot = payload_total as f64 / snapshots;
 
-    // A resting world: let the last movement be acknowledged, then measure.
+    // A resting world: let the last movement be acknowledged, then measure for longer than the
+    // delta history, so a periodic refresh of resting entities would show.
     for _ in 0..3 {
         step(world, &mut state, &mut cache, &mut clients, tick, false);
         tick += 1;
     }
     let mut resting_total = 0usize;
-    let resting_ticks = 10;
+    let resting_ticks = 100;
     for _ in 0..resting_ticks {
         let (_, payload, _) = step(world, &mut state, &mut cache, &mut clients, tick, false);
         resting_total += payload;

@@ -430,9 +430,17 @@ impl ClientReplication {
 
 /// The header for one entity, or `None` if the client already has everything.
 fn entity_header(record: &EntityRecord, baseline: Option<u32>, tick: u32) -> Option<EntityHeader> {
-    // Too old a baseline, or one whose quantized history is gone: send absolute values.
+    if let Some(baseline) = baseline {
+        // Nothing changed since the client's baseline, however old: it is up to date.
+        if record.slots.iter().all(|slot| slot.changed_at <= baseline) {
+            return None;
+        }
+    }
+    // Deltas need the baseline value: a baseline older than the history (or the same tick,
+    // which cannot be encoded) means absolute values.
     let usable = baseline.filter(|baseline| {
-        tick.saturating_sub(*baseline) <= HISTORY_TICKS
+        let back = tick.wrapping_sub(*baseline);
+        (1..=HISTORY_TICKS).contains(&back)
             && record.slots.iter().all(|slot| {
                 slot.history.is_empty()
                     || slot.changed_at <= *baseline
@@ -452,15 +460,7 @@ fn entity_header(record: &EntityRecord, baseline: Option<u32>, tick: u32) -> Opt
             _ => header.changed.insert(slot.kind),
         }
     }
-    let nothing_new = header.changed.is_empty() && header.removed.is_empty();
-    // With a baseline of 0 ticks back the client is up to date; absolute entities always go.
-    if usable.is_some() && nothing_new {
-        return None;
-    }
-    // An absolute entity with no component at all is still sent: it spawns the entity.
-    if usable.is_some() && header.back == 0 {
-        return None;
-    }
+    // An absolute entity is sent even with no component at all: it spawns the entity.
     Some(header)
 }
 
