@@ -9,6 +9,7 @@ use crate::ClientPlugin;
 use crate::interpolation::Interpolated;
 use crate::net::{ClientSystems, ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
 use crate::prediction::Predicted;
+use crate::stats::NetStats;
 
 /// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
 /// and [`ClientRenderPlugin`]. Call [`connect`](crate::connect) on it, then `run` it.
@@ -42,6 +43,8 @@ impl Plugin for ClientRenderPlugin {
                     sync_transforms.after(ClientSystems::Interpolate),
                     follow_local_player,
                     update_status_text,
+                    toggle_net_overlay,
+                    update_net_overlay,
                 )
                     .chain(),
             );
@@ -51,6 +54,10 @@ impl Plugin for ClientRenderPlugin {
 /// Marks the status line at the top of the screen.
 #[derive(Component)]
 struct StatusText;
+
+/// Marks the F3 network overlay.
+#[derive(Component)]
+struct NetOverlay;
 
 const PLAYER_SIZE: f32 = 36.0;
 
@@ -76,6 +83,21 @@ fn spawn_scene(mut commands: Commands) {
             Transform::from_xyz(0.0, offset, -9.0),
         ));
     }
+    commands.spawn((
+        Name::new("Net overlay"),
+        NetOverlay,
+        Text::new(""),
+        TextFont::from_font_size(15.0),
+        TextColor(Color::srgb(0.75, 0.95, 0.8)),
+        BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.55)),
+        Node {
+            position_type: PositionType::Absolute,
+            top: px(12),
+            right: px(12),
+            padding: UiRect::all(px(8)),
+            ..default()
+        },
+    ));
     commands.spawn((
         StatusText,
         Text::new("Starting..."),
@@ -193,6 +215,43 @@ fn follow_local_player(
     camera.translation.y = player.translation.y;
 }
 
+/// F3 shows or hides the network overlay.
+fn toggle_net_overlay(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut overlay: Query<&mut Visibility, With<NetOverlay>>,
+) {
+    if !keys.just_pressed(KeyCode::F3) {
+        return;
+    }
+    for mut visibility in &mut overlay {
+        *visibility = match *visibility {
+            Visibility::Hidden => Visibility::Inherited,
+            _ => Visibility::Hidden,
+        };
+    }
+}
+
+fn update_net_overlay(stats: Res<NetStats>, mut overlay: Query<&mut Text, With<NetOverlay>>) {
+    let Ok(mut text) = overlay.single_mut() else {
+        return;
+    };
+    let line = format!(
+        "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {}\ncorrections {} (last {:.2}, max {:.2})\n[F3] hide",
+        stats.rtt_ms,
+        stats.packet_loss * 100.0,
+        stats.bytes_in_per_s * 8.0 / 1000.0,
+        stats.bytes_out_per_s * 8.0 / 1000.0,
+        stats.snapshots_per_s,
+        stats.entities,
+        stats.corrections,
+        stats.last_correction,
+        stats.max_correction,
+    );
+    if text.0 != line {
+        text.0 = line;
+    }
+}
+
 fn update_status_text(
     status: Res<ConnectionStatus>,
     map: Res<ServerEntityMap>,
@@ -206,7 +265,7 @@ fn update_status_text(
         ConnectionStatus::Idle => "Not connected".to_owned(),
         ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
         ConnectionStatus::Connected => format!(
-            "Connected: {} players, {} entities. Move with WASD or arrows.",
+            "Connected: {} players, {} entities. Move with WASD or arrows; F3: network.",
             players.iter().count(),
             map.len()
         ),
