@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use skirmish_client::BotPlugin;
+use skirmish_client::render::NetOverlay;
 use skirmish_server::ServerSettings;
 
 /// Seconds of play before the screenshot.
@@ -52,9 +53,17 @@ fn run_headless_bot(server: SocketAddr, seed: u64, name: &str) {
     }
 }
 
-fn take_screenshot(path: PathBuf) -> impl FnMut(Commands, Res<Time>) {
+fn take_screenshot(
+    path: PathBuf,
+) -> impl FnMut(Commands, Res<Time>, Query<&mut Visibility, With<NetOverlay>>) {
     let mut taken = false;
-    move |mut commands: Commands, time: Res<Time>| {
+    move |mut commands: Commands,
+          time: Res<Time>,
+          mut overlay: Query<&mut Visibility, With<NetOverlay>>| {
+        // Show the F3 overlay, as a player who pressed F3 would see it.
+        for mut visibility in &mut overlay {
+            *visibility = Visibility::Inherited;
+        }
         if taken || time.elapsed_secs() < PLAY_SECONDS {
             return;
         }

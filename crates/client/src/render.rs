@@ -55,9 +55,9 @@ impl Plugin for ClientRenderPlugin {
 #[derive(Component)]
 struct StatusText;
 
-/// Marks the F3 network overlay.
+/// Marks the F3 network overlay (hidden until F3 is pressed).
 #[derive(Component)]
-struct NetOverlay;
+pub struct NetOverlay;
 
 const PLAYER_SIZE: f32 = 36.0;
 
@@ -86,6 +86,7 @@ fn spawn_scene(mut commands: Commands) {
     commands.spawn((
         Name::new("Net overlay"),
         NetOverlay,
+        Visibility::Hidden,
         Text::new(""),
         TextFont::from_font_size(15.0),
         TextColor(Color::srgb(0.75, 0.95, 0.8)),
