@@ -36,9 +36,13 @@ pub struct InputBuffer {
 }
 
 impl InputBuffer {
-    /// Adds received frames (already sanitized by the caller or not: they are sanitized here).
+    /// Adds a received frame (sanitized here).
     pub fn push(&mut self, frame: InputFrame) {
-        if self.next.is_some_and(|next| frame.tick < next) || self.frames.contains_key(&frame.tick)
+        // Ticks near the end of the range are nonsense (a client ticks at 60 Hz from 0) and would
+        // leave no room to count on from.
+        if frame.tick > u32::MAX - 1024
+            || self.next.is_some_and(|next| frame.tick < next)
+            || self.frames.contains_key(&frame.tick)
         {
             self.dropped += 1;
             return;
@@ -59,7 +63,7 @@ impl InputBuffer {
             return InputFrame::default();
         };
         if let Some(&newest) = self.frames.keys().next_back()
-            && newest > next + MAX_LEAD_TICKS
+            && newest > next.saturating_add(MAX_LEAD_TICKS)
         {
             next = newest - JITTER_BUFFER_TICKS;
         }
@@ -73,10 +77,10 @@ impl InputBuffer {
                 }
             }
         };
-        self.frames = self.frames.split_off(&(next + 1));
+        self.frames = self.frames.split_off(&next.saturating_add(1));
         self.last = frame;
         self.last_consumed = Some(next);
-        self.next = Some(next + 1);
+        self.next = Some(next.saturating_add(1));
         frame
     }
 
@@ -160,6 +164,19 @@ mod tests {
             119 - JITTER_BUFFER_TICKS,
             "skips ahead to bound input latency"
         );
+    }
+
+    #[test]
+    fn absurd_ticks_are_ignored_without_overflow() {
+        let mut buffer = InputBuffer::default();
+        buffer.push(frame(u32::MAX, 1.0));
+        buffer.push(frame(u32::MAX - 1, 1.0));
+        assert_eq!(buffer.dropped, 2);
+        buffer.push(frame(u32::MAX - 1024, 1.0));
+        for _ in 0..2000 {
+            buffer.pop();
+        }
+        assert!(buffer.last_consumed().is_some());
     }
 
     #[test]
