@@ -121,7 +121,7 @@ pub struct TickRate(pub u16);
 impl Plugin for ServerPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((SharedPlugin, RenetServerPlugin, transport::plugin))
-            .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate)))
+            .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate.max(1))))
             .insert_resource(TickRate(self.tick_rate))
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
             .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
