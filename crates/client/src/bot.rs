@@ -55,6 +55,9 @@ fn drive_bot(time: Res<Time>, mut brain: ResMut<BotBrain>, mut input: ResMut<Inp
         brain.until = now + 0.5 + brain.next();
     }
     input.movement = brain.direction;
+    // Sweep the aim around and fire in bursts, like a player spraying.
+    input.aim = Vec2::from_angle(now * 1.3);
+    input.fire = (now * 0.7).fract() < 0.3;
 }
 
 #[cfg(test)]

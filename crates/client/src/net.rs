@@ -109,6 +109,10 @@ pub fn headless_app() -> App {
 pub struct InputState {
     /// Desired movement direction, length at most 1.
     pub movement: Vec2,
+    /// Aim direction (any length; zero means not aiming).
+    pub aim: Vec2,
+    /// Whether the fire button is held.
+    pub fire: bool,
 }
 
 /// Where the connection stands.
@@ -581,6 +585,8 @@ fn send_input(
     let frame = InputFrame {
         tick: tick.0,
         movement: input.movement,
+        aim: input.aim,
+        fire: input.fire,
     }
     .sanitized();
     if session.input_history.len() == INPUT_HISTORY {

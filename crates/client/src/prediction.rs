@@ -84,12 +84,15 @@ fn start_prediction(
 fn predict(
     time: Res<Time<Fixed>>,
     session: Res<ClientSession>,
-    mut predicted: Query<&mut Predicted, With<LocalPlayer>>,
+    mut predicted: Query<(&mut Predicted, Option<&Health>), With<LocalPlayer>>,
 ) {
     let Some(frame) = session.input_sent_this_tick() else {
         return;
     };
-    for mut predicted in &mut predicted {
+    for (mut predicted, health) in &mut predicted {
+        if health.is_some_and(|health| !health.is_alive()) {
+            continue; // The dead do not move (the server agrees).
+        }
         predicted.position = step_player(predicted.position, frame.movement, time.delta_secs());
     }
 }
@@ -100,16 +103,18 @@ fn reconcile(
     time: Res<Time<Fixed>>,
     session: Res<ClientSession>,
     mut stats: ResMut<NetStats>,
-    mut players: Query<(&Position, &mut Predicted), With<LocalPlayer>>,
+    mut players: Query<(&Position, &mut Predicted, Option<&Health>), With<LocalPlayer>>,
 ) {
     let Some(latest) = applied.read().last() else {
         return;
     };
     let dt = time.timestep().as_secs_f32();
-    for (server_position, mut predicted) in &mut players {
+    for (server_position, mut predicted, health) in &mut players {
         let mut replayed = server_position.0;
-        for frame in session.inputs_after(latest.last_input) {
-            replayed = step_player(replayed, frame.movement, dt);
+        if health.is_none_or(|health| health.is_alive()) {
+            for frame in session.inputs_after(latest.last_input) {
+                replayed = step_player(replayed, frame.movement, dt);
+            }
         }
         let error = predicted.position - replayed;
         let size = error.length();

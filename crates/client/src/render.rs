@@ -2,6 +2,8 @@
 //! keyboard input written into [`InputState`].
 
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use skirmish_shared::game::MAX_HEALTH;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
@@ -38,7 +40,10 @@ impl Plugin for ClientRenderPlugin {
                 Update,
                 (
                     read_keyboard,
+                    read_mouse,
                     add_player_sprites,
+                    add_projectile_sprites,
+                    update_health_bars,
                     update_name_labels,
                     sync_transforms.after(ClientSystems::Interpolate),
                     follow_local_player,
@@ -132,6 +137,68 @@ fn read_keyboard(keys: Res<ButtonInput<KeyCode>>, mut input: ResMut<InputState>)
     input.movement = movement.normalize_or_zero();
 }
 
+/// Mouse aim (from the local player towards the cursor) and fire (left button or space).
+fn read_mouse(
+    buttons: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    cameras: Query<(&Camera, &GlobalTransform), With<Camera2d>>,
+    player: Query<&Transform, With<LocalPlayer>>,
+    mut input: ResMut<InputState>,
+) {
+    input.fire = buttons.pressed(MouseButton::Left) || keys.pressed(KeyCode::Space);
+    let (Ok(window), Ok((camera, camera_transform)), Ok(player)) =
+        (windows.single(), cameras.single(), player.single())
+    else {
+        return;
+    };
+    let Some(cursor) = window.cursor_position() else {
+        return;
+    };
+    if let Ok(target) = camera.viewport_to_world_2d(camera_transform, cursor) {
+        input.aim = (target - player.translation.truncate()).normalize_or_zero();
+    }
+}
+
+/// Marks the health bar drawn above a player.
+#[derive(Component)]
+struct HealthBar;
+
+const HEALTH_BAR_WIDTH: f32 = 40.0;
+
+fn update_health_bars(
+    players: Query<(&Health, &Children), Or<(Changed<Health>, Added<Children>)>>,
+    mut bars: Query<(&mut Transform, &mut Sprite), With<HealthBar>>,
+) {
+    for (health, children) in &players {
+        let fraction = f32::from(health.0) / f32::from(MAX_HEALTH);
+        let mut bars = bars.iter_many_mut(children);
+        while let Some((mut transform, mut sprite)) = bars.fetch_next() {
+            transform.scale.x = fraction.max(0.001);
+            transform.translation.x = -HEALTH_BAR_WIDTH * (1.0 - fraction) * 0.5;
+            sprite.color = if fraction > 0.5 {
+                Color::srgb(0.3, 0.85, 0.4)
+            } else if fraction > 0.25 {
+                Color::srgb(0.95, 0.75, 0.2)
+            } else {
+                Color::srgb(0.95, 0.3, 0.25)
+            };
+        }
+    }
+}
+
+fn add_projectile_sprites(
+    mut commands: Commands,
+    projectiles: Query<(Entity, &Position), Added<Projectile>>,
+) {
+    for (entity, position) in &projectiles {
+        commands.entity(entity).insert((
+            Sprite::from_color(Color::srgb(1.0, 0.9, 0.4), Vec2::splat(10.0)),
+            Transform::from_translation(position.0.extend(2.0)),
+        ));
+    }
+}
+
 /// A distinct, stable colour per client id.
 fn player_color(client_id: u64) -> Color {
     let hue = (client_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32;
@@ -157,11 +224,19 @@ fn add_player_sprites(
             Transform::from_translation(position.0.extend(1.0)),
         ));
         commands.entity(entity).with_child((
+            HealthBar,
+            Sprite::from_color(
+                Color::srgb(0.3, 0.85, 0.4),
+                Vec2::new(HEALTH_BAR_WIDTH, 5.0),
+            ),
+            Transform::from_xyz(0.0, size * 0.5 + 5.0, 2.0),
+        ));
+        commands.entity(entity).with_child((
             NameLabel,
             Text2d::new(""),
             TextFont::from_font_size(16.0),
             TextColor(Color::srgb(0.92, 0.94, 0.97)),
-            Transform::from_xyz(0.0, size * 0.5 + 14.0, 2.0),
+            Transform::from_xyz(0.0, size * 0.5 + 18.0, 2.0),
         ));
         if local {
             commands.entity(entity).with_child((

@@ -6,9 +6,9 @@ use bevy_renet::renet::{ClientId, ServerEvent};
 use bevy_renet::{RenetServer, RenetServerEvent};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::encode;
-use skirmish_shared::simulation::{ARENA_HALF, snap_to_grid};
 
 use crate::TickRate;
+use crate::game::{Weapon, spawn_point};
 use crate::input::InputBuffer;
 use crate::replication::ClientReplication;
 
@@ -49,7 +49,10 @@ fn handle_server_events(
                     Player {
                         client_id: *client_id,
                     },
-                    Position(snap_to_grid(spawn_point(*client_id))),
+                    Position(spawn_point(*client_id, 0)),
+                    Health::default(),
+                    Score::default(),
+                    Weapon::default(),
                 ))
                 .id();
             clients.insert(
@@ -78,10 +81,4 @@ fn handle_server_events(
             );
         }
     }
-}
-
-/// A deterministic spawn point per client, spread around the arena centre.
-fn spawn_point(client_id: ClientId) -> Vec2 {
-    let angle = (client_id % 360) as f32 * 137.5_f32.to_radians();
-    Vec2::from_angle(angle) * ARENA_HALF * 0.3
 }

@@ -112,6 +112,7 @@ mod tests {
         InputFrame {
             tick,
             movement: Vec2::new(x, 0.0),
+            ..default()
         }
     }
 
@@ -186,6 +187,7 @@ mod tests {
             buffer.push(InputFrame {
                 tick,
                 movement: Vec2::new(f32::NAN, 1e30),
+                ..default()
             });
         }
         assert!(buffer.frames.len() <= MAX_BUFFERED);

@@ -12,6 +12,7 @@
 
 pub mod bench;
 mod connection;
+pub mod game;
 mod input;
 mod receive;
 mod replication;
@@ -127,6 +128,7 @@ impl Plugin for ServerPlugin {
             .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
             .add_plugins((
                 connection::plugin,
+                game::plugin,
                 input::plugin,
                 receive::plugin,
                 replication::plugin,

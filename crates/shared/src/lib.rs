@@ -6,6 +6,7 @@
 //! lives here.
 
 pub mod bits;
+pub mod game;
 pub mod protocol;
 pub mod replication;
 pub mod simulation;
@@ -17,6 +18,7 @@ use bevy::prelude::*;
 /// Everything a game built on Skirmish usually needs from this crate.
 pub mod prelude {
     pub use crate::SharedPlugin;
+    pub use crate::game::{Health, Projectile, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
     pub use crate::replication::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,

@@ -12,7 +12,7 @@ use crate::simulation::InputFrame;
 
 /// Bumped whenever the wire format changes; part of [`PROTOCOL_ID`], so mismatched builds are
 /// refused by netcode before any message is exchanged.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The netcode protocol id: a fixed game tag in the high bits and [`PROTOCOL_VERSION`] in the low
 /// 16 bits. A client with another id cannot complete the netcode handshake.
@@ -215,10 +215,13 @@ mod tests {
                     InputFrame {
                         tick: 7,
                         movement: Vec2::new(1.0, -0.5),
+                        aim: Vec2::Y,
+                        fire: true,
                     },
                     InputFrame {
                         tick: 8,
                         movement: Vec2::ZERO,
+                        ..Default::default()
                     },
                 ],
             },

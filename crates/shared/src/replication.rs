@@ -25,6 +25,7 @@ use bevy::ecs::world::{EntityRef, EntityWorldMut};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::game::{Health, Projectile, Score};
 use crate::protocol::{self, DecodeError};
 use crate::simulation::{Player, PlayerName, Position, Rotation, Velocity};
 
@@ -314,7 +315,10 @@ pub(super) fn plugin(app: &mut App) {
         .replicate_quantized::<Velocity>()
         .replicate_quantized::<Rotation>()
         .replicate::<Player>()
-        .replicate::<PlayerName>();
+        .replicate::<PlayerName>()
+        .replicate::<Health>()
+        .replicate::<Projectile>()
+        .replicate::<Score>();
 }
 
 #[cfg(test)]

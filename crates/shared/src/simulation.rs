@@ -4,6 +4,7 @@
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::game::Health;
 use crate::replication::{Quantize, Quantized};
 
 /// Default simulation rate of the server, in ticks per second.
@@ -125,6 +126,10 @@ pub struct InputFrame {
     pub tick: u32,
     /// Desired movement direction; its length is clamped to 1.
     pub movement: Vec2,
+    /// Aim direction (normalized by the server; zero means "not aiming").
+    pub aim: Vec2,
+    /// Whether the fire button is held.
+    pub fire: bool,
 }
 
 impl InputFrame {
@@ -133,6 +138,7 @@ impl InputFrame {
     pub fn sanitized(self) -> Self {
         Self {
             movement: clamp_movement(self.movement),
+            aim: clamp_movement(self.aim).normalize_or_zero(),
             ..self
         }
     }
@@ -167,9 +173,15 @@ fn advance_tick(mut tick: ResMut<SimulationTick>) {
 }
 
 /// Moves every player by its current input, keeping it inside the arena.
-pub fn move_players(time: Res<Time>, mut players: Query<(&mut Position, &PlayerInput)>) {
+pub fn move_players(
+    time: Res<Time>,
+    mut players: Query<(&mut Position, &PlayerInput, Option<&Health>)>,
+) {
     let dt = time.delta_secs();
-    for (mut position, input) in &mut players {
+    for (mut position, input, health) in &mut players {
+        if health.is_some_and(|health| !health.is_alive()) {
+            continue; // The dead wait for their respawn.
+        }
         let step = step_player(position.0, input.0.movement, dt);
         // Only write on a real move, so resting players are not flagged as changed.
         if step != position.0 {
@@ -230,6 +242,7 @@ mod tests {
                 PlayerInput(InputFrame {
                     tick: 0,
                     movement: Vec2::X,
+                    ..default()
                 }),
             ))
             .id();
@@ -269,8 +282,16 @@ mod tests {
         let frame = InputFrame {
             tick: 3,
             movement: Vec2::new(f32::INFINITY, 0.0),
+            aim: Vec2::new(f32::NAN, 1.0),
+            fire: true,
         };
         assert_eq!(frame.sanitized().movement, Vec2::ZERO);
+        assert_eq!(frame.sanitized().aim, Vec2::ZERO, "a NaN aim is no aim");
+        let huge = InputFrame {
+            aim: Vec2::new(3e38, -3e38),
+            ..frame
+        };
+        assert!((huge.sanitized().aim.length() - 1.0).abs() < 1e-5);
     }
 
     #[test]

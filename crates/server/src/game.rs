@@ -1,0 +1,156 @@
+//! The demo's combat, simulated by the server only: firing (rate-limited by the server's clock),
+//! projectiles, hits, deaths, score and respawns. Rules and numbers are in
+//! [`skirmish_shared::game`].
+
+use bevy::prelude::*;
+use skirmish_shared::game::{
+    FIRE_COOLDOWN_TICKS, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_LIFETIME_TICKS,
+    PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
+};
+use skirmish_shared::prelude::*;
+use skirmish_shared::simulation::{ARENA_HALF, move_players, snap_to_grid};
+
+/// A player's weapon: when it may fire next (server tick).
+#[derive(Component, Debug, Default, Clone, Copy)]
+pub struct Weapon {
+    /// First tick the weapon can fire again.
+    pub ready_at: u32,
+}
+
+/// When a projectile fizzles (server tick).
+#[derive(Component, Debug, Clone, Copy)]
+struct ExpiresAt(u32);
+
+/// A dead player respawns at this server tick.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Respawning {
+    /// Server tick of the respawn.
+    pub at: u32,
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(
+        FixedUpdate,
+        (
+            fire_weapons,
+            move_projectiles,
+            resolve_hits,
+            respawn_players,
+        )
+            .chain()
+            .in_set(SimulationSystems::Simulate)
+            .after(move_players),
+    );
+}
+
+/// Where a player (re)spawns: spread around the centre by client id, on the wire grid.
+pub fn spawn_point(client_id: u64, tick: u32) -> Vec2 {
+    let slot = client_id.wrapping_add(u64::from(tick)) % 360;
+    snap_to_grid(Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * ARENA_HALF * 0.3)
+}
+
+fn fire_weapons(
+    mut commands: Commands,
+    tick: Res<SimulationTick>,
+    mut shooters: Query<(&Player, &Position, &PlayerInput, &Health, &mut Weapon)>,
+) {
+    for (player, position, input, health, mut weapon) in &mut shooters {
+        let aim = input.0.aim;
+        if !input.0.fire || aim == Vec2::ZERO || !health.is_alive() || tick.0 < weapon.ready_at {
+            continue;
+        }
+        weapon.ready_at = tick.0 + FIRE_COOLDOWN_TICKS;
+        let muzzle = position.0 + aim * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0);
+        commands.spawn((
+            Name::new("Projectile"),
+            Replicated,
+            Projectile {
+                owner: player.client_id,
+            },
+            Position(muzzle),
+            Velocity(aim * PROJECTILE_SPEED),
+            ExpiresAt(tick.0 + PROJECTILE_LIFETIME_TICKS),
+        ));
+    }
+}
+
+fn move_projectiles(
+    mut commands: Commands,
+    time: Res<Time>,
+    tick: Res<SimulationTick>,
+    mut projectiles: Query<(Entity, &mut Position, &Velocity, &ExpiresAt), With<Projectile>>,
+) {
+    let dt = time.delta_secs();
+    for (entity, mut position, velocity, expires) in &mut projectiles {
+        position.0 += velocity.0 * dt;
+        if tick.0 >= expires.0 || position.abs().max_element() > ARENA_HALF {
+            commands.entity(entity).try_despawn();
+        }
+    }
+}
+
+fn resolve_hits(
+    mut commands: Commands,
+    projectiles: Query<(Entity, &Projectile, &Position)>,
+    mut players: Query<(&Player, &Position, &mut Health, &mut Score), Without<Projectile>>,
+) {
+    let mut kills: Vec<u64> = Vec::new();
+    for (projectile_entity, projectile, projectile_position) in &projectiles {
+        for (player, position, mut health, mut score) in &mut players {
+            if player.client_id == projectile.owner
+                || !health.is_alive()
+                || !circles_overlap(
+                    projectile_position.0,
+                    PROJECTILE_RADIUS,
+                    position.0,
+                    PLAYER_RADIUS,
+                )
+            {
+                continue;
+            }
+            commands.entity(projectile_entity).try_despawn();
+            health.0 = health.0.saturating_sub(PROJECTILE_DAMAGE);
+            if !health.is_alive() {
+                score.deaths += 1;
+                kills.push(projectile.owner);
+            }
+            break; // One projectile hits one player.
+        }
+    }
+    for killer in kills {
+        for (player, _, _, mut score) in &mut players {
+            if player.client_id == killer {
+                score.kills += 1;
+            }
+        }
+    }
+}
+
+/// Dead players start their respawn countdown; when it ends they come back at full health.
+fn respawn_players(
+    mut commands: Commands,
+    tick: Res<SimulationTick>,
+    mut players: Query<(
+        Entity,
+        &Player,
+        &mut Position,
+        &mut Health,
+        Option<&Respawning>,
+    )>,
+) {
+    for (entity, player, mut position, mut health, respawning) in &mut players {
+        match (health.is_alive(), respawning) {
+            (false, None) => {
+                commands.entity(entity).insert(Respawning {
+                    at: tick.0 + RESPAWN_TICKS,
+                });
+            }
+            (false, Some(respawning)) if tick.0 >= respawning.at => {
+                health.0 = MAX_HEALTH;
+                position.0 = spawn_point(player.client_id, tick.0);
+                commands.entity(entity).remove::<Respawning>();
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Combat rules of the demo: weapons, projectiles, health, score and respawn. The numbers live
+//! here so server and client agree; the server runs the systems (it is authoritative), the
+//! client only draws the results.
+
+use bevy::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Health of a fresh player.
+pub const MAX_HEALTH: u8 = 100;
+/// Health a projectile takes.
+pub const PROJECTILE_DAMAGE: u8 = 20;
+/// Collision radius of a player.
+pub const PLAYER_RADIUS: f32 = 18.0;
+/// Collision radius of a projectile.
+pub const PROJECTILE_RADIUS: f32 = 5.0;
+/// Projectile speed, units per second.
+pub const PROJECTILE_SPEED: f32 = 900.0;
+/// Ticks a projectile flies before it fizzles (1 s at 60 Hz).
+pub const PROJECTILE_LIFETIME_TICKS: u32 = 60;
+/// Ticks between two shots of one player, enforced by the server's clock (about 6.7 shots/s).
+pub const FIRE_COOLDOWN_TICKS: u32 = 9;
+/// Ticks a dead player waits before respawning (3 s at 60 Hz).
+pub const RESPAWN_TICKS: u32 = 180;
+
+/// Hit points. Replicated; 0 means dead (waiting to respawn).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health(pub u8);
+
+impl Default for Health {
+    fn default() -> Self {
+        Self(MAX_HEALTH)
+    }
+}
+
+impl Health {
+    /// Whether the entity is alive.
+    pub fn is_alive(self) -> bool {
+        self.0 > 0
+    }
+}
+
+/// A flying projectile, fired by the player of client `owner`. Replicated.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projectile {
+    /// Client id of the shooter (players cannot hit themselves).
+    pub owner: u64,
+}
+
+/// Kills and deaths of a player. Replicated.
+#[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Score {
+    /// Players this player killed.
+    pub kills: u16,
+    /// Times this player died.
+    pub deaths: u16,
+}
+
+/// Whether two circles overlap.
+pub fn circles_overlap(a: Vec2, radius_a: f32, b: Vec2, radius_b: f32) -> bool {
+    a.distance_squared(b) <= (radius_a + radius_b) * (radius_a + radius_b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_inclusive_and_symmetric() {
+        let a = Vec2::ZERO;
+        let b = Vec2::new(PLAYER_RADIUS + PROJECTILE_RADIUS, 0.0);
+        assert!(circles_overlap(a, PLAYER_RADIUS, b, PROJECTILE_RADIUS));
+        assert!(circles_overlap(b, PROJECTILE_RADIUS, a, PLAYER_RADIUS));
+        assert!(!circles_overlap(
+            a,
+            PLAYER_RADIUS,
+            b + Vec2::X,
+            PROJECTILE_RADIUS
+        ));
+        assert!(Health::default().is_alive() && !Health(0).is_alive());
+    }
+}

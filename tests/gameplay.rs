@@ -1,0 +1,210 @@
+//! Server-authoritative combat over real UDP: projectiles, health, death, respawn, score and the
+//! server's fire-rate limit.
+
+mod common;
+
+use std::time::Duration;
+
+use bevy::platform::collections::HashSet;
+use bevy::prelude::*;
+use common::*;
+use skirmish_client::InputState;
+use skirmish_server::ConnectedClients;
+use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE};
+use skirmish_shared::prelude::*;
+
+fn player_entity(server: &TestServer, client_id: u64) -> Entity {
+    server.app.world().resource::<ConnectedClients>()[&client_id].player
+}
+
+/// Puts a player somewhere on the server (the authority), as a level script would.
+fn teleport(server: &mut TestServer, client_id: u64, to: Vec2) {
+    let entity = player_entity(server, client_id);
+    server
+        .app
+        .world_mut()
+        .get_mut::<Position>(entity)
+        .unwrap()
+        .0 = to;
+}
+
+fn server_health(server: &TestServer, client_id: u64) -> Health {
+    *server
+        .app
+        .world()
+        .get::<Health>(player_entity(server, client_id))
+        .unwrap()
+}
+
+fn server_score(server: &TestServer, client_id: u64) -> Score {
+    *server
+        .app
+        .world()
+        .get::<Score>(player_entity(server, client_id))
+        .unwrap()
+}
+
+/// `owner`'s health and score as `viewer` sees them.
+fn seen_stats(viewer: &mut App, owner: u64) -> Option<(Health, Score)> {
+    let mut query = viewer.world_mut().query::<(&Player, &Health, &Score)>();
+    query
+        .iter(viewer.world())
+        .find(|(player, _, _)| player.client_id == owner)
+        .map(|(_, health, score)| (*health, *score))
+}
+
+fn aim_and_fire(client: &mut App, aim: Vec2, fire: bool) {
+    let mut input = client.world_mut().resource_mut::<InputState>();
+    input.aim = aim;
+    input.fire = fire;
+}
+
+fn duel() -> (TestServer, App, App, u64, u64) {
+    let mut server = server();
+    let mut a = client(server.addr, "shooter");
+    let mut b = client(server.addr, "target");
+    connect_all(&mut server, &mut [&mut a, &mut b]);
+    let (id_a, id_b) = (client_id(&a), client_id(&b));
+    teleport(&mut server, id_a, Vec2::new(0.0, 0.0));
+    teleport(&mut server, id_b, Vec2::new(200.0, 0.0));
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "both see both at full health",
+        |_, c| {
+            [id_a, id_b].iter().all(|id| {
+                seen_stats(c[0], *id).is_some_and(|(h, _)| h.0 == MAX_HEALTH)
+                    && seen_stats(c[1], *id).is_some_and(|(h, _)| h.0 == MAX_HEALTH)
+            })
+        },
+    );
+    (server, a, b, id_a, id_b)
+}
+
+#[test]
+fn a_hit_lowers_health_on_the_server_and_on_both_clients() {
+    let (mut server, mut a, mut b, _, id_b) = duel();
+    aim_and_fire(&mut a, Vec2::X, true);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the first shot leaves",
+        |server, _| {
+            let mut projectiles = server.app.world_mut().query::<&Projectile>();
+            projectiles.iter(server.app.world()).count() > 0
+        },
+    );
+    aim_and_fire(&mut a, Vec2::X, false);
+    let hit = MAX_HEALTH - PROJECTILE_DAMAGE;
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "one hit shows everywhere",
+        |server, c| {
+            server_health(server, id_b).0 == hit
+                && seen_stats(c[0], id_b).is_some_and(|(h, _)| h.0 == hit)
+                && seen_stats(c[1], id_b).is_some_and(|(h, _)| h.0 == hit)
+        },
+    );
+    // Projectiles are replicated entities and disappear everywhere after the hit.
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "no projectile left",
+        |server, c| {
+            let count = |world: &mut World| world.query::<&Projectile>().iter(world).count();
+            count(server.app.world_mut()) == 0
+                && count(c[0].world_mut()) == 0
+                && count(c[1].world_mut()) == 0
+        },
+    );
+}
+
+#[test]
+fn kills_count_and_the_dead_respawn_at_full_health() {
+    let (mut server, mut a, mut b, id_a, id_b) = duel();
+    aim_and_fire(&mut a, Vec2::X, true);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the target dies",
+        |server, _| !server_health(server, id_b).is_alive(),
+    );
+    aim_and_fire(&mut a, Vec2::X, false);
+    assert_eq!(
+        server_score(&server, id_a),
+        Score {
+            kills: 1,
+            deaths: 0
+        }
+    );
+    assert_eq!(
+        server_score(&server, id_b),
+        Score {
+            kills: 0,
+            deaths: 1
+        }
+    );
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "clients see the kill and the death",
+        |_, c| {
+            c.iter_mut().all(|client| {
+                seen_stats(client, id_a).is_some_and(|(_, s)| s.kills == 1)
+                    && seen_stats(client, id_b).is_some_and(|(h, s)| s.deaths == 1 && h.0 == 0)
+            })
+        },
+    );
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the target respawns at full health",
+        |server, c| {
+            server_health(server, id_b).0 == MAX_HEALTH
+                && seen_stats(c[1], id_b).is_some_and(|(h, _)| h.0 == MAX_HEALTH)
+        },
+    );
+}
+
+#[test]
+fn the_server_limits_the_fire_rate_and_ignores_a_nan_aim() {
+    let (mut server, mut a, mut b, _, id_b) = duel();
+    // A NaN aim is no aim: nothing is fired.
+    aim_and_fire(&mut a, Vec2::new(f32::NAN, 0.0), true);
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(300),
+    );
+    let mut projectiles = server.app.world_mut().query::<(Entity, &Projectile)>();
+    assert_eq!(
+        projectiles.iter(server.app.world()).count(),
+        0,
+        "NaN aim must not fire"
+    );
+
+    // Hold fire upwards (away from the target) for one second; the client asks every tick.
+    aim_and_fire(&mut a, Vec2::Y, true);
+    let mut fired = HashSet::new();
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        step(&mut server, &mut [&mut a, &mut b]);
+        fired.extend(
+            projectiles
+                .iter(server.app.world())
+                .map(|(entity, _)| entity),
+        );
+    }
+    // 60 ticks / 9-tick cooldown: at most 7 shots per second (8 with a boundary tick).
+    assert!(
+        (4..=8).contains(&fired.len()),
+        "one second of fire must give about 7 shots, got {}",
+        fired.len()
+    );
+    assert_eq!(
+        server_health(&server, id_b).0,
+        MAX_HEALTH,
+        "shots upwards miss the target"
+    );
+}
