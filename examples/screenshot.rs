@@ -16,7 +16,7 @@ use skirmish_client::render::NetOverlay;
 use skirmish_server::ServerSettings;
 
 /// Seconds of play before the screenshot.
-const PLAY_SECONDS: f32 = 4.0;
+const PLAY_SECONDS: f32 = 2.5;
 
 fn main() {
     let path = PathBuf::from(

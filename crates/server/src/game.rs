@@ -46,7 +46,7 @@ pub(super) fn plugin(app: &mut App) {
 /// Where a player (re)spawns: spread around the centre by client id, on the wire grid.
 pub fn spawn_point(client_id: u64, tick: u32) -> Vec2 {
     let slot = client_id.wrapping_add(u64::from(tick)) % 360;
-    snap_to_grid(Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * ARENA_HALF * 0.3)
+    snap_to_grid(Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * ARENA_HALF * 0.2)
 }
 
 fn fire_weapons(
