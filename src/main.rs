@@ -61,12 +61,15 @@ struct BenchArgs {
 
 #[derive(clap::Args, Debug)]
 struct PlayArgs {
-    /// UDP port of the local server (0 picks a free one). Friends on your network can join it.
+    /// UDP port of the local server on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
     /// Your player name.
     #[arg(long, default_value = "Host")]
     name: String,
+    /// Server-side bots to play against.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=64))]
+    bots: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +90,9 @@ struct ServerArgs {
     /// Simulation ticks per second.
     #[arg(long, default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
     tick_rate: u16,
+    /// Server-side bots.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    bots: u16,
     #[command(flatten)]
     sim: SimArgs,
 }
@@ -191,6 +197,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         max_clients: usize::from(args.max_clients),
         tick_rate: args.tick_rate,
         conditioner: args.sim.conditioner(),
+        bots: usize::from(args.bots),
     };
     match skirmish_server::headless_app(&settings) {
         Ok(mut app) => {
@@ -223,6 +230,7 @@ mod window {
         let settings = ServerSettings {
             bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), args.port),
             max_clients: 16,
+            bots: usize::from(args.bots),
             ..ServerSettings::default()
         };
         let server = match skirmish_server::spawn_local_server(settings) {

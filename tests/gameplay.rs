@@ -208,3 +208,29 @@ fn the_server_limits_the_fire_rate_and_ignores_a_nan_aim() {
         "shots upwards miss the target"
     );
 }
+
+#[test]
+fn a_bot_shoots_a_nearby_player() {
+    let mut server = server();
+    let bot = skirmish_server::bots::spawn_bot(server.app.world_mut(), 0);
+    let mut a = client(server.addr, "human");
+    connect_all(&mut server, &mut [&mut a]);
+    let id_a = client_id(&a);
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the human sees the bot",
+        |_, c| seen_stats(c[0], skirmish_server::bots::BOT_ID_BASE).is_some(),
+    );
+    let bot_position = server.app.world().get::<Position>(bot).unwrap().0;
+    teleport(&mut server, id_a, bot_position + Vec2::new(150.0, 0.0));
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the bot hits the human",
+        |server, c| {
+            server_health(server, id_a).0 < MAX_HEALTH
+                && seen_stats(c[0], id_a).is_some_and(|(h, _)| h.0 < MAX_HEALTH)
+        },
+    );
+}

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod bench;
+pub mod bots;
 mod connection;
 pub mod game;
 mod input;
@@ -66,6 +67,8 @@ pub struct ServerSettings {
     pub tick_rate: u16,
     /// Simulated latency, jitter and loss on the server's socket (testing only).
     pub conditioner: LinkConditioner,
+    /// Server-side bots added when the server starts.
+    pub bots: usize,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +79,7 @@ impl Default for ServerSettings {
             max_clients: 16,
             tick_rate: DEFAULT_TICK_RATE,
             conditioner: LinkConditioner::default(),
+            bots: 0,
         }
     }
 }
@@ -127,6 +131,7 @@ impl Plugin for ServerPlugin {
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
             .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
             .add_plugins((
+                bots::plugin,
                 connection::plugin,
                 game::plugin,
                 input::plugin,
@@ -191,6 +196,15 @@ pub fn listen_on(
     info!("listening on {local_addr} (clients dial {public_addresses:?})");
     if settings.conditioner.is_active() {
         warn!("link conditioner active: {:?}", settings.conditioner);
+    }
+    if settings.bots > 64 {
+        return Err(StartError::InvalidSetting(format!(
+            "at most 64 bots, got {}",
+            settings.bots
+        )));
+    }
+    for index in 0..settings.bots {
+        bots::spawn_bot(world, index as u64);
     }
     Ok(local_addr)
 }

@@ -1,0 +1,126 @@
+//! Server-side bots: players without a client, so one person can play alone. They wander, keep
+//! away from the walls, and shoot the nearest living player with human-like limits: a reaction
+//! delay before they open fire on a new target, and some aim error.
+
+use bevy::prelude::*;
+use skirmish_shared::game::{Health, Score};
+use skirmish_shared::prelude::*;
+use skirmish_shared::simulation::ARENA_HALF;
+
+use crate::game::{Weapon, spawn_point};
+
+/// Client ids of bots start here (netcode client ids are random 64-bit values).
+pub const BOT_ID_BASE: u64 = 0xB07_0000_0000_0000;
+
+/// How far a bot looks for targets.
+const SIGHT: f32 = 600.0;
+/// Ticks between noticing a target and opening fire (250 ms at 60 Hz).
+const REACTION_TICKS: u32 = 15;
+/// Largest aim error, in radians.
+const AIM_ERROR: f32 = 0.08;
+
+/// A bot's mind.
+#[derive(Component, Debug)]
+pub struct Bot {
+    rng: u64,
+    wander: Vec2,
+    next_wander: u32,
+    target: Option<Entity>,
+    fire_from: u32,
+}
+
+impl Bot {
+    fn random(&mut self) -> f32 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(FixedUpdate, drive_bots.in_set(SimulationSystems::Input));
+}
+
+/// Adds bot number `index` to the world.
+pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
+    let client_id = BOT_ID_BASE + index;
+    world
+        .spawn((
+            Name::new(format!("Bot {index}")),
+            Replicated,
+            Player { client_id },
+            PlayerName(format!("Bot {}", index + 1)),
+            Position(spawn_point(client_id, 0)),
+            Health::default(),
+            Score::default(),
+            Weapon::default(),
+            Bot {
+                rng: 0x9E37_79B9_7F4A_7C15 ^ (index + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+                wander: Vec2::ZERO,
+                next_wander: 0,
+                target: None,
+                fire_from: 0,
+            },
+        ))
+        .id()
+}
+
+fn drive_bots(
+    tick: Res<SimulationTick>,
+    mut bots: Query<(Entity, &Position, &Health, &mut PlayerInput, &mut Bot)>,
+    players: Query<(Entity, &Position, &Health), With<Player>>,
+) {
+    for (entity, position, health, mut input, mut bot) in &mut bots {
+        if !health.is_alive() {
+            input.0 = InputFrame::default();
+            continue;
+        }
+        // Wander, changing course every one to two seconds; head inwards near the walls.
+        if tick.0 >= bot.next_wander {
+            let angle = bot.random() * std::f32::consts::TAU;
+            bot.wander = Vec2::from_angle(angle) * (0.5 + bot.random() * 0.5);
+            bot.next_wander = tick.0 + 60 + (bot.random() * 60.0) as u32;
+        }
+        let mut movement = bot.wander;
+        if position.abs().max_element() > ARENA_HALF - 150.0 {
+            movement = (-position.0).normalize_or_zero();
+        }
+
+        // The nearest living player in sight.
+        let nearest = players
+            .iter()
+            .filter(|(other, _, other_health)| *other != entity && other_health.is_alive())
+            .map(|(other, other_position, _)| (other, other_position.0))
+            .filter(|(_, other_position)| other_position.distance(position.0) < SIGHT)
+            .min_by(|a, b| {
+                a.1.distance_squared(position.0)
+                    .total_cmp(&b.1.distance_squared(position.0))
+            });
+        let (aim, fire) = match nearest {
+            Some((target, target_position)) => {
+                if bot.target != Some(target) {
+                    bot.target = Some(target);
+                    bot.fire_from = tick.0 + REACTION_TICKS;
+                }
+                let error = (bot.random() * 2.0 - 1.0) * AIM_ERROR;
+                let direction = (target_position - position.0).normalize_or_zero();
+                (
+                    Vec2::from_angle(error).rotate(direction),
+                    tick.0 >= bot.fire_from,
+                )
+            }
+            None => {
+                bot.target = None;
+                (Vec2::ZERO, false)
+            }
+        };
+        input.0 = InputFrame {
+            tick: tick.0,
+            movement,
+            aim,
+            fire,
+        }
+        .sanitized();
+    }
+}
