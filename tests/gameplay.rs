@@ -8,7 +8,7 @@ use std::time::Duration;
 use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
 use common::*;
-use skirmish_client::InputState;
+use skirmish_client::{InputState, KillFeed};
 use skirmish_server::ConnectedClients;
 use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE};
 use skirmish_shared::prelude::*;
@@ -153,6 +153,11 @@ fn kills_count_and_the_dead_respawn_at_full_health() {
             c.iter_mut().all(|client| {
                 seen_stats(client, id_a).is_some_and(|(_, s)| s.kills == 1)
                     && seen_stats(client, id_b).is_some_and(|(h, s)| s.deaths == 1 && h.0 == 0)
+                    && client
+                        .world()
+                        .resource::<KillFeed>()
+                        .0
+                        .contains(&(id_a, id_b))
             })
         },
     );

@@ -21,7 +21,7 @@ pub use bot::BotPlugin;
 pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
     ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectionStatus, InputState,
-    LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with, headless_app,
+    KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with, headless_app,
 };
 pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]

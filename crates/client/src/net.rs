@@ -66,6 +66,7 @@ impl Plugin for ClientPlugin {
             .init_resource::<ConnectionStatus>()
             .init_resource::<InputState>()
             .init_resource::<ServerEntityMap>()
+            .init_resource::<KillFeed>()
             .init_resource::<ReplicaHistory>()
             .configure_sets(PreUpdate, ClientSystems::Receive.after(RenetReceive))
             .configure_sets(
@@ -152,6 +153,8 @@ pub struct ClientSession {
     pub last_input_ack: Option<u32>,
     /// Payload bytes (entities and despawns) of all applied snapshots, in total.
     pub snapshot_payload_bytes: u64,
+    /// Entity entries (spawns or changes) in all applied snapshots, in total.
+    pub snapshot_entity_updates: u64,
     input_history: VecDeque<InputFrame>,
     sent_this_tick: Option<InputFrame>,
 }
@@ -189,6 +192,15 @@ impl ServerEntityMap {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The latest kills, oldest first: `(killer, victim)` client ids.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct KillFeed(pub VecDeque<(u64, u64)>);
+
+impl KillFeed {
+    /// Kills kept.
+    pub const CAPACITY: usize = 5;
 }
 
 /// Marks the [`Player`] entity this client controls.
@@ -321,6 +333,13 @@ fn handle_messages(
                 );
                 world.insert_resource(ConnectionStatus::Connected);
             }
+            ServerMessage::Kill { killer, victim } => {
+                let mut feed = world.resource_mut::<KillFeed>();
+                if feed.0.len() == KillFeed::CAPACITY {
+                    feed.0.pop_front();
+                }
+                feed.0.push_back((killer, victim));
+            }
             ServerMessage::Snapshot(_) => {
                 return Err("snapshot on the reliable channel".into());
             }
@@ -331,7 +350,9 @@ fn handle_messages(
     for bytes in snapshots {
         match decode::<ServerMessage>(bytes).map_err(|err| format!("bad snapshot: {err}"))? {
             ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
-            ServerMessage::Welcome { .. } => return Err("welcome on the snapshot channel".into()),
+            ServerMessage::Welcome { .. } | ServerMessage::Kill { .. } => {
+                return Err("a reliable message on the snapshot channel".into());
+            }
         }
     }
     decoded.sort_by_key(|snapshot| snapshot.tick);
@@ -341,13 +362,14 @@ fn handle_messages(
         if last.is_some_and(|last| snapshot.tick <= last) {
             continue;
         }
-        apply_snapshot(world, &snapshot)?;
+        let entries = apply_snapshot(world, &snapshot)?;
         crate::interpolation::record_samples(world, snapshot.tick);
         let mut session = world.resource_mut::<ClientSession>();
         session.last_snapshot_tick = Some(snapshot.tick);
         session.last_input_ack = snapshot.last_input;
         session.snapshots_applied += 1;
         session.snapshot_payload_bytes += snapshot.payload.len() as u64;
+        session.snapshot_entity_updates += entries;
         if let Some(acked) = snapshot.last_input {
             // The server will never need inputs it already simulated replayed.
             while session
@@ -403,7 +425,8 @@ impl ReplicaHistory {
 }
 
 /// Applies one snapshot's bit-packed payload (layout in [`skirmish_shared::snapshot`]).
-fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<(), String> {
+/// Returns how many entity entries it carried.
+fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u64, String> {
     let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = world
         .resource::<ReplicationRegistry>()
         .iter()
@@ -417,8 +440,10 @@ fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<(), String> 
         world.resource_scope(|world, mut history: Mut<ReplicaHistory>| {
             let mut previous_id = u32::MAX;
             let mut previous_header = None;
+            let mut entries = 0;
             while let Some(id) = read_id_step(&mut reader, previous_id).map_err(malformed)? {
                 previous_id = id;
+                entries += 1;
                 let net_id = NetId(id);
                 let header =
                     read_header(&mut reader, previous_header.as_ref(), kinds).map_err(malformed)?;
@@ -482,7 +507,7 @@ fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<(), String> 
                     let _ = world.try_despawn(entity);
                 }
             }
-            Ok(())
+            Ok(entries)
         })
     })
 }

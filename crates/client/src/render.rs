@@ -9,7 +9,9 @@ use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::ClientPlugin;
 use crate::interpolation::Interpolated;
-use crate::net::{ClientSystems, ConnectionStatus, InputState, LocalPlayer, ServerEntityMap};
+use crate::net::{
+    ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap,
+};
 use crate::prediction::Predicted;
 use crate::stats::NetStats;
 
@@ -50,6 +52,7 @@ impl Plugin for ClientRenderPlugin {
                     update_status_text,
                     toggle_net_overlay,
                     update_net_overlay,
+                    update_hud,
                 )
                     .chain(),
             );
@@ -59,6 +62,18 @@ impl Plugin for ClientRenderPlugin {
 /// Marks the status line at the top of the screen.
 #[derive(Component)]
 struct StatusText;
+
+/// Marks the own health and score line.
+#[derive(Component)]
+struct HudText;
+
+/// Marks the kill feed.
+#[derive(Component)]
+struct KillFeedText;
+
+/// Marks the Tab scoreboard.
+#[derive(Component)]
+struct Scoreboard;
 
 /// Marks the F3 network overlay (hidden until F3 is pressed).
 #[derive(Component)]
@@ -101,6 +116,48 @@ fn spawn_scene(mut commands: Commands) {
             top: px(12),
             right: px(12),
             padding: UiRect::all(px(8)),
+            ..default()
+        },
+    ));
+    commands.spawn((
+        Name::new("HUD"),
+        HudText,
+        Text::new(""),
+        TextFont::from_font_size(22.0),
+        TextColor(Color::srgb(0.95, 0.95, 0.95)),
+        Node {
+            position_type: PositionType::Absolute,
+            bottom: px(14),
+            left: px(14),
+            ..default()
+        },
+    ));
+    commands.spawn((
+        Name::new("Kill feed"),
+        KillFeedText,
+        Text::new(""),
+        TextFont::from_font_size(16.0),
+        TextColor(Color::srgb(1.0, 0.85, 0.6)),
+        Node {
+            position_type: PositionType::Absolute,
+            bottom: px(14),
+            right: px(14),
+            ..default()
+        },
+    ));
+    commands.spawn((
+        Name::new("Scoreboard"),
+        Scoreboard,
+        Visibility::Hidden,
+        Text::new(""),
+        TextFont::from_font_size(18.0),
+        TextColor(Color::srgb(0.95, 0.95, 0.95)),
+        BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.7)),
+        Node {
+            position_type: PositionType::Absolute,
+            top: px(120),
+            left: percent(30),
+            padding: UiRect::all(px(12)),
             ..default()
         },
     ));
@@ -291,6 +348,78 @@ fn follow_local_player(
     camera.translation.y = player.translation.y;
 }
 
+/// Own health and score (bottom left), the kill feed (bottom right) and, while Tab is held,
+/// the scoreboard.
+fn update_hud(
+    keys: Res<ButtonInput<KeyCode>>,
+    feed: Res<KillFeed>,
+    local: Query<(&Health, &Score), With<LocalPlayer>>,
+    players: Query<(&Player, Option<&PlayerName>, &Score, Option<&Ping>)>,
+    mut hud: Query<&mut Text, (With<HudText>, Without<KillFeedText>, Without<Scoreboard>)>,
+    mut kills: Query<&mut Text, (With<KillFeedText>, Without<Scoreboard>)>,
+    mut board: Query<(&mut Text, &mut Visibility), With<Scoreboard>>,
+) {
+    let name_of = |client_id: u64| {
+        players
+            .iter()
+            .find(|(player, _, _, _)| player.client_id == client_id)
+            .and_then(|(_, name, _, _)| name.map(|name| name.0.clone()))
+            .unwrap_or_else(|| "someone".to_owned())
+    };
+    if let (Ok(mut text), Ok((health, score))) = (hud.single_mut(), local.single()) {
+        let line = if health.is_alive() {
+            format!(
+                "Health {}   Kills {}   Deaths {}",
+                health.0, score.kills, score.deaths
+            )
+        } else {
+            format!(
+                "You died: respawning...   Kills {}   Deaths {}",
+                score.kills, score.deaths
+            )
+        };
+        if text.0 != line {
+            text.0 = line;
+        }
+    }
+    if let Ok(mut text) = kills.single_mut()
+        && feed.is_changed()
+    {
+        text.0 = feed
+            .0
+            .iter()
+            .map(|(killer, victim)| format!("{} killed {}", name_of(*killer), name_of(*victim)))
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    if let Ok((mut text, mut visibility)) = board.single_mut() {
+        let held = keys.pressed(KeyCode::Tab);
+        *visibility = if held {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
+        if held {
+            let mut rows: Vec<_> = players.iter().collect();
+            rows.sort_by_key(|(_, _, score, _)| (std::cmp::Reverse(score.kills), score.deaths));
+            let mut table = format!(
+                "{:<16} {:>5} {:>6} {:>6}\n",
+                "Player", "Kills", "Deaths", "Ping"
+            );
+            for (player, name, score, ping) in rows {
+                let name =
+                    name.map_or_else(|| format!("{}", player.client_id % 1000), |n| n.0.clone());
+                let ping = ping.map_or("-".to_owned(), |ping| format!("{} ms", ping.0));
+                table.push_str(&format!(
+                    "{name:<16} {:>5} {:>6} {ping:>6}\n",
+                    score.kills, score.deaths
+                ));
+            }
+            text.0 = table;
+        }
+    }
+}
+
 /// F3 shows or hides the network overlay.
 fn toggle_net_overlay(
     keys: Res<ButtonInput<KeyCode>>,
@@ -341,7 +470,7 @@ fn update_status_text(
         ConnectionStatus::Idle => "Not connected".to_owned(),
         ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
         ConnectionStatus::Connected => format!(
-            "Connected: {} players, {} entities. Move with WASD or arrows; F3: network.",
+            "Connected: {} players, {} entities. WASD move, mouse aim, click fire, Tab scores, F3 network.",
             players.iter().count(),
             map.len()
         ),

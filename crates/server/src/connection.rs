@@ -4,6 +4,7 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::renet::{ClientId, ServerEvent};
 use bevy_renet::{RenetServer, RenetServerEvent};
+use skirmish_shared::game::Killed;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::encode;
 
@@ -29,7 +30,46 @@ pub struct ConnectedClients(pub HashMap<ClientId, ClientInfo>);
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ConnectedClients>()
-        .add_observer(handle_server_events);
+        .add_observer(handle_server_events)
+        .add_systems(
+            PostUpdate,
+            (broadcast_kills, update_pings).in_set(crate::ServerSystems::Send),
+        );
+}
+
+/// Tells every client about each kill (for the kill feed), reliably.
+fn broadcast_kills(mut killed: MessageReader<Killed>, mut server: ResMut<RenetServer>) {
+    for kill in killed.read() {
+        let message = ServerMessage::Kill {
+            killer: kill.killer,
+            victim: kill.victim,
+        };
+        server.broadcast_message(ServerChannel::Reliable, encode(&message));
+    }
+}
+
+/// Once a second, publishes each client's round-trip time on its player for the scoreboard.
+fn update_pings(
+    time: Res<Time<Real>>,
+    mut since: Local<f32>,
+    server: Res<RenetServer>,
+    clients: Res<ConnectedClients>,
+    mut pings: Query<&mut Ping>,
+) {
+    *since += time.delta_secs();
+    if *since < 1.0 {
+        return;
+    }
+    *since = 0.0;
+    for (client_id, info) in clients.iter() {
+        if let Ok(mut ping) = pings.get_mut(info.player) {
+            let rtt = (server.rtt(*client_id) * 1000.0).round().clamp(0.0, 9999.0) as u16;
+            // Small wobbles are not worth replicating to everyone.
+            if rtt.abs_diff(ping.0) >= 5 {
+                ping.0 = rtt;
+            }
+        }
+    }
 }
 
 fn handle_server_events(
@@ -52,6 +92,7 @@ fn handle_server_events(
                     Position(spawn_point(*client_id, 0)),
                     Health::default(),
                     Score::default(),
+                    Ping::default(),
                     Weapon::default(),
                 ))
                 .id();

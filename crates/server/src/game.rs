@@ -4,8 +4,8 @@
 
 use bevy::prelude::*;
 use skirmish_shared::game::{
-    FIRE_COOLDOWN_TICKS, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_LIFETIME_TICKS,
-    PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
+    FIRE_COOLDOWN_TICKS, Killed, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE,
+    PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
 };
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::{ARENA_HALF, move_players, snap_to_grid};
@@ -29,7 +29,7 @@ pub struct Respawning {
 }
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(
+    app.add_message::<Killed>().add_systems(
         FixedUpdate,
         (
             fire_weapons,
@@ -91,6 +91,7 @@ fn move_projectiles(
 
 fn resolve_hits(
     mut commands: Commands,
+    mut killed: MessageWriter<Killed>,
     projectiles: Query<(Entity, &Projectile, &Position)>,
     mut players: Query<(&Player, &Position, &mut Health, &mut Score), Without<Projectile>>,
 ) {
@@ -113,6 +114,10 @@ fn resolve_hits(
             if !health.is_alive() {
                 score.deaths += 1;
                 kills.push(projectile.owner);
+                killed.write(Killed {
+                    killer: projectile.owner,
+                    victim: player.client_id,
+                });
             }
             break; // One projectile hits one player.
         }

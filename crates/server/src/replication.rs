@@ -436,19 +436,32 @@ fn entity_header(record: &EntityRecord, baseline: Option<u32>, tick: u32) -> Opt
             return None;
         }
     }
-    // Deltas need the baseline value: a baseline older than the history (or the same tick,
-    // which cannot be encoded) means absolute values.
+    // Quantized deltas need the baseline value: a baseline older than the history (or the same
+    // tick, which cannot be encoded) means absolute values. Serde values are always whole, so an
+    // entity whose changes are all serde needs no history, however old its baseline.
+    let needs_history = |baseline: u32| {
+        record
+            .slots
+            .iter()
+            .any(|slot| slot.changed_at > baseline && matches!(slot.value, SlotValue::Quantized(_)))
+    };
     let usable = baseline.filter(|baseline| {
         let back = tick.wrapping_sub(*baseline);
-        (1..=HISTORY_TICKS).contains(&back)
-            && record.slots.iter().all(|slot| {
-                slot.history.is_empty()
-                    || slot.changed_at <= *baseline
-                    || slot.value_at(*baseline).is_some()
-            })
+        !needs_history(*baseline)
+            || ((1..=HISTORY_TICKS).contains(&back)
+                && record.slots.iter().all(|slot| {
+                    slot.history.is_empty()
+                        || slot.changed_at <= *baseline
+                        || slot.value_at(*baseline).is_some()
+                }))
     });
     let mut header = EntityHeader {
-        back: usable.map_or(0, |baseline| tick - baseline),
+        back: match usable {
+            None => 0,
+            // Any non-zero `back` means "delta"; without quantized changes its value is unused.
+            Some(baseline) if !needs_history(baseline) => 1,
+            Some(baseline) => tick - baseline,
+        },
         ..default()
     };
     for slot in &record.slots {

@@ -55,6 +55,20 @@ pub struct Score {
     pub deaths: u16,
 }
 
+/// A player's round-trip time to the server, in milliseconds, as the server measures it.
+/// Replicated (updated once a second) for the scoreboard.
+#[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping(pub u16);
+
+/// Someone killed someone: written by the server's combat, broadcast to every client.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed {
+    /// Client id of the shooter.
+    pub killer: u64,
+    /// Client id of the player who died.
+    pub victim: u64,
+}
+
 /// Whether two circles overlap.
 pub fn circles_overlap(a: Vec2, radius_a: f32, b: Vec2, radius_b: f32) -> bool {
     a.distance_squared(b) <= (radius_a + radius_b) * (radius_a + radius_b)

@@ -125,6 +125,13 @@ pub enum ServerMessage {
     },
     /// On [`ServerChannel::Snapshot`]: world state at `tick`, delta against the client's ack.
     Snapshot(Snapshot),
+    /// On [`ServerChannel::Reliable`]: the player of client `killer` killed the one of `victim`.
+    Kill {
+        /// Client id of the shooter.
+        killer: u64,
+        /// Client id of the player who died.
+        victim: u64,
+    },
 }
 
 /// The world as of one server tick, relative to what the client acknowledged.
