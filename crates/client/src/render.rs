@@ -9,9 +9,7 @@ use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::ClientPlugin;
 use crate::interpolation::Interpolated;
-use crate::net::{
-    ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap,
-};
+use crate::net::{ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer};
 use crate::prediction::Predicted;
 use crate::stats::NetStats;
 
@@ -164,7 +162,7 @@ fn spawn_scene(mut commands: Commands) {
     commands.spawn((
         StatusText,
         Text::new("Starting..."),
-        TextFont::from_font_size(20.0),
+        TextFont::from_font_size(18.0),
         TextColor(Color::srgb(0.9, 0.92, 0.95)),
         Node {
             position_type: PositionType::Absolute,
@@ -459,7 +457,6 @@ fn update_net_overlay(stats: Res<NetStats>, mut overlay: Query<&mut Text, With<N
 
 fn update_status_text(
     status: Res<ConnectionStatus>,
-    map: Res<ServerEntityMap>,
     players: Query<(), With<Player>>,
     mut text: Query<&mut Text, With<StatusText>>,
 ) {
@@ -470,9 +467,8 @@ fn update_status_text(
         ConnectionStatus::Idle => "Not connected".to_owned(),
         ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
         ConnectionStatus::Connected => format!(
-            "Connected: {} players, {} entities. WASD move, mouse aim, click fire, Tab scores, F3 network.",
-            players.iter().count(),
-            map.len()
+            "{} players  |  WASD move, mouse aim, click fire, Tab scores, F3 network",
+            players.iter().count()
         ),
         ConnectionStatus::Disconnected { reason } => format!("Disconnected: {reason}"),
     };
