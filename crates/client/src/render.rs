@@ -3,6 +3,7 @@
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
+use skirmish_shared::arena::WALLS;
 use skirmish_shared::game::MAX_HEALTH;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
@@ -86,6 +87,13 @@ fn spawn_scene(mut commands: Commands) {
         Sprite::from_color(Color::srgb(0.13, 0.15, 0.19), Vec2::splat(ARENA_HALF * 2.0)),
         Transform::from_xyz(0.0, 0.0, -10.0),
     ));
+    for wall in WALLS {
+        commands.spawn((
+            Name::new("Wall"),
+            Sprite::from_color(Color::srgb(0.42, 0.46, 0.55), wall.size()),
+            Transform::from_translation(wall.center().extend(0.5)),
+        ));
+    }
     // A grid so movement is visible even when the camera follows the player.
     let lines = 20;
     let step = ARENA_HALF * 2.0 / lines as f32;

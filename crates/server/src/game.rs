@@ -3,6 +3,7 @@
 //! [`skirmish_shared::game`].
 
 use bevy::prelude::*;
+use skirmish_shared::arena::circle_hits_wall;
 use skirmish_shared::game::{
     FIRE_COOLDOWN_TICKS, Killed, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE,
     PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
@@ -83,7 +84,10 @@ fn move_projectiles(
     let dt = time.delta_secs();
     for (entity, mut position, velocity, expires) in &mut projectiles {
         position.0 += velocity.0 * dt;
-        if tick.0 >= expires.0 || position.abs().max_element() > ARENA_HALF {
+        if tick.0 >= expires.0
+            || position.abs().max_element() > ARENA_HALF
+            || circle_hits_wall(position.0, PROJECTILE_RADIUS)
+        {
             commands.entity(entity).try_despawn();
         }
     }

@@ -5,6 +5,7 @@
 //! that must agree between them (channels, message types, replicated components, game rules)
 //! lives here.
 
+pub mod arena;
 pub mod bits;
 pub mod game;
 pub mod protocol;

@@ -4,7 +4,7 @@
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::game::Health;
+use crate::game::{Health, PLAYER_RADIUS};
 use crate::replication::{Quantize, Quantized};
 
 /// Default simulation rate of the server, in ticks per second.
@@ -193,8 +193,7 @@ pub fn move_players(
 /// One movement step: the single source of truth for how a player moves.
 pub fn step_player(position: Vec2, movement: Vec2, dt: f32) -> Vec2 {
     let movement = clamp_movement(movement);
-    let moved = (position + movement * PLAYER_SPEED * dt)
-        .clamp(Vec2::splat(-ARENA_HALF), Vec2::splat(ARENA_HALF));
+    let moved = crate::arena::slide(position, movement * PLAYER_SPEED * dt, PLAYER_RADIUS);
     snap_to_grid(moved)
 }
 
