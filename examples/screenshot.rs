@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! xvfb-run -a -s "-screen 0 1280x720x24" cargo run --release --example screenshot -- docs/screenshot.png
+//! xvfb-run -a -s "-screen 0 1280x720x24" cargo run --release --example screenshot -- docs/menu.png menu
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,6 +25,13 @@ fn main() {
             .nth(1)
             .unwrap_or_else(|| "docs/screenshot.png".into()),
     );
+    if std::env::args().nth(2).as_deref() == Some("menu") {
+        // The main menu, as a player sees it first.
+        let mut app = skirmish_client::render::window_app();
+        app.add_systems(Update, take_screenshot(path));
+        app.run();
+        return;
+    }
     let settings = ServerSettings {
         bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
         ..default()

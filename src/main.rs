@@ -218,6 +218,7 @@ mod window {
     use std::net::{Ipv4Addr, SocketAddr};
     use std::process::ExitCode;
 
+    use skirmish_client::screens::{HostGame, MenuFields};
     use skirmish_server::ServerSettings;
     use skirmish_shared::transport::LinkConditioner;
 
@@ -233,7 +234,7 @@ mod window {
             bots: usize::from(args.bots),
             ..ServerSettings::default()
         };
-        let server = match skirmish_server::spawn_local_server(settings) {
+        let server = match skirmish_server::spawn_local_server(settings.clone()) {
             Ok(addr) => addr,
             Err(err) => {
                 eprintln!("skirmish: could not start the local server: {err}");
@@ -252,6 +253,16 @@ mod window {
 
     fn run_window(server: SocketAddr, name: &str, conditioner: LinkConditioner) -> ExitCode {
         let mut app = skirmish_client::render::window_app();
+        // The menu's "Host a game" starts another local server (with bots) on a free port.
+        app.insert_resource(HostGame(Box::new(|| {
+            let settings = ServerSettings {
+                bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+                bots: 3,
+                ..ServerSettings::default()
+            };
+            skirmish_server::spawn_local_server(settings).map_err(|err| err.to_string())
+        })));
+        app.world_mut().resource_mut::<MenuFields>().name = name.to_owned();
         if let Err(err) = skirmish_client::connect_with(app.world_mut(), server, name, conditioner)
         {
             eprintln!("skirmish: {err}");

@@ -14,6 +14,8 @@ pub mod net;
 pub mod prediction;
 #[cfg(feature = "render")]
 pub mod render;
+#[cfg(feature = "render")]
+pub mod screens;
 pub mod stats;
 pub mod transport;
 

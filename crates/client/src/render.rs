@@ -35,7 +35,8 @@ pub struct ClientRenderPlugin;
 
 impl Plugin for ClientRenderPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+        app.add_plugins(crate::screens::plugin)
+            .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
             .add_systems(Startup, spawn_scene)
             .add_systems(
                 Update,

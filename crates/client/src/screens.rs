@@ -1,0 +1,331 @@
+//! The game's screens as a Bevy [`States`] enum, each with its own UI scoped to it:
+//! main menu (name, address, Host, Join, Quit) -> connecting (Cancel) -> in game (Esc leaves) ->
+//! disconnected (the reason, Back).
+
+use std::net::SocketAddr;
+
+use bevy::input::ButtonState;
+use bevy::input::keyboard::{Key, KeyboardInput};
+use bevy::prelude::*;
+use bevy_renet::RenetClient;
+
+use crate::net::{ConnectionStatus, connect};
+
+/// Which screen is showing.
+#[derive(States, Debug, Default, Clone, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// Name, address, Host, Join, Quit.
+    #[default]
+    MainMenu,
+    /// Waiting for the server's welcome.
+    Connecting,
+    /// Playing.
+    InGame,
+    /// The connection ended; shows why.
+    Disconnected,
+}
+
+/// Starts a local server and returns its address; the launcher provides it (the client crate
+/// does not depend on the server).
+#[derive(Resource)]
+pub struct HostGame(pub Box<dyn Fn() -> Result<SocketAddr, String> + Send + Sync>);
+
+/// What the menu fields hold.
+#[derive(Resource, Debug, Clone)]
+pub struct MenuFields {
+    /// Player name.
+    pub name: String,
+    /// Server address to join.
+    pub address: String,
+    /// Which field the keyboard types into (0 name, 1 address).
+    focus: usize,
+    /// Last error to show.
+    error: String,
+}
+
+impl Default for MenuFields {
+    fn default() -> Self {
+        Self {
+            name: "Player".into(),
+            address: "127.0.0.1:5000".into(),
+            focus: 0,
+            error: String::new(),
+        }
+    }
+}
+
+/// Why the last connection ended, for the Disconnected screen.
+#[derive(Resource, Debug, Default, Clone)]
+struct LastReason(String);
+
+#[derive(Component, Clone, Copy, PartialEq, Eq)]
+enum MenuButton {
+    NameField,
+    AddressField,
+    Host,
+    Join,
+    Quit,
+    Cancel,
+    Back,
+}
+
+#[derive(Component)]
+struct FieldText(usize);
+
+#[derive(Component)]
+struct ErrorText;
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_state::<Screen>()
+        .init_resource::<MenuFields>()
+        .init_resource::<LastReason>()
+        .add_systems(OnEnter(Screen::MainMenu), spawn_main_menu)
+        .add_systems(OnEnter(Screen::Connecting), spawn_connecting)
+        .add_systems(OnEnter(Screen::Disconnected), spawn_disconnected)
+        .add_systems(
+            Update,
+            (
+                (type_into_fields, show_fields).run_if(in_state(Screen::MainMenu)),
+                press_buttons,
+                follow_connection,
+                leave_on_escape.run_if(in_state(Screen::InGame)),
+            ),
+        );
+}
+
+fn panel(screen: Screen) -> impl Bundle {
+    (
+        DespawnOnExit(screen),
+        BackgroundColor(Color::srgba(0.02, 0.03, 0.05, 0.82)),
+        Node {
+            position_type: PositionType::Absolute,
+            width: percent(100),
+            height: percent(100),
+            flex_direction: FlexDirection::Column,
+            align_items: AlignItems::Center,
+            justify_content: JustifyContent::Center,
+            row_gap: px(12),
+            ..default()
+        },
+    )
+}
+
+fn label(text: impl Into<String>, size: f32) -> impl Bundle {
+    (
+        Text::new(text),
+        TextFont::from_font_size(size),
+        TextColor(Color::srgb(0.92, 0.94, 0.97)),
+    )
+}
+
+fn button(kind: MenuButton, text: &str) -> impl Bundle {
+    (
+        kind,
+        Button,
+        BackgroundColor(Color::srgb(0.2, 0.24, 0.32)),
+        Node {
+            width: px(320),
+            padding: UiRect::all(px(10)),
+            justify_content: JustifyContent::Center,
+            ..default()
+        },
+        children![label(text, 22.0)],
+    )
+}
+
+fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>) {
+    commands.spawn((
+        Name::new("Main menu"),
+        panel(Screen::MainMenu),
+        children![
+            label("SKIRMISH", 56.0),
+            label("Name (click a field, then type)", 16.0),
+            (button(MenuButton::NameField, ""), FieldText(0)),
+            label("Server address", 16.0),
+            (button(MenuButton::AddressField, ""), FieldText(1)),
+            button(MenuButton::Host, "Host a game"),
+            button(MenuButton::Join, "Join"),
+            button(MenuButton::Quit, "Quit"),
+            (ErrorText, label(fields.error.clone(), 18.0)),
+        ],
+    ));
+}
+
+fn spawn_connecting(mut commands: Commands, status: Res<ConnectionStatus>) {
+    let line = match &*status {
+        ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
+        _ => "Connecting...".to_owned(),
+    };
+    commands.spawn((
+        Name::new("Connecting"),
+        panel(Screen::Connecting),
+        children![label(line, 28.0), button(MenuButton::Cancel, "Cancel")],
+    ));
+}
+
+fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>) {
+    commands.spawn((
+        Name::new("Disconnected"),
+        panel(Screen::Disconnected),
+        children![
+            label("Disconnected", 40.0),
+            label(reason.0.clone(), 22.0),
+            button(MenuButton::Back, "Back to menu"),
+        ],
+    ));
+}
+
+/// Typing into the focused menu field.
+fn type_into_fields(mut keys: MessageReader<KeyboardInput>, mut fields: ResMut<MenuFields>) {
+    for key in keys.read() {
+        if key.state != ButtonState::Pressed {
+            continue;
+        }
+        let field = if fields.focus == 0 {
+            &mut fields.name
+        } else {
+            &mut fields.address
+        };
+        match &key.logical_key {
+            Key::Backspace => {
+                field.pop();
+            }
+            Key::Tab => fields.focus = 1 - fields.focus,
+            Key::Character(text) if field.chars().count() < 32 => {
+                field.extend(text.chars().filter(|c| !c.is_control()));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn show_fields(
+    fields: Res<MenuFields>,
+    holders: Query<(&FieldText, &Children)>,
+    mut texts: Query<&mut Text>,
+    mut errors: Query<Entity, With<ErrorText>>,
+) {
+    if !fields.is_changed() {
+        return;
+    }
+    for (field, children) in &holders {
+        let value = if field.0 == 0 {
+            &fields.name
+        } else {
+            &fields.address
+        };
+        let cursor = if fields.focus == field.0 { "_" } else { "" };
+        for child in children {
+            if let Ok(mut text) = texts.get_mut(*child) {
+                text.0 = format!("{value}{cursor}");
+            }
+        }
+    }
+    for entity in &mut errors {
+        if let Ok(mut text) = texts.get_mut(entity) {
+            text.0.clone_from(&fields.error);
+        }
+    }
+}
+
+fn press_buttons(world: &mut World) {
+    let mut pressed = world.query_filtered::<(&Interaction, &MenuButton), Changed<Interaction>>();
+    let clicked: Vec<MenuButton> = pressed
+        .iter(world)
+        .filter(|(interaction, _)| **interaction == Interaction::Pressed)
+        .map(|(_, button)| *button)
+        .collect();
+    for button in clicked {
+        match button {
+            MenuButton::NameField => world.resource_mut::<MenuFields>().focus = 0,
+            MenuButton::AddressField => world.resource_mut::<MenuFields>().focus = 1,
+            MenuButton::Host => {
+                let hosted = world
+                    .get_resource::<HostGame>()
+                    .map(|host| (host.0)())
+                    .unwrap_or_else(|| Err("this build cannot host".into()));
+                match hosted {
+                    Ok(addr) => start_connecting(world, addr),
+                    Err(err) => world.resource_mut::<MenuFields>().error = err,
+                }
+            }
+            MenuButton::Join => {
+                let address = world.resource::<MenuFields>().address.clone();
+                match address.trim().parse::<SocketAddr>() {
+                    Ok(addr) => start_connecting(world, addr),
+                    Err(_) => {
+                        world.resource_mut::<MenuFields>().error =
+                            format!("{address:?} is not an address like 127.0.0.1:5000");
+                    }
+                }
+            }
+            MenuButton::Quit => {
+                world.write_message(AppExit::Success);
+            }
+            MenuButton::Cancel => leave(world),
+            MenuButton::Back => {
+                world
+                    .resource_mut::<NextState<Screen>>()
+                    .set(Screen::MainMenu);
+            }
+        }
+    }
+}
+
+fn start_connecting(world: &mut World, addr: SocketAddr) {
+    let name = world.resource::<MenuFields>().name.clone();
+    match connect(world, addr, &name) {
+        Ok(_) => {
+            world.resource_mut::<MenuFields>().error.clear();
+            world
+                .resource_mut::<NextState<Screen>>()
+                .set(Screen::Connecting);
+        }
+        Err(err) => world.resource_mut::<MenuFields>().error = err.to_string(),
+    }
+}
+
+/// Leaves the game or cancels connecting, back to the menu.
+fn leave(world: &mut World) {
+    if let Some(mut client) = world.get_resource_mut::<RenetClient>() {
+        client.disconnect();
+    }
+    world.insert_resource(ConnectionStatus::Idle);
+    world
+        .resource_mut::<NextState<Screen>>()
+        .set(Screen::MainMenu);
+}
+
+fn leave_on_escape(world: &mut World) {
+    if world
+        .resource::<ButtonInput<KeyCode>>()
+        .just_pressed(KeyCode::Escape)
+    {
+        leave(world);
+    }
+}
+
+/// Moves between screens as the connection progresses.
+fn follow_connection(
+    status: Res<ConnectionStatus>,
+    screen: Res<State<Screen>>,
+    mut next: ResMut<NextState<Screen>>,
+    mut reason: ResMut<LastReason>,
+) {
+    if !status.is_changed() {
+        return;
+    }
+    match (&*status, screen.get()) {
+        (ConnectionStatus::Connecting { .. }, Screen::MainMenu | Screen::Disconnected) => {
+            next.set(Screen::Connecting);
+        }
+        (ConnectionStatus::Connected, Screen::Connecting | Screen::MainMenu) => {
+            next.set(Screen::InGame);
+        }
+        (ConnectionStatus::Disconnected { reason: why }, Screen::Connecting | Screen::InGame) => {
+            reason.0.clone_from(why);
+            next.set(Screen::Disconnected);
+        }
+        _ => {}
+    }
+}
