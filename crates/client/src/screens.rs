@@ -329,3 +329,86 @@ fn follow_connection(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bevy::state::app::StatesPlugin;
+
+    use super::*;
+    use crate::ClientPlugin;
+
+    fn create_test_app() -> App {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin, ClientPlugin, plugin))
+            .init_resource::<ButtonInput<KeyCode>>()
+            .add_message::<KeyboardInput>();
+        app.update();
+        app
+    }
+
+    fn screen(app: &App) -> Screen {
+        app.world().resource::<State<Screen>>().get().clone()
+    }
+
+    #[test]
+    fn screens_follow_the_connection() {
+        let mut app = create_test_app();
+        assert_eq!(screen(&app), Screen::MainMenu);
+
+        let server = "127.0.0.1:5000".parse().unwrap();
+        app.insert_resource(ConnectionStatus::Connecting { server });
+        app.update();
+        app.update();
+        assert_eq!(
+            screen(&app),
+            Screen::Connecting,
+            "connecting shows its screen"
+        );
+
+        app.insert_resource(ConnectionStatus::Connected);
+        app.update();
+        app.update();
+        assert_eq!(screen(&app), Screen::InGame, "the welcome starts the game");
+
+        app.insert_resource(ConnectionStatus::Disconnected {
+            reason: "the server refused the connection (it may be full)".into(),
+        });
+        app.update();
+        app.update();
+        assert_eq!(screen(&app), Screen::Disconnected);
+        let mut texts = app.world_mut().query::<&Text>();
+        let shown: Vec<String> = texts.iter(app.world()).map(|text| text.0.clone()).collect();
+        assert!(
+            shown.iter().any(|text| text.contains("may be full")),
+            "the reason is shown in words: {shown:?}"
+        );
+    }
+
+    #[test]
+    fn typing_edits_the_focused_field() {
+        let mut app = create_test_app();
+        let window = app.world_mut().spawn_empty().id();
+        let key = |logical_key: Key| KeyboardInput {
+            key_code: KeyCode::KeyA,
+            logical_key,
+            state: ButtonState::Pressed,
+            text: None,
+            repeat: false,
+            window,
+        };
+        for _ in 0.."Player".len() {
+            app.world_mut().write_message(key(Key::Backspace));
+        }
+        app.world_mut()
+            .write_message(key(Key::Character("Ferris".into())));
+        app.world_mut().write_message(key(Key::Tab));
+        app.world_mut().write_message(key(Key::Backspace));
+        app.update();
+        let fields = app.world().resource::<MenuFields>();
+        assert_eq!(fields.name, "Ferris");
+        assert_eq!(
+            fields.address, "127.0.0.1:500",
+            "Tab moves typing to the address"
+        );
+    }
+}
