@@ -263,10 +263,10 @@ fn add_projectile_sprites(
     }
 }
 
-/// A distinct, stable colour per client id.
-fn player_color(client_id: u64) -> Color {
-    let hue = (client_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32;
-    Color::hsl(hue * 360.0, 0.7, 0.55)
+/// A stable colour per player: hues spread by the golden angle over the player's slot, so the
+/// first players get clearly different colours.
+fn player_color(slot: u8) -> Color {
+    Color::hsl((f32::from(slot) * 137.508) % 360.0, 0.7, 0.55)
 }
 
 /// Marks the name shown above a player.
@@ -275,16 +275,26 @@ struct NameLabel;
 
 fn add_player_sprites(
     mut commands: Commands,
-    players: Query<(Entity, &Player, &Position, Has<LocalPlayer>), Added<Player>>,
+    players: Query<
+        (
+            Entity,
+            &Player,
+            &Position,
+            Option<&PlayerSlot>,
+            Has<LocalPlayer>,
+        ),
+        Added<Player>,
+    >,
 ) {
-    for (entity, player, position, local) in &players {
+    for (entity, player, position, slot, local) in &players {
+        let slot = slot.map_or((player.client_id % 251) as u8, |slot| slot.0);
         let size = if local {
             PLAYER_SIZE * 1.15
         } else {
             PLAYER_SIZE
         };
         commands.entity(entity).insert((
-            Sprite::from_color(player_color(player.client_id), Vec2::splat(size)),
+            Sprite::from_color(player_color(slot), Vec2::splat(size)),
             Transform::from_translation(position.0.extend(1.0)),
         ));
         commands.entity(entity).with_child((
@@ -344,15 +354,23 @@ fn sync_transforms(
     }
 }
 
+/// Keeps the camera on the local player, but never shows beyond the arena's edge (unless the
+/// window is larger than the arena).
 fn follow_local_player(
+    windows: Query<&Window, With<PrimaryWindow>>,
     player: Query<&Transform, (With<LocalPlayer>, Without<Camera2d>)>,
     mut camera: Query<&mut Transform, With<Camera2d>>,
 ) {
     let (Ok(player), Ok(mut camera)) = (player.single(), camera.single_mut()) else {
         return;
     };
-    camera.translation.x = player.translation.x;
-    camera.translation.y = player.translation.y;
+    let half_view = windows
+        .single()
+        .map_or(Vec2::ZERO, |window| window.size() * 0.5);
+    let limit = (Vec2::splat(ARENA_HALF) - half_view).max(Vec2::ZERO);
+    let target = player.translation.truncate().clamp(-limit, limit);
+    camera.translation.x = target.x;
+    camera.translation.y = target.y;
 }
 
 /// Own health and score (bottom left), the kill feed (bottom right) and, while Tab is held,

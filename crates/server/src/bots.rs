@@ -7,7 +7,7 @@ use skirmish_shared::game::{Health, Score};
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
-use crate::game::{Weapon, spawn_point};
+use crate::game::{SlotCounter, Weapon, spawn_point};
 
 /// Client ids of bots start here (netcode client ids are random 64-bit values).
 pub const BOT_ID_BASE: u64 = 0xB07_0000_0000_0000;
@@ -45,6 +45,7 @@ pub(super) fn plugin(app: &mut App) {
 /// Adds bot number `index` to the world.
 pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
     let client_id = BOT_ID_BASE + index;
+    let slot = world.get_resource_or_init::<SlotCounter>().take();
     world
         .spawn((
             Name::new(format!("Bot {index}")),
@@ -54,6 +55,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
             Position(spawn_point(client_id, 0)),
             Health::default(),
             Score::default(),
+            slot,
             Weapon::default(),
             Bot {
                 rng: 0x9E37_79B9_7F4A_7C15 ^ (index + 1).wrapping_mul(0xA24B_AED4_963E_E407),

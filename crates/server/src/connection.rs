@@ -9,7 +9,7 @@ use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::encode;
 
 use crate::TickRate;
-use crate::game::{Weapon, spawn_point};
+use crate::game::{SlotCounter, Weapon, spawn_point};
 use crate::input::InputBuffer;
 use crate::replication::ClientReplication;
 
@@ -79,6 +79,7 @@ fn handle_server_events(
     mut clients: ResMut<ConnectedClients>,
     registry: Res<ReplicationRegistry>,
     tick_rate: Res<TickRate>,
+    mut slots: ResMut<SlotCounter>,
 ) {
     match &**event {
         ServerEvent::ClientConnected { client_id } => {
@@ -93,6 +94,7 @@ fn handle_server_events(
                     Health::default(),
                     Score::default(),
                     Ping::default(),
+                    slots.take(),
                     Weapon::default(),
                 ))
                 .id();

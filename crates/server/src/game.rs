@@ -4,6 +4,7 @@
 
 use bevy::prelude::*;
 use skirmish_shared::arena::circle_hits_wall;
+use skirmish_shared::game::PlayerSlot;
 use skirmish_shared::game::{
     FIRE_COOLDOWN_TICKS, Killed, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE,
     PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
@@ -29,19 +30,34 @@ pub struct Respawning {
     pub at: u32,
 }
 
+/// Hands out [`PlayerSlot`]s in join order.
+#[derive(Resource, Debug, Default)]
+pub struct SlotCounter(u8);
+
+impl SlotCounter {
+    /// The next slot (wrapping after 255).
+    pub fn take(&mut self) -> PlayerSlot {
+        let slot = PlayerSlot(self.0);
+        self.0 = self.0.wrapping_add(1);
+        slot
+    }
+}
+
 pub(super) fn plugin(app: &mut App) {
-    app.add_message::<Killed>().add_systems(
-        FixedUpdate,
-        (
-            fire_weapons,
-            move_projectiles,
-            resolve_hits,
-            respawn_players,
-        )
-            .chain()
-            .in_set(SimulationSystems::Simulate)
-            .after(move_players),
-    );
+    app.add_message::<Killed>()
+        .init_resource::<SlotCounter>()
+        .add_systems(
+            FixedUpdate,
+            (
+                fire_weapons,
+                move_projectiles,
+                resolve_hits,
+                respawn_players,
+            )
+                .chain()
+                .in_set(SimulationSystems::Simulate)
+                .after(move_players),
+        );
 }
 
 /// Where a player (re)spawns: spread around the centre by client id, on the wire grid.

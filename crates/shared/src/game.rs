@@ -55,6 +55,11 @@ pub struct Score {
     pub deaths: u16,
 }
 
+/// A small per-match number the server gives each player in join order (for colours).
+/// Replicated.
+#[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerSlot(pub u8);
+
 /// A player's round-trip time to the server, in milliseconds, as the server measures it.
 /// Replicated (updated once a second) for the scoreboard.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use bevy::prelude::*;
 /// Everything a game built on Skirmish usually needs from this crate.
 pub mod prelude {
     pub use crate::SharedPlugin;
-    pub use crate::game::{Health, Ping, Projectile, Score};
+    pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
     pub use crate::replication::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,

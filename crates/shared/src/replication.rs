@@ -25,7 +25,7 @@ use bevy::ecs::world::{EntityRef, EntityWorldMut};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::game::{Health, Ping, Projectile, Score};
+use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
 use crate::protocol::{self, DecodeError};
 use crate::simulation::{Player, PlayerName, Position, Rotation, Velocity};
 
@@ -319,7 +319,8 @@ pub(super) fn plugin(app: &mut App) {
         .replicate::<Health>()
         .replicate::<Projectile>()
         .replicate::<Score>()
-        .replicate::<Ping>();
+        .replicate::<Ping>()
+        .replicate::<PlayerSlot>();
 }
 
 #[cfg(test)]
