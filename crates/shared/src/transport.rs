@@ -137,14 +137,8 @@ impl GameSocket {
             self.send_now(bytes, addr);
             return;
         }
-        if let Some(due) = self.condition(Instant::now()) {
-            self.order += 1;
-            self.outgoing.push(Delayed {
-                due,
-                order: self.order,
-                addr,
-                bytes: bytes.to_vec(),
-            });
+        if let Some(delayed) = self.condition(addr, bytes.to_vec()) {
+            self.outgoing.push(delayed);
         }
         self.flush();
     }
@@ -167,14 +161,9 @@ impl GameSocket {
             match self.socket.recv_from(&mut self.buffer[..]) {
                 Ok((len, addr)) => {
                     if self.conditioner.is_active() {
-                        if let Some(due) = self.condition(Instant::now()) {
-                            self.order += 1;
-                            self.incoming.push(Delayed {
-                                due,
-                                order: self.order,
-                                addr,
-                                bytes: self.buffer[..len].to_vec(),
-                            });
+                        let bytes = self.buffer[..len].to_vec();
+                        if let Some(delayed) = self.condition(addr, bytes) {
+                            self.incoming.push(delayed);
                         }
                     } else {
                         self.counters.packets_received += 1;
@@ -201,8 +190,9 @@ impl GameSocket {
         result
     }
 
-    /// Rolls loss and delay for one datagram: `None` if dropped, else when to deliver it.
-    fn condition(&mut self, now: Instant) -> Option<Instant> {
+    /// Rolls loss and delay for one datagram: `None` if dropped, else the datagram with its
+    /// delivery time.
+    fn condition(&mut self, addr: SocketAddr, bytes: Vec<u8>) -> Option<Delayed> {
         if self.conditioner.loss > 0.0 && self.rng.f32() < self.conditioner.loss {
             self.counters.packets_dropped_by_conditioner += 1;
             return None;
@@ -213,7 +203,13 @@ impl GameSocket {
         } else {
             self.rng.u64(0..=jitter_us)
         });
-        Some(now + self.conditioner.latency + jitter)
+        self.order += 1;
+        Some(Delayed {
+            due: Instant::now() + self.conditioner.latency + jitter,
+            order: self.order,
+            addr,
+            bytes,
+        })
     }
 
     fn send_now(&mut self, bytes: &[u8], addr: SocketAddr) {
