@@ -46,6 +46,7 @@ impl Plugin for ClientRenderPlugin {
                     add_player_sprites,
                     add_projectile_sprites,
                     update_health_bars,
+                    point_barrels,
                     update_name_labels,
                     sync_transforms.after(ClientSystems::Interpolate),
                     follow_local_player,
@@ -312,11 +313,46 @@ fn add_player_sprites(
             TextColor(Color::srgb(0.92, 0.94, 0.97)),
             Transform::from_xyz(0.0, size * 0.5 + 18.0, 2.0),
         ));
+        commands.entity(entity).with_child((
+            Barrel,
+            Sprite::from_color(Color::srgb(0.85, 0.88, 0.92), Vec2::new(16.0, 6.0)),
+            Transform::from_xyz(size * 0.5 + 8.0, 0.0, 0.5),
+        ));
         if local {
             commands.entity(entity).with_child((
                 Sprite::from_color(Color::WHITE, Vec2::splat(size + 6.0)),
                 Transform::from_xyz(0.0, 0.0, -0.5),
             ));
+        }
+    }
+}
+
+/// Marks the gun barrel that shows where a player aims.
+#[derive(Component)]
+struct Barrel;
+
+/// Points each player's barrel where it aims: the local player's own aim at once, others'
+/// from their replicated [`Rotation`].
+fn point_barrels(
+    input: Res<InputState>,
+    players: Query<(&Children, Option<&Rotation>, Has<LocalPlayer>), With<Player>>,
+    mut barrels: Query<&mut Transform, With<Barrel>>,
+) {
+    for (children, rotation, local) in &players {
+        let direction = if local && input.aim != Vec2::ZERO {
+            input.aim.normalize_or_zero()
+        } else {
+            match rotation {
+                Some(rotation) => Vec2::from_angle(rotation.0),
+                None => continue,
+            }
+        };
+        let mut barrels = barrels.iter_many_mut(children);
+        while let Some(mut transform) = barrels.fetch_next() {
+            let reach = PLAYER_SIZE * 0.5 + 8.0;
+            transform.translation.x = direction.x * reach;
+            transform.translation.y = direction.y * reach;
+            transform.rotation = Quat::from_rotation_z(direction.to_angle());
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
             PlayerName(format!("Bot {}", index + 1)),
             Position(spawn_point(client_id, 0)),
             Health::default(),
+            Rotation::default(),
             Score::default(),
             slot,
             Weapon::default(),

@@ -92,6 +92,7 @@ fn handle_server_events(
                     },
                     Position(spawn_point(*client_id, 0)),
                     Health::default(),
+                    Rotation::default(),
                     Score::default(),
                     Ping::default(),
                     slots.take(),

@@ -49,6 +49,7 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(
             FixedUpdate,
             (
+                face_aim,
                 fire_weapons,
                 move_projectiles,
                 resolve_hits,
@@ -64,6 +65,15 @@ pub(super) fn plugin(app: &mut App) {
 pub fn spawn_point(client_id: u64, tick: u32) -> Vec2 {
     let slot = client_id.wrapping_add(u64::from(tick)) % 360;
     snap_to_grid(Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * ARENA_HALF * 0.2)
+}
+
+/// Players face where they aim (replicated as [`Rotation`], 12 bits, so others see it).
+fn face_aim(mut players: Query<(&PlayerInput, &mut Rotation), With<Player>>) {
+    for (input, mut rotation) in &mut players {
+        if input.0.aim != Vec2::ZERO {
+            rotation.set_if_neq(Rotation(input.0.aim.to_angle()));
+        }
+    }
 }
 
 fn fire_weapons(
