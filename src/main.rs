@@ -38,6 +38,21 @@ enum Command {
     Client(ClientArgs),
     /// Measure replication: bytes and server time over a grid of clients x entities.
     Bench(BenchArgs),
+    /// Headless bot clients for load tests: they connect, wander and shoot, then report.
+    Bots(BotsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BotsArgs {
+    /// How many bot clients.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    count: u16,
+    /// Server address, for example 127.0.0.1:5000.
+    #[arg(long)]
+    connect: SocketAddr,
+    /// How long to play, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,23 +90,23 @@ struct PlayArgs {
 #[derive(clap::Args, Debug)]
 struct ServerArgs {
     /// IP address to bind.
-    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    #[arg(long, env = "SKIRMISH_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     bind: IpAddr,
     /// UDP port to listen on.
-    #[arg(long, default_value_t = DEFAULT_PORT)]
+    #[arg(long, env = "SKIRMISH_PORT", default_value_t = DEFAULT_PORT)]
     port: u16,
     /// Address clients dial to reach this server (repeatable); defaults to the bound address,
     /// or 127.0.0.1 when binding 0.0.0.0.
     #[arg(long = "public-addr")]
     public_addr: Vec<SocketAddr>,
     /// Most players connected at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "SKIRMISH_MAX_CLIENTS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     max_clients: u16,
     /// Simulation ticks per second.
-    #[arg(long, default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
+    #[arg(long, env = "SKIRMISH_TICK_RATE", default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
     tick_rate: u16,
     /// Server-side bots.
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    #[arg(long, env = "SKIRMISH_BOTS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     bots: u16,
     #[command(flatten)]
     sim: SimArgs,
@@ -150,6 +165,60 @@ fn main() -> ExitCode {
         Command::Play(args) => window::play(args),
         Command::Client(args) => window::join(args),
         Command::Bench(args) => run_bench(&args),
+        Command::Bots(args) => run_bots(&args),
+    }
+}
+
+/// Runs `args.count` headless clients (the client's networking part plus `BotPlugin`) in this
+/// thread at 60 Hz for `args.duration` seconds, then reports. Exits 1 if any bot failed to
+/// connect or lost its connection.
+fn run_bots(args: &BotsArgs) -> ExitCode {
+    use std::time::{Duration, Instant};
+
+    use skirmish_client::{BotPlugin, ConnectionStatus};
+
+    let mut bots = Vec::new();
+    for index in 0..args.count {
+        let mut app = skirmish_client::headless_app();
+        app.add_plugins(BotPlugin {
+            seed: u64::from(index) + 1,
+        });
+        if let Err(err) =
+            skirmish_client::connect(app.world_mut(), args.connect, &format!("bot-{index}"))
+        {
+            eprintln!("skirmish bots: {err}");
+            return ExitCode::from(2);
+        }
+        bots.push(app);
+    }
+    let frame = Duration::from_secs_f64(1.0 / 60.0);
+    let end = Instant::now() + Duration::from_secs(args.duration);
+    while Instant::now() < end {
+        let start = Instant::now();
+        for bot in &mut bots {
+            bot.update();
+        }
+        std::thread::sleep(frame.saturating_sub(start.elapsed()));
+    }
+    let mut connected = 0;
+    let mut failures = Vec::new();
+    for (index, bot) in bots.iter().enumerate() {
+        match bot.world().resource::<ConnectionStatus>() {
+            ConnectionStatus::Connected => connected += 1,
+            other => failures.push(format!("bot-{index}: {other:?}")),
+        }
+    }
+    println!(
+        "{connected} of {} bots connected at the end of {} s",
+        args.count, args.duration
+    );
+    for failure in &failures {
+        println!("  {failure}");
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

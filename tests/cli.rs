@@ -42,11 +42,70 @@ fn bad_server_settings_exit_2_naming_the_setting() {
 }
 
 #[test]
+fn settings_can_come_from_the_environment() {
+    let output = skirmish()
+        .args(["server"])
+        .env("SKIRMISH_PORT", "99999")
+        .output()
+        .expect("run skirmish");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--port"), "names the setting: {stderr}");
+}
+
+#[test]
 fn help_lists_every_mode() {
     let output = skirmish().arg("--help").output().expect("run skirmish");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
-    for mode in ["play", "server", "client", "bench"] {
+    for mode in ["play", "server", "client", "bench", "bots"] {
         assert!(stdout.contains(mode), "--help lists {mode}: {stdout}");
     }
+}
+
+/// Kills the server process however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn headless_bots_play_against_a_real_server_process() {
+    // A free loopback port (the OS picks it, the server binds it right after).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = KillOnDrop(
+        skirmish()
+            .args([
+                "server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bots",
+                "2",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server"),
+    );
+    let output = skirmish()
+        .args(["bots", "--count", "3", "--duration", "3"])
+        .args(["--connect", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("run the bots");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bots report: {stdout}");
+    assert!(
+        stdout.contains("3 of 3 bots connected"),
+        "bots report: {stdout}"
+    );
 }
