@@ -388,3 +388,43 @@ fn undecodable_or_oversized_messages_disconnect_only_their_sender() {
         },
     );
 }
+
+#[test]
+fn a_full_server_refuses_with_a_reason_and_admits_once_a_slot_frees() {
+    let mut server = server_with_capacity(1, |_| {});
+    let mut first = client(server.addr, "first");
+    connect_all(&mut server, &mut [&mut first]);
+
+    let mut second = client(server.addr, "second");
+    run_until(
+        &mut server,
+        &mut [&mut first, &mut second],
+        "the second client is refused",
+        |_, c| {
+            matches!(
+                c[1].world().resource::<skirmish_client::ConnectionStatus>(),
+                skirmish_client::ConnectionStatus::Disconnected { .. }
+            )
+        },
+    );
+    let status = second
+        .world()
+        .resource::<skirmish_client::ConnectionStatus>()
+        .clone();
+    let skirmish_client::ConnectionStatus::Disconnected { reason } = status else {
+        unreachable!("checked above");
+    };
+    assert!(reason.contains("full"), "the refusal says why: {reason}");
+    assert!(is_connected(&first), "the first client keeps playing");
+
+    // The first client leaves; the slot frees and a new attempt gets in.
+    first.world_mut().resource_mut::<RenetClient>().disconnect();
+    run_until(
+        &mut server,
+        &mut [&mut first],
+        "the slot frees",
+        |server, _| server.app.world().resource::<ConnectedClients>().is_empty(),
+    );
+    skirmish_client::connect(second.world_mut(), server.addr, "second").unwrap();
+    connect_all(&mut server, &mut [&mut second]);
+}

@@ -28,12 +28,17 @@ pub struct TestServer {
 
 /// Builds a server app; `configure` runs after the server plugin (register test components there).
 pub fn server_with(configure: impl FnOnce(&mut App)) -> TestServer {
+    server_with_capacity(8, configure)
+}
+
+/// A server that accepts at most `max_clients` clients.
+pub fn server_with_capacity(max_clients: usize, configure: impl FnOnce(&mut App)) -> TestServer {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
     configure(&mut app);
     let settings = ServerSettings {
         bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
-        max_clients: 8,
+        max_clients,
         ..default()
     };
     let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
