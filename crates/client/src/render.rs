@@ -497,10 +497,16 @@ fn toggle_net_overlay(
     }
 }
 
-fn update_net_overlay(stats: Res<NetStats>, mut overlay: Query<&mut Text, With<NetOverlay>>) {
-    let Ok(mut text) = overlay.single_mut() else {
+fn update_net_overlay(
+    stats: Res<NetStats>,
+    mut overlay: Query<(&mut Text, &Visibility), With<NetOverlay>>,
+) {
+    let Ok((mut text, visibility)) = overlay.single_mut() else {
         return;
     };
+    if *visibility == Visibility::Hidden {
+        return;
+    }
     let line = format!(
         "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {}\ncorrections {} (last {:.2}, max {:.2})\n[F3] hide",
         stats.rtt_ms,

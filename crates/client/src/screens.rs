@@ -140,9 +140,15 @@ fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>) {
         children![
             label("SKIRMISH", 56.0),
             label("Name (click a field, then type)", 16.0),
-            (button(MenuButton::NameField, ""), FieldText(0)),
+            (
+                button(MenuButton::NameField, &format!("{}_", fields.name)),
+                FieldText(0)
+            ),
             label("Server address", 16.0),
-            (button(MenuButton::AddressField, ""), FieldText(1)),
+            (
+                button(MenuButton::AddressField, &fields.address),
+                FieldText(1)
+            ),
             button(MenuButton::Host, "Host a game"),
             button(MenuButton::Join, "Join"),
             button(MenuButton::Quit, "Quit"),

@@ -77,7 +77,13 @@ impl InputBuffer {
                 }
             }
         };
-        self.frames = self.frames.split_off(&next.saturating_add(1));
+        while self
+            .frames
+            .first_key_value()
+            .is_some_and(|(tick, _)| *tick <= next)
+        {
+            self.frames.pop_first();
+        }
         self.last = frame;
         self.last_consumed = Some(next);
         self.next = Some(next.saturating_add(1));

@@ -18,7 +18,7 @@ use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use skirmish_shared::bits::BitWriter;
 use skirmish_shared::prelude::*;
-use skirmish_shared::protocol::{Snapshot, encode};
+use skirmish_shared::protocol::{MAX_MESSAGE_BYTES, Snapshot, encode};
 use skirmish_shared::replication::{Encoding, field_delta};
 use skirmish_shared::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 
@@ -592,6 +592,12 @@ pub(crate) fn collect_into<'w>(
                     if !serialize(&entity_ref, &mut scratch) {
                         continue;
                     }
+                    // Written but equal on the wire: no allocation, nothing for clients.
+                    if let Ok(index) = index
+                        && matches!(&record.slots[index].value, SlotValue::Bytes(old) if *old == scratch)
+                    {
+                        continue;
+                    }
                     (SlotValue::Bytes(scratch.clone()), None)
                 }
                 Encoding::Quantized { quantize, .. } => {
@@ -663,11 +669,16 @@ fn send_snapshots(
             last_input: info.inputs.last_consumed(),
             payload: info.replication.build_payload(&state, &mut cache, tick.0),
         };
-        server.send_message(
-            client_id,
-            ServerChannel::Snapshot,
-            encode(&ServerMessage::Snapshot(snapshot)),
-        );
+        let message = encode(&ServerMessage::Snapshot(snapshot));
+        if message.len() > MAX_MESSAGE_BYTES {
+            // Only possible with many huge components on one entity; the client would refuse it.
+            error!(
+                "snapshot for client {client_id} is {} bytes, over {MAX_MESSAGE_BYTES}: not sent",
+                message.len()
+            );
+            continue;
+        }
+        server.send_message(client_id, ServerChannel::Snapshot, message);
     }
 }
 

@@ -189,9 +189,10 @@ const fn wire_config() -> bincode::config::Configuration<
 
 /// Encodes a message (or any serde value) in the wire format.
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    // Encoding into a Vec only fails if a value exceeds the limit, which our own types cannot.
+    // bincode enforces the limit only when decoding; encoding our serde types into a Vec cannot
+    // fail. Senders keep messages under MAX_MESSAGE_BYTES themselves.
     bincode::serde::encode_to_vec(message, wire_config())
-        .expect("an outgoing message exceeds MAX_MESSAGE_BYTES")
+        .expect("serde types of the protocol always encode")
 }
 
 /// Decodes a message, rejecting oversized input, malformed bytes and trailing garbage.

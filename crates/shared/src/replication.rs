@@ -284,14 +284,25 @@ fn write_quantized<C: Quantize>(entity: &mut EntityWorldMut, quantized: Quantize
     entity.insert(C::dequantize(quantized));
 }
 
+/// Largest encoding of one serde-replicated component; bigger values are not replicated (with a
+/// warning), so a snapshot always stays far below what clients accept.
+pub const MAX_COMPONENT_BYTES: usize = 4 * 1024;
+
 fn serialize_component<C: Component + Serialize>(entity: &EntityRef, out: &mut Vec<u8>) -> bool {
-    match entity.get::<C>() {
-        Some(component) => {
-            out.extend_from_slice(&protocol::encode(component));
-            true
-        }
-        None => false,
+    let Some(component) = entity.get::<C>() else {
+        return false;
+    };
+    let bytes = protocol::encode(component);
+    if bytes.len() > MAX_COMPONENT_BYTES {
+        warn_once!(
+            "{} encodes to {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit: not replicated",
+            type_name::<C>(),
+            bytes.len()
+        );
+        return false;
     }
+    out.extend_from_slice(&bytes);
+    true
 }
 
 fn write_component<C: Component + DeserializeOwned>(
@@ -355,6 +366,37 @@ mod tests {
 
         (rule.remove)(&mut app.world_mut().entity_mut(target));
         assert!(app.world().get::<Health>(target).is_none());
+    }
+
+    #[derive(Component, Serialize, Deserialize)]
+    struct Blob(Vec<u8>);
+
+    #[test]
+    fn oversized_components_are_not_replicated() {
+        let mut app = App::new();
+        app.replicate::<Blob>();
+        let Encoding::Serde { serialize, .. } = app
+            .world()
+            .resource::<ReplicationRegistry>()
+            .get(0)
+            .unwrap()
+            .encoding
+        else {
+            panic!("replicate registers a serde encoding");
+        };
+        let small = app.world_mut().spawn(Blob(vec![7; 100])).id();
+        let huge = app
+            .world_mut()
+            .spawn(Blob(vec![7; MAX_COMPONENT_BYTES]))
+            .id();
+        let mut bytes = Vec::new();
+        assert!(serialize(&app.world().entity(small), &mut bytes));
+        bytes.clear();
+        assert!(
+            !serialize(&app.world().entity(huge), &mut bytes),
+            "over the cap: skipped"
+        );
+        assert!(bytes.is_empty());
     }
 
     #[test]

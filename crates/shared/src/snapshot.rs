@@ -42,7 +42,16 @@ impl KindSet {
 
     /// The kinds in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(|kind| self.contains(*kind))
+        self.0.iter().enumerate().flat_map(|(word_index, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let bit = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    (word_index as u32 * 64 + bit) as u8
+                })
+            })
+        })
     }
 
     fn write(&self, writer: &mut BitWriter, kinds: usize) {
@@ -153,6 +162,16 @@ pub fn read_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_sets_iterate_their_members_in_order() {
+        let mut set = KindSet::default();
+        for kind in [200, 0, 63, 64, 5, 255] {
+            set.insert(kind);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 5, 63, 64, 200, 255]);
+        assert_eq!(KindSet::default().iter().count(), 0);
+    }
 
     #[test]
     fn headers_and_ids_round_trip() {
