@@ -8,6 +8,10 @@
 //! - `render` (`ClientRenderPlugin`, cargo feature `render`): the window, camera, a sprite per
 //!   replicated player and keyboard input.
 
+#[cfg(feature = "render")]
+pub mod assets;
+#[cfg(feature = "audio")]
+pub mod audio;
 pub mod bot;
 pub mod interpolation;
 pub mod net;
@@ -22,8 +26,9 @@ pub mod transport;
 pub use bot::BotPlugin;
 pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
-    ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectionStatus, InputState,
-    KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with, headless_app,
+    ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectTimeout, ConnectionStatus,
+    InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with,
+    headless_app,
 };
 pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]

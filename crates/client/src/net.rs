@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bevy::ecs::world::EntityWorldMut;
 use bevy::platform::collections::HashMap;
@@ -48,6 +48,17 @@ pub struct SnapshotApplied {
     pub last_input: Option<u32>,
 }
 
+/// How long [`connect`] waits for the server's welcome before giving up with a reason. The
+/// default is 10 s; tests shorten it.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectTimeout(pub Duration);
+
+impl Default for ConnectTimeout {
+    fn default() -> Self {
+        Self(Duration::from_secs(10))
+    }
+}
+
 /// Inputs kept for replay after a snapshot (about 4 s at 60 Hz).
 const INPUT_HISTORY: usize = 256;
 
@@ -64,6 +75,7 @@ impl Plugin for ClientPlugin {
             .insert_resource(Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)))
             .init_resource::<ClientSession>()
             .init_resource::<ConnectionStatus>()
+            .init_resource::<ConnectTimeout>()
             .init_resource::<InputState>()
             .init_resource::<ServerEntityMap>()
             .init_resource::<KillFeed>()
@@ -77,6 +89,7 @@ impl Plugin for ClientPlugin {
                 PreUpdate,
                 (
                     receive_messages.run_if(resource_exists::<RenetClient>),
+                    give_up_connecting,
                     track_connection,
                     mark_local_player,
                 )
@@ -155,6 +168,8 @@ pub struct ClientSession {
     pub snapshot_payload_bytes: u64,
     /// Entity entries (spawns or changes) in all applied snapshots, in total.
     pub snapshot_entity_updates: u64,
+    /// When [`connect`] was called, to give up after [`ConnectTimeout`].
+    connect_started: Option<Instant>,
     input_history: VecDeque<InputFrame>,
     sent_this_tick: Option<InputFrame>,
 }
@@ -269,6 +284,7 @@ pub fn connect_with(
     world.insert_resource(ClientSession {
         client_id,
         name: name.to_owned(),
+        connect_started: Some(Instant::now()),
         ..default()
     });
     world.insert_resource(ConnectionStatus::Connecting { server });
@@ -510,6 +526,38 @@ fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u64, String>
             Ok(entries)
         })
     })
+}
+
+/// Leaves the server now (or stops connecting): tells the server, drops the connection and the
+/// replicated world, and sets [`ConnectionStatus::Idle`].
+pub fn disconnect(world: &mut World) {
+    if let Some(mut transport) = world.get_resource_mut::<ClientTransport>() {
+        transport.disconnect();
+    }
+    cleanup_transport(world);
+    world.insert_resource(ConnectionStatus::Idle);
+}
+
+/// Ends a connection attempt that got no welcome within [`ConnectTimeout`].
+fn give_up_connecting(world: &mut World) {
+    let ConnectionStatus::Connecting { server } = *world.resource::<ConnectionStatus>() else {
+        return;
+    };
+    let timeout = world.resource::<ConnectTimeout>().0;
+    let started = world.resource::<ClientSession>().connect_started;
+    if started.is_none_or(|started| started.elapsed() < timeout) {
+        return;
+    }
+    let reason = format!(
+        "no answer from {server} within {} s (wrong address, server down, or a different version)",
+        timeout.as_secs_f32()
+    );
+    info!("giving up: {reason}");
+    if let Some(mut transport) = world.get_resource_mut::<ClientTransport>() {
+        transport.disconnect();
+    }
+    world.insert_resource(ConnectionStatus::Disconnected { reason });
+    cleanup_transport(world);
 }
 
 /// Turns the transport's state into [`ConnectionStatus`], and clears the replicated world when

@@ -9,6 +9,7 @@ use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::ClientPlugin;
+use crate::assets::GameAssets;
 use crate::interpolation::Interpolated;
 use crate::net::{ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer};
 use crate::prediction::Predicted;
@@ -35,8 +36,17 @@ pub struct ClientRenderPlugin;
 
 impl Plugin for ClientRenderPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins(crate::screens::plugin)
-            .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+        let assets = GameAssets::load(app.world_mut());
+        app.insert_resource(assets)
+            .add_plugins(crate::screens::plugin);
+        #[cfg(feature = "audio")]
+        app.add_plugins(crate::audio::plugin);
+        #[cfg(feature = "gamepad")]
+        app.add_systems(
+            Update,
+            read_gamepad.after(read_mouse).before(add_player_sprites),
+        );
+        app.insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
             .add_systems(Startup, spawn_scene)
             .add_systems(
                 Update,
@@ -81,34 +91,35 @@ struct Scoreboard;
 pub struct NetOverlay;
 
 const PLAYER_SIZE: f32 = 36.0;
+const BARREL_LENGTH: f32 = 24.0;
 
-fn spawn_scene(mut commands: Commands) {
+fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
     commands.spawn((Name::new("Camera"), Camera2d));
+    let tiled = SpriteImageMode::Tiled {
+        tile_x: true,
+        tile_y: true,
+        stretch_value: 1.0,
+    };
     commands.spawn((
         Name::new("Arena floor"),
-        Sprite::from_color(Color::srgb(0.13, 0.15, 0.19), Vec2::splat(ARENA_HALF * 2.0)),
+        Sprite {
+            image: assets.floor.clone(),
+            custom_size: Some(Vec2::splat(ARENA_HALF * 2.0)),
+            image_mode: tiled.clone(),
+            ..default()
+        },
         Transform::from_xyz(0.0, 0.0, -10.0),
     ));
     for wall in WALLS {
         commands.spawn((
             Name::new("Wall"),
-            Sprite::from_color(Color::srgb(0.42, 0.46, 0.55), wall.size()),
+            Sprite {
+                image: assets.wall.clone(),
+                custom_size: Some(wall.size()),
+                image_mode: tiled.clone(),
+                ..default()
+            },
             Transform::from_translation(wall.center().extend(0.5)),
-        ));
-    }
-    // A grid so movement is visible even when the camera follows the player.
-    let lines = 20;
-    let step = ARENA_HALF * 2.0 / lines as f32;
-    for i in 0..=lines {
-        let offset = -ARENA_HALF + i as f32 * step;
-        let color = Color::srgb(0.2, 0.22, 0.27);
-        commands.spawn((
-            Sprite::from_color(color, Vec2::new(2.0, ARENA_HALF * 2.0)),
-            Transform::from_xyz(offset, 0.0, -9.0),
-        ));
-        commands.spawn((
-            Sprite::from_color(color, Vec2::new(ARENA_HALF * 2.0, 2.0)),
-            Transform::from_xyz(0.0, offset, -9.0),
         ));
     }
     commands.spawn((
@@ -116,7 +127,7 @@ fn spawn_scene(mut commands: Commands) {
         NetOverlay,
         Visibility::Hidden,
         Text::new(""),
-        TextFont::from_font_size(15.0),
+        assets.mono(15.0),
         TextColor(Color::srgb(0.75, 0.95, 0.8)),
         BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.55)),
         Node {
@@ -131,7 +142,7 @@ fn spawn_scene(mut commands: Commands) {
         Name::new("HUD"),
         HudText,
         Text::new(""),
-        TextFont::from_font_size(22.0),
+        assets.bold(22.0),
         TextColor(Color::srgb(0.95, 0.95, 0.95)),
         Node {
             position_type: PositionType::Absolute,
@@ -158,7 +169,7 @@ fn spawn_scene(mut commands: Commands) {
         Scoreboard,
         Visibility::Hidden,
         Text::new(""),
-        TextFont::from_font_size(18.0),
+        assets.mono(18.0),
         TextColor(Color::srgb(0.95, 0.95, 0.95)),
         BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.7)),
         Node {
@@ -225,6 +236,26 @@ fn read_mouse(
     }
 }
 
+/// A gamepad, when one is connected and moved, overrides keyboard and mouse: left stick moves,
+/// right stick aims, right trigger or South fires.
+#[cfg(feature = "gamepad")]
+fn read_gamepad(gamepads: Query<&Gamepad>, mut input: ResMut<InputState>) {
+    const DEAD_ZONE: f32 = 0.2;
+    for gamepad in &gamepads {
+        let movement = gamepad.left_stick();
+        if movement.length() > DEAD_ZONE {
+            input.movement = movement.clamp_length_max(1.0);
+        }
+        let aim = gamepad.right_stick();
+        if aim.length() > DEAD_ZONE {
+            input.aim = aim.normalize();
+        }
+        if gamepad.any_pressed([GamepadButton::RightTrigger2, GamepadButton::South]) {
+            input.fire = true;
+        }
+    }
+}
+
 /// Marks the health bar drawn above a player.
 #[derive(Component)]
 struct HealthBar;
@@ -254,11 +285,16 @@ fn update_health_bars(
 
 fn add_projectile_sprites(
     mut commands: Commands,
+    assets: Res<GameAssets>,
     projectiles: Query<(Entity, &Position), Added<Projectile>>,
 ) {
     for (entity, position) in &projectiles {
         commands.entity(entity).insert((
-            Sprite::from_color(Color::srgb(1.0, 0.9, 0.4), Vec2::splat(10.0)),
+            Sprite {
+                image: assets.bullet.clone(),
+                custom_size: Some(Vec2::splat(18.0)),
+                ..default()
+            },
             Transform::from_translation(position.0.extend(2.0)),
         ));
     }
@@ -276,6 +312,7 @@ struct NameLabel;
 
 fn add_player_sprites(
     mut commands: Commands,
+    assets: Res<GameAssets>,
     players: Query<
         (
             Entity,
@@ -295,7 +332,12 @@ fn add_player_sprites(
             PLAYER_SIZE
         };
         commands.entity(entity).insert((
-            Sprite::from_color(player_color(slot), Vec2::splat(size)),
+            Sprite {
+                image: assets.player.clone(),
+                color: player_color(slot),
+                custom_size: Some(Vec2::splat(size)),
+                ..default()
+            },
             Transform::from_translation(position.0.extend(1.0)),
         ));
         commands.entity(entity).with_child((
@@ -309,18 +351,26 @@ fn add_player_sprites(
         commands.entity(entity).with_child((
             NameLabel,
             Text2d::new(""),
-            TextFont::from_font_size(16.0),
+            assets.bold(15.0),
             TextColor(Color::srgb(0.92, 0.94, 0.97)),
             Transform::from_xyz(0.0, size * 0.5 + 18.0, 2.0),
         ));
         commands.entity(entity).with_child((
             Barrel,
-            Sprite::from_color(Color::srgb(0.85, 0.88, 0.92), Vec2::new(16.0, 6.0)),
-            Transform::from_xyz(size * 0.5 + 8.0, 0.0, 0.5),
+            Sprite {
+                image: assets.gun.clone(),
+                custom_size: Some(Vec2::new(BARREL_LENGTH, 9.0)),
+                ..default()
+            },
+            Transform::from_xyz(size * 0.5 + 4.0, 0.0, -0.2),
         ));
         if local {
             commands.entity(entity).with_child((
-                Sprite::from_color(Color::WHITE, Vec2::splat(size + 6.0)),
+                Sprite {
+                    image: assets.ring.clone(),
+                    custom_size: Some(Vec2::splat(size + 14.0)),
+                    ..default()
+                },
                 Transform::from_xyz(0.0, 0.0, -0.5),
             ));
         }
@@ -349,7 +399,7 @@ fn point_barrels(
         };
         let mut barrels = barrels.iter_many_mut(children);
         while let Some(mut transform) = barrels.fetch_next() {
-            let reach = PLAYER_SIZE * 0.5 + 8.0;
+            let reach = PLAYER_SIZE * 0.5 + BARREL_LENGTH * 0.5 - 6.0;
             transform.translation.x = direction.x * reach;
             transform.translation.y = direction.y * reach;
             transform.rotation = Quat::from_rotation_z(direction.to_angle());

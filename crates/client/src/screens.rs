@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use bevy::input::ButtonState;
 use bevy::input::keyboard::{Key, KeyboardInput};
 use bevy::prelude::*;
-use bevy_renet::RenetClient;
 
+use crate::assets::GameAssets;
 use crate::net::{ConnectionStatus, connect};
 
 /// Which screen is showing.
@@ -118,6 +118,14 @@ fn label(text: impl Into<String>, size: f32) -> impl Bundle {
     )
 }
 
+fn title(text: &str, font: TextFont) -> impl Bundle {
+    (
+        Text::new(text),
+        font,
+        TextColor(Color::srgb(1.0, 0.8, 0.35)),
+    )
+}
+
 fn button(kind: MenuButton, text: &str) -> impl Bundle {
     (
         kind,
@@ -133,12 +141,12 @@ fn button(kind: MenuButton, text: &str) -> impl Bundle {
     )
 }
 
-fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>) {
+fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>, assets: Res<GameAssets>) {
     commands.spawn((
         Name::new("Main menu"),
         panel(Screen::MainMenu),
         children![
-            label("SKIRMISH", 56.0),
+            title("SKIRMISH", assets.bold(64.0)),
             label("Name (click a field, then type)", 16.0),
             (
                 button(MenuButton::NameField, &format!("{}_", fields.name)),
@@ -169,12 +177,12 @@ fn spawn_connecting(mut commands: Commands, status: Res<ConnectionStatus>) {
     ));
 }
 
-fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>) {
+fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>, assets: Res<GameAssets>) {
     commands.spawn((
         Name::new("Disconnected"),
         panel(Screen::Disconnected),
         children![
-            label("Disconnected", 40.0),
+            title("Disconnected", assets.bold(40.0)),
             label(reason.0.clone(), 22.0),
             button(MenuButton::Back, "Back to menu"),
         ],
@@ -293,10 +301,7 @@ fn start_connecting(world: &mut World, addr: SocketAddr) {
 
 /// Leaves the game or cancels connecting, back to the menu.
 fn leave(world: &mut World) {
-    if let Some(mut client) = world.get_resource_mut::<RenetClient>() {
-        client.disconnect();
-    }
-    world.insert_resource(ConnectionStatus::Idle);
+    crate::net::disconnect(world);
     world
         .resource_mut::<NextState<Screen>>()
         .set(Screen::MainMenu);
@@ -345,11 +350,109 @@ mod tests {
 
     fn create_test_app() -> App {
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, StatesPlugin, ClientPlugin, plugin))
+        app.add_plugins((MinimalPlugins, StatesPlugin, AssetPlugin::default()))
+            .init_asset::<Image>()
+            .init_asset::<Font>();
+        let assets = GameAssets::load(app.world_mut());
+        app.insert_resource(assets)
+            .add_plugins((ClientPlugin, plugin))
             .init_resource::<ButtonInput<KeyCode>>()
             .add_message::<KeyboardInput>();
         app.update();
         app
+    }
+
+    fn click(app: &mut App, which: MenuButton) {
+        let mut buttons = app.world_mut().query::<(Entity, &MenuButton)>();
+        let entity = buttons
+            .iter(app.world())
+            .find(|(_, button)| **button == which)
+            .map(|(entity, _)| entity)
+            .expect("the button is on screen");
+        app.world_mut()
+            .entity_mut(entity)
+            .insert(Interaction::Pressed);
+        app.update();
+    }
+
+    fn shown_texts(app: &mut App) -> Vec<String> {
+        let mut texts = app.world_mut().query::<&Text>();
+        texts.iter(app.world()).map(|text| text.0.clone()).collect()
+    }
+
+    #[test]
+    fn host_connects_and_gives_up_on_a_silent_server_with_a_reason() {
+        let mut app = create_test_app();
+        // A local UDP socket that never answers stands in for a hosted server that hangs.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap();
+        let hosted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hosted.clone();
+        app.insert_resource(HostGame(Box::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(addr)
+        })))
+        .insert_resource(crate::ConnectTimeout(std::time::Duration::from_millis(300)));
+
+        click(&mut app, MenuButton::Host);
+        app.update();
+        assert_eq!(hosted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(screen(&app), Screen::Connecting);
+        assert!(
+            shown_texts(&mut app)
+                .iter()
+                .any(|text| text.contains(&addr.to_string())),
+            "the connecting screen names the server"
+        );
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while screen(&app) != Screen::Disconnected && std::time::Instant::now() < deadline {
+            app.update();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(screen(&app), Screen::Disconnected, "the attempt timed out");
+        let shown = shown_texts(&mut app);
+        assert!(
+            shown.iter().any(|text| text.contains("no answer from")),
+            "the timeout is explained: {shown:?}"
+        );
+
+        click(&mut app, MenuButton::Back);
+        app.update();
+        assert_eq!(screen(&app), Screen::MainMenu);
+    }
+
+    #[test]
+    fn join_with_a_bad_address_explains_it_and_stays_on_the_menu() {
+        let mut app = create_test_app();
+        app.world_mut().resource_mut::<MenuFields>().address = "not an address".into();
+        click(&mut app, MenuButton::Join);
+        app.update();
+        assert_eq!(screen(&app), Screen::MainMenu);
+        assert!(
+            shown_texts(&mut app)
+                .iter()
+                .any(|text| text.contains("is not an address")),
+            "the error is shown"
+        );
+    }
+
+    #[test]
+    fn cancel_while_connecting_returns_to_the_menu() {
+        let mut app = create_test_app();
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        app.world_mut().resource_mut::<MenuFields>().address =
+            silent.local_addr().unwrap().to_string();
+        click(&mut app, MenuButton::Join);
+        app.update();
+        assert_eq!(screen(&app), Screen::Connecting);
+        click(&mut app, MenuButton::Cancel);
+        app.update();
+        assert_eq!(screen(&app), Screen::MainMenu);
+        assert_eq!(
+            *app.world().resource::<ConnectionStatus>(),
+            ConnectionStatus::Idle
+        );
     }
 
     fn screen(app: &App) -> Screen {
