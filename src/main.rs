@@ -2,16 +2,21 @@
 //!
 //! - `skirmish` (or `skirmish play`): host a local server on its own thread and open the game
 //!   window connected to it over loopback UDP.
-//! - `skirmish server`: run a headless dedicated server.
-//! - `skirmish client --connect ADDR`: open the game window and join a server.
+//! - `skirmish server`: run a headless dedicated server (secure by default; see `ops`).
+//! - `skirmish client --connect ADDR | --token TOKEN`: open the game window and join a server.
+//! - `skirmish token`, `keygen`, `healthcheck`: operating a dedicated server.
+//! - `skirmish bench`, `bots`: measuring.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod ops;
+mod window;
+
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use skirmish_server::{DEFAULT_PORT, ServerSettings};
-use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 use skirmish_shared::transport::LinkConditioner;
+
+use ops::{HealthcheckArgs, KeygenArgs, ServerArgs, TokenArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,9 +38,15 @@ enum Command {
     /// Host a game: a local server plus the game window (the default).
     Play(PlayArgs),
     /// Run a headless dedicated server (no window, GPU or audio).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Open the game window and join a server.
     Client(ClientArgs),
+    /// Print a connect token for one client of a secure server (needs the server's key).
+    Token(TokenArgs),
+    /// Print a new random private key for `server --key-file` / `SKIRMISH_PRIVATE_KEY`.
+    Keygen(KeygenArgs),
+    /// Check a server's health endpoint: exit 0 when it answers 200 (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
     /// Measure replication: bytes and server time over a grid of clients x entities.
     Bench(BenchArgs),
     /// Headless bot clients for load tests: they connect, wander and shoot, then report.
@@ -87,34 +98,9 @@ struct PlayArgs {
     bots: u16,
 }
 
-#[derive(clap::Args, Debug)]
-struct ServerArgs {
-    /// IP address to bind.
-    #[arg(long, env = "SKIRMISH_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
-    bind: IpAddr,
-    /// UDP port to listen on.
-    #[arg(long, env = "SKIRMISH_PORT", default_value_t = DEFAULT_PORT)]
-    port: u16,
-    /// Address clients dial to reach this server (repeatable); defaults to the bound address,
-    /// or 127.0.0.1 when binding 0.0.0.0.
-    #[arg(long = "public-addr")]
-    public_addr: Vec<SocketAddr>,
-    /// Most players connected at once.
-    #[arg(long, env = "SKIRMISH_MAX_CLIENTS", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
-    max_clients: u16,
-    /// Simulation ticks per second.
-    #[arg(long, env = "SKIRMISH_TICK_RATE", default_value_t = DEFAULT_TICK_RATE, value_parser = clap::value_parser!(u16).range(1..=240))]
-    tick_rate: u16,
-    /// Server-side bots.
-    #[arg(long, env = "SKIRMISH_BOTS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
-    bots: u16,
-    #[command(flatten)]
-    sim: SimArgs,
-}
-
 /// Link conditioner: simulate a bad network on this process's socket, in both directions.
 #[derive(clap::Args, Debug, Clone, Copy)]
-struct SimArgs {
+pub(crate) struct SimArgs {
     /// Extra one-way latency added to every datagram sent and received, in milliseconds.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     sim_latency_ms: u64,
@@ -127,7 +113,7 @@ struct SimArgs {
 }
 
 impl SimArgs {
-    fn conditioner(self) -> LinkConditioner {
+    pub(crate) fn conditioner(self) -> LinkConditioner {
         // Ranges were checked by clap.
         LinkConditioner::new(self.sim_latency_ms, self.sim_jitter_ms, self.sim_loss)
             .unwrap_or_default()
@@ -135,7 +121,7 @@ impl SimArgs {
 }
 
 /// A fraction between 0 and 1.
-fn parse_loss(value: &str) -> Result<f32, String> {
+pub(crate) fn parse_loss(value: &str) -> Result<f32, String> {
     let loss: f32 = value
         .parse()
         .map_err(|_| format!("{value:?} is not a number"))?;
@@ -147,10 +133,14 @@ fn parse_loss(value: &str) -> Result<f32, String> {
 }
 
 #[derive(clap::Args, Debug)]
+#[group(id = "target", required = true, multiple = false, args = ["connect", "token"])]
 struct ClientArgs {
-    /// Server address, for example 127.0.0.1:5000.
+    /// Address of an unsecure server, for example 127.0.0.1:5000.
     #[arg(long)]
-    connect: SocketAddr,
+    connect: Option<SocketAddr>,
+    /// Connect token for a secure server (from `skirmish token` or your matchmaker).
+    #[arg(long, env = "SKIRMISH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Your player name.
     #[arg(long, default_value = "Player")]
     name: String,
@@ -161,7 +151,10 @@ struct ClientArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Play(cli.play)) {
-        Command::Server(args) => run_server(args),
+        Command::Server(args) => ops::run_server(*args),
+        Command::Token(args) => ops::token(&args),
+        Command::Keygen(args) => ops::keygen(&args),
+        Command::Healthcheck(args) => ops::healthcheck(&args),
         Command::Play(args) => window::play(args),
         Command::Client(args) => window::join(args),
         Command::Bench(args) => run_bench(&args),
@@ -257,125 +250,4 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
         print!("{}", bench::table(&rows));
     }
     ExitCode::SUCCESS
-}
-
-fn run_server(args: ServerArgs) -> ExitCode {
-    let settings = ServerSettings {
-        bind: SocketAddr::new(args.bind, args.port),
-        public_addresses: args.public_addr,
-        max_clients: usize::from(args.max_clients),
-        tick_rate: args.tick_rate,
-        conditioner: args.sim.conditioner(),
-        bots: usize::from(args.bots),
-    };
-    match skirmish_server::headless_app(&settings) {
-        Ok(mut app) => {
-            app.run();
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("skirmish server: {err}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-#[cfg(feature = "render")]
-mod window {
-    //! The windowed modes: host (`play`) and join (`client`).
-
-    use std::net::{Ipv4Addr, SocketAddr};
-    use std::process::ExitCode;
-
-    use skirmish_client::screens::{HostGame, MenuFields};
-    use skirmish_server::ServerSettings;
-    use skirmish_shared::transport::LinkConditioner;
-
-    use super::{ClientArgs, PlayArgs};
-
-    pub(super) fn play(args: PlayArgs) -> ExitCode {
-        if let Err(code) = check_display() {
-            return code;
-        }
-        let settings = ServerSettings {
-            bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), args.port),
-            max_clients: 16,
-            bots: usize::from(args.bots),
-            ..ServerSettings::default()
-        };
-        let server = match skirmish_server::spawn_local_server(settings.clone()) {
-            Ok(addr) => addr,
-            Err(err) => {
-                eprintln!("skirmish: could not start the local server: {err}");
-                return ExitCode::from(2);
-            }
-        };
-        run_window(server, &args.name, LinkConditioner::default())
-    }
-
-    pub(super) fn join(args: ClientArgs) -> ExitCode {
-        if let Err(code) = check_display() {
-            return code;
-        }
-        run_window(args.connect, &args.name, args.sim.conditioner())
-    }
-
-    fn run_window(server: SocketAddr, name: &str, conditioner: LinkConditioner) -> ExitCode {
-        let mut app = skirmish_client::render::window_app();
-        // The menu's "Host a game" starts another local server (with bots) on a free port.
-        app.insert_resource(HostGame(Box::new(|| {
-            let settings = ServerSettings {
-                bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
-                bots: 3,
-                ..ServerSettings::default()
-            };
-            skirmish_server::spawn_local_server(settings).map_err(|err| err.to_string())
-        })));
-        app.world_mut().resource_mut::<MenuFields>().name = name.to_owned();
-        if let Err(err) = skirmish_client::connect_with(app.world_mut(), server, name, conditioner)
-        {
-            eprintln!("skirmish: {err}");
-            return ExitCode::from(2);
-        }
-        app.run();
-        ExitCode::SUCCESS
-    }
-
-    /// On Linux, a window needs an X11 display; say so plainly instead of panicking in winit.
-    fn check_display() -> Result<(), ExitCode> {
-        if cfg!(target_os = "linux") && std::env::var_os("DISPLAY").is_none() {
-            eprintln!(
-                "skirmish: no display found (DISPLAY is not set), so the game window cannot open.\n\
-                 To run a headless dedicated server on this machine instead, use:\n\n    \
-                 skirmish server        (or: cargo run --release -- server)"
-            );
-            return Err(ExitCode::from(1));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(not(feature = "render"))]
-mod window {
-    //! Built without the `render` feature: only the headless server is available.
-
-    use std::process::ExitCode;
-
-    use super::{ClientArgs, PlayArgs};
-
-    fn unavailable() -> ExitCode {
-        eprintln!(
-            "skirmish: this build has no game window (built without the `render` feature).\n\
-             Use `skirmish server` for a headless server, or rebuild with default features."
-        );
-        ExitCode::from(1)
-    }
-
-    pub(super) fn play(_: PlayArgs) -> ExitCode {
-        unavailable()
-    }
-
-    pub(super) fn join(_: ClientArgs) -> ExitCode {
-        unavailable()
-    }
 }

@@ -85,6 +85,7 @@ fn headless_bots_play_against_a_real_server_process() {
         skirmish()
             .args([
                 "server",
+                "--insecure",
                 "--bind",
                 "127.0.0.1",
                 "--port",

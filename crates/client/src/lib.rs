@@ -26,9 +26,9 @@ pub mod transport;
 pub use bot::BotPlugin;
 pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
-    ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectTimeout, ConnectionStatus,
-    InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect, connect_with,
-    headless_app,
+    AnnouncedVersion, ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectTimeout,
+    ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect,
+    connect_with, connect_with_token, disconnect, headless_app,
 };
 pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]

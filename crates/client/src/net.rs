@@ -12,14 +12,15 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 use renetcode::{
-    ClientAuthentication, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
+    ClientAuthentication, ConnectToken, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::bits::{BitReader, OutOfBits};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
-    INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, Snapshot, connection_config, decode, encode,
+    INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
+    connection_config, decode, encode,
 };
 use skirmish_shared::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
@@ -58,6 +59,11 @@ impl Default for ConnectTimeout {
         Self(Duration::from_secs(10))
     }
 }
+
+/// Overrides the protocol version this client announces in its hello. Only for tests that play
+/// an older or newer client; a real client always announces [`PROTOCOL_VERSION`].
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnouncedVersion(pub u16);
 
 /// Inputs kept for replay after a snapshot (about 4 s at 60 Hz).
 const INPUT_HISTORY: usize = 256;
@@ -170,6 +176,12 @@ pub struct ClientSession {
     pub snapshot_entity_updates: u64,
     /// When [`connect`] was called, to give up after [`ConnectTimeout`].
     connect_started: Option<Instant>,
+    /// Whether our hello went out.
+    hello_sent: bool,
+    /// Whether this connection uses a connect token (a secure server).
+    secure: bool,
+    /// The reason the server gave in its goodbye, shown when the connection ends.
+    goodbye: Option<String>,
     input_history: VecDeque<InputFrame>,
     sent_this_tick: Option<InputFrame>,
 }
@@ -255,13 +267,6 @@ pub fn connect_with(
     name: &str,
     conditioner: LinkConditioner,
 ) -> Result<u64, ConnectError> {
-    let bind_ip: IpAddr = match (server.ip().is_loopback(), server.is_ipv4()) {
-        (true, true) => Ipv4Addr::LOCALHOST.into(),
-        (true, false) => Ipv6Addr::LOCALHOST.into(),
-        (false, true) => Ipv4Addr::UNSPECIFIED.into(),
-        (false, false) => Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(ConnectError::Socket)?;
     let client_id = u64::from_le_bytes(generate_random_bytes::<8>());
     let authentication = ClientAuthentication::Unsecure {
         protocol_id: PROTOCOL_ID,
@@ -269,6 +274,47 @@ pub fn connect_with(
         server_addr: server,
         user_data: None,
     };
+    start_connecting(world, authentication, server, client_id, name, conditioner)
+}
+
+/// Starts connecting to a secure server with a connect token (see
+/// [`skirmish_shared::auth`]): the token names the server addresses and our client id. Returns
+/// the client id.
+pub fn connect_with_token(
+    world: &mut World,
+    token: ConnectToken,
+    name: &str,
+    conditioner: LinkConditioner,
+) -> Result<u64, ConnectError> {
+    let server = *token
+        .server_addresses
+        .iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| ConnectError::Netcode("the connect token names no server".into()))?;
+    let client_id = token.client_id;
+    let authentication = ClientAuthentication::Secure {
+        connect_token: token,
+    };
+    start_connecting(world, authentication, server, client_id, name, conditioner)
+}
+
+fn start_connecting(
+    world: &mut World,
+    authentication: ClientAuthentication,
+    server: SocketAddr,
+    client_id: u64,
+    name: &str,
+    conditioner: LinkConditioner,
+) -> Result<u64, ConnectError> {
+    let bind_ip: IpAddr = match (server.ip().is_loopback(), server.is_ipv4()) {
+        (true, true) => Ipv4Addr::LOCALHOST.into(),
+        (true, false) => Ipv6Addr::LOCALHOST.into(),
+        (false, true) => Ipv4Addr::UNSPECIFIED.into(),
+        (false, false) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(ConnectError::Socket)?;
+    let secure = matches!(authentication, ClientAuthentication::Secure { .. });
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -285,6 +331,7 @@ pub fn connect_with(
         client_id,
         name: name.to_owned(),
         connect_started: Some(Instant::now()),
+        secure,
         ..default()
     });
     world.insert_resource(ConnectionStatus::Connecting { server });
@@ -293,9 +340,32 @@ pub fn connect_with(
     Ok(client_id)
 }
 
+/// The first message of every connection, as soon as netcode is connected: our protocol version
+/// and name. The server answers with a welcome or a goodbye.
+fn say_hello(world: &mut World) {
+    if world.resource::<ClientSession>().hello_sent
+        || !world.resource::<RenetClient>().is_connected()
+    {
+        return;
+    }
+    let version = world
+        .get_resource::<AnnouncedVersion>()
+        .map_or(PROTOCOL_VERSION, |announced| announced.0);
+    let mut session = world.resource_mut::<ClientSession>();
+    session.hello_sent = true;
+    let hello = ClientMessage::Hello {
+        version,
+        name: session.name.clone(),
+    };
+    world
+        .resource_mut::<RenetClient>()
+        .send_message(ClientChannel::Command, encode(&hello));
+}
+
 /// Drains both server channels, applying snapshots in tick order. Anything malformed ends the
 /// connection with a reason instead of a panic.
 fn receive_messages(world: &mut World) {
+    say_hello(world);
     let mut reliable = Vec::new();
     let mut snapshots = Vec::new();
     {
@@ -342,11 +412,6 @@ fn handle_messages(
                     session.client_id = client_id;
                 }
                 session.welcomed = true;
-                let name = session.name.clone();
-                world.resource_mut::<RenetClient>().send_message(
-                    ClientChannel::Command,
-                    encode(&ClientMessage::SetName(name)),
-                );
                 world.insert_resource(ConnectionStatus::Connected);
             }
             ServerMessage::Kill { killer, victim } => {
@@ -355,6 +420,10 @@ fn handle_messages(
                     feed.0.pop_front();
                 }
                 feed.0.push_back((killer, victim));
+            }
+            ServerMessage::Goodbye { reason } => {
+                info!("the server says goodbye: {reason}");
+                world.resource_mut::<ClientSession>().goodbye = Some(reason);
             }
             ServerMessage::Snapshot(_) => {
                 return Err("snapshot on the reliable channel".into());
@@ -366,7 +435,9 @@ fn handle_messages(
     for bytes in snapshots {
         match decode::<ServerMessage>(bytes).map_err(|err| format!("bad snapshot: {err}"))? {
             ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
-            ServerMessage::Welcome { .. } | ServerMessage::Kill { .. } => {
+            ServerMessage::Welcome { .. }
+            | ServerMessage::Kill { .. }
+            | ServerMessage::Goodbye { .. } => {
                 return Err("a reliable message on the snapshot channel".into());
             }
         }
@@ -548,10 +619,15 @@ fn give_up_connecting(world: &mut World) {
     if started.is_none_or(|started| started.elapsed() < timeout) {
         return;
     }
-    let reason = format!(
-        "no answer from {server} within {} s (wrong address, server down, or a different version)",
-        timeout.as_secs_f32()
-    );
+    let reason = if world.resource::<ClientSession>().secure {
+        TOKEN_REFUSED.to_owned()
+    } else {
+        format!(
+            "no answer from {server} within {} s (wrong address, server down, or it requires a \
+             connect token)",
+            timeout.as_secs_f32()
+        )
+    };
     info!("giving up: {reason}");
     if let Some(mut transport) = world.get_resource_mut::<ClientTransport>() {
         transport.disconnect();
@@ -581,7 +657,22 @@ fn track_connection(world: &mut World) {
     let netcode_reason = world
         .get_resource::<ClientTransport>()
         .and_then(|transport| transport.disconnect_reason());
-    let reason = describe_disconnect(netcode_reason, renet_reason);
+    let mut session = world.resource_mut::<ClientSession>();
+    let reason = match session.goodbye.take() {
+        Some(goodbye) => goodbye,
+        None if session.secure
+            && matches!(
+                netcode_reason,
+                Some(
+                    NetcodeDisconnectReason::ConnectionRequestTimedOut
+                        | NetcodeDisconnectReason::ConnectionResponseTimedOut
+                )
+            ) =>
+        {
+            TOKEN_REFUSED.to_owned()
+        }
+        None => describe_disconnect(netcode_reason, renet_reason),
+    };
     info!("disconnected: {reason}");
     world.insert_resource(ConnectionStatus::Disconnected { reason });
     cleanup_transport(world);
@@ -606,6 +697,10 @@ fn despawn_replicas(world: &mut World) {
     }
 }
 
+/// What a secure connection that got no answer most likely means.
+const TOKEN_REFUSED: &str = "the server did not accept the connect token (expired, made for \
+    another server, or signed with another key), or it is not running";
+
 /// A player-facing sentence for why a connection ended.
 pub fn describe_disconnect(
     netcode: Option<NetcodeDisconnectReason>,
@@ -616,7 +711,9 @@ pub fn describe_disconnect(
         Some(N::ConnectionDenied) => "the server refused the connection (it may be full)".into(),
         Some(N::ConnectTokenExpired) => "the connect token expired".into(),
         Some(N::ConnectionRequestTimedOut | N::ConnectionResponseTimedOut) => {
-            "no answer from the server (wrong address, server down, or a different version)".into()
+            "no answer from the server (wrong address, server down, or it requires a connect \
+             token)"
+                .into()
         }
         Some(N::ConnectionTimedOut) => "connection lost: the server stopped answering".into(),
         Some(N::DisconnectedByServer) => "disconnected by the server".into(),

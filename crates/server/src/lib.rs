@@ -10,11 +10,14 @@
 //! app.run();
 //! ```
 
+#[cfg(feature = "agones")]
+pub mod agones;
 pub mod bench;
 pub mod bots;
 mod connection;
 pub mod game;
 mod input;
+pub mod metrics;
 mod receive;
 mod replication;
 mod transport;
@@ -33,9 +36,11 @@ use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
-pub use connection::{ClientInfo, ConnectedClients};
+pub use connection::{AwaitingHello, ClientInfo, ConnectedClients, Farewells};
 pub use input::InputBuffer;
-pub use replication::ReplicationState;
+pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics};
+pub use replication::{ReplicationState, SnapshotInterval};
+pub use skirmish_shared::auth::PrivateKey;
 pub use transport::ServerTransport;
 
 /// Default UDP port of a Skirmish server.
@@ -69,6 +74,13 @@ pub struct ServerSettings {
     pub conditioner: LinkConditioner,
     /// Server-side bots added when the server starts.
     pub bots: usize,
+    /// Snapshots per second sent to each client; at most the tick rate, which it should divide.
+    /// `None` means one per tick.
+    pub snapshot_rate: Option<u16>,
+    /// The netcode private key. With a key the server is secure: clients need a connect token
+    /// minted with it (see [`skirmish_shared::auth`]). `None` serves unsecure clients (host mode
+    /// on loopback, or `--insecure`).
+    pub private_key: Option<PrivateKey>,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +92,8 @@ impl Default for ServerSettings {
             tick_rate: DEFAULT_TICK_RATE,
             conditioner: LinkConditioner::default(),
             bots: 0,
+            snapshot_rate: None,
+            private_key: None,
         }
     }
 }
@@ -137,6 +151,7 @@ impl Plugin for ServerPlugin {
                 input::plugin,
                 receive::plugin,
                 replication::plugin,
+                metrics::plugin,
             ));
     }
 }
@@ -144,7 +159,8 @@ impl Plugin for ServerPlugin {
 /// Opens the server socket described by `settings` and inserts the renet server and netcode
 /// transport into `world`. Returns the bound address (useful with port 0).
 ///
-/// The server is unsecure (no connect tokens): fine for a listen server or a LAN.
+/// Secure (connect tokens required) when `settings.private_key` is set; otherwise unsecure, which
+/// is fine for a listen server on loopback or a LAN.
 pub fn listen(world: &mut World, settings: &ServerSettings) -> Result<SocketAddr, StartError> {
     let socket = UdpSocket::bind(settings.bind).map_err(StartError::Socket)?;
     listen_on(world, socket, settings)
@@ -168,6 +184,19 @@ pub fn listen_on(
             settings.tick_rate
         )));
     }
+    let snapshot_interval = match settings.snapshot_rate {
+        None => 1,
+        Some(rate) if rate >= 1 && rate <= settings.tick_rate => {
+            u32::from(settings.tick_rate.div_ceil(rate))
+        }
+        Some(rate) => {
+            return Err(StartError::InvalidSetting(format!(
+                "snapshot rate must be between 1 and the tick rate ({}), got {rate}",
+                settings.tick_rate
+            )));
+        }
+    };
+    world.insert_resource(SnapshotInterval(snapshot_interval));
     let local_addr = socket.local_addr().map_err(StartError::Socket)?;
     let public_addresses = if settings.public_addresses.is_empty() {
         if local_addr.ip().is_unspecified() {
@@ -188,12 +217,20 @@ pub fn listen_on(
         max_clients: settings.max_clients,
         protocol_id: PROTOCOL_ID,
         public_addresses: public_addresses.clone(),
-        authentication: ServerAuthentication::Unsecure,
+        authentication: match settings.private_key {
+            Some(private_key) => ServerAuthentication::Secure { private_key },
+            None => ServerAuthentication::Unsecure,
+        },
     };
     let socket = GameSocket::new(socket, settings.conditioner).map_err(StartError::Socket)?;
     world.insert_resource(RenetServer::new(connection_config()));
     world.insert_resource(ServerTransport::new(config, socket));
-    info!("listening on {local_addr} (clients dial {public_addresses:?})");
+    let security = if settings.private_key.is_some() {
+        "secure: connect tokens required"
+    } else {
+        "unsecure"
+    };
+    info!("listening on {local_addr} ({security}; clients dial {public_addresses:?})");
     if settings.conditioner.is_active() {
         warn!("link conditioner active: {:?}", settings.conditioner);
     }
@@ -209,12 +246,39 @@ pub fn listen_on(
     Ok(local_addr)
 }
 
-/// A ready-to-run headless server: `MinimalPlugins` looping at the tick rate, states, logging,
-/// [`ServerPlugin`] and an open socket.
-pub fn headless_app(settings: &ServerSettings) -> Result<App, StartError> {
-    let mut app = server_app(settings.tick_rate, true);
+/// How the server writes its log.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (Bevy's default).
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A ready-to-run headless server: `MinimalPlugins` looping at the tick rate, states, logging in
+/// `log_format`, [`ServerPlugin`] and an open socket.
+pub fn headless_app(settings: &ServerSettings, log_format: LogFormat) -> Result<App, StartError> {
+    let mut app = server_app(settings.tick_rate, false);
+    app.insert_resource(log_format).add_plugins(LogPlugin {
+        fmt_layer: json_log_layer,
+        ..default()
+    });
     listen(app.world_mut(), settings)?;
     Ok(app)
+}
+
+/// With [`LogFormat::Json`], replaces Bevy's log lines by JSON objects on standard error.
+fn json_log_layer(app: &mut App) -> Option<bevy::log::BoxedFmtLayer> {
+    if app.world().get_resource::<LogFormat>() != Some(&LogFormat::Json) {
+        return None;
+    }
+    Some(Box::new(
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_writer(std::io::stderr),
+    ))
 }
 
 /// Starts a server on its own thread (the "listen server" a player hosts) and returns the address

@@ -1,14 +1,15 @@
-//! Receiving client messages: decode, validate, apply. A message that fails to decode or breaks
-//! the protocol disconnects only its sender, with the reason logged.
+//! Receiving client messages: decode, validate, apply. A new connection's first message must be a
+//! hello with our protocol version. A message that fails to decode or breaks the protocol sends
+//! only its sender away, with the reason logged and told to it.
 
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use bevy_renet::renet::ClientId;
 use skirmish_shared::prelude::*;
-use skirmish_shared::protocol::{INPUT_REDUNDANCY, decode};
+use skirmish_shared::protocol::{INPUT_REDUNDANCY, PROTOCOL_VERSION, decode, peek_hello_version};
 
 use crate::ServerSystems;
-use crate::connection::{ClientInfo, ConnectedClients};
+use crate::connection::{AwaitingHello, ClientInfo, ConnectedClients, Farewells, admit};
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(PreUpdate, receive_messages.in_set(ServerSystems::Receive));
@@ -20,6 +21,7 @@ enum Violation {
     Undecodable(skirmish_shared::protocol::DecodeError),
     WrongChannel(&'static str),
     TooManyFrames(usize),
+    HelloTwice,
 }
 
 impl std::fmt::Display for Violation {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Violation {
         match self {
             Self::Undecodable(err) => write!(f, "undecodable message: {err}"),
             Self::WrongChannel(what) => write!(f, "{what} sent on the wrong channel"),
+            Self::HelloTwice => write!(f, "hello sent twice"),
             Self::TooManyFrames(n) => {
                 write!(
                     f,
@@ -41,20 +44,101 @@ fn receive_messages(
     mut commands: Commands,
     mut server: ResMut<RenetServer>,
     mut clients: ResMut<ConnectedClients>,
+    awaiting: Res<AwaitingHello>,
+    mut farewells: ResMut<Farewells>,
     tick: Res<SimulationTick>,
+    time: Res<Time<Real>>,
 ) {
+    let now = time.elapsed();
+    for &client_id in awaiting.keys() {
+        if farewells.contains(client_id) {
+            drain(&mut server, client_id);
+            continue;
+        }
+        match receive_hello(&mut server, client_id) {
+            Ok(Some(name)) => {
+                commands.queue(move |world: &mut World| admit(world, client_id, name));
+            }
+            Ok(None) => {}
+            Err(refusal) => {
+                warn!("refusing client {client_id}: {refusal}");
+                farewells.send(&mut server, client_id, &refusal.to_string(), now);
+            }
+        }
+    }
     for (&client_id, info) in clients.iter_mut() {
-        let received = receive_from(&mut server, client_id, info, tick.0);
-        match received {
+        if farewells.contains(client_id) {
+            drain(&mut server, client_id);
+            continue;
+        }
+        match receive_from(&mut server, client_id, info, tick.0) {
             Ok(Some(name)) => {
                 commands.entity(info.player).try_insert(PlayerName(name));
             }
             Ok(None) => {}
             Err(violation) => {
                 warn!("disconnecting client {client_id}: {violation}");
-                server.disconnect(client_id);
+                if matches!(violation, Violation::Undecodable(_)) {
+                    crate::metrics::count_decode_error();
+                }
+                let reason = format!("your game broke the protocol ({violation})");
+                farewells.send(&mut server, client_id, &reason, now);
             }
         }
+    }
+}
+
+/// Throws away what a client being sent away still sends.
+fn drain(server: &mut RenetServer, client_id: ClientId) {
+    for channel in [ClientChannel::Input, ClientChannel::Command] {
+        while server.receive_message(client_id, channel).is_some() {}
+    }
+}
+
+/// Why a new connection is refused.
+#[derive(Debug)]
+enum Refusal {
+    /// Another protocol version.
+    Version(u16),
+    /// The first message was not a hello.
+    NoHello,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Version(theirs) => write!(
+                f,
+                "this server runs protocol version {PROTOCOL_VERSION} and your game version \
+                 {theirs}: use the same Skirmish version as the server"
+            ),
+            Self::NoHello => write!(f, "your game did not start with a hello"),
+        }
+    }
+}
+
+/// Reads a new connection's hello, if it arrived: its (sanitized) name once accepted.
+fn receive_hello(server: &mut RenetServer, client_id: ClientId) -> Result<Option<String>, Refusal> {
+    // Inputs before the hello mean nothing yet.
+    while server
+        .receive_message(client_id, ClientChannel::Input)
+        .is_some()
+    {}
+    let Some(bytes) = server.receive_message(client_id, ClientChannel::Command) else {
+        return Ok(None);
+    };
+    match peek_hello_version(&bytes) {
+        Some(PROTOCOL_VERSION) => {}
+        Some(other) => return Err(Refusal::Version(other)),
+        None => return Err(Refusal::NoHello),
+    }
+    match decode::<ClientMessage>(&bytes) {
+        Ok(ClientMessage::Hello { name, .. }) => {
+            let name = sanitize_name(&name);
+            info!("client {client_id} says hello as {name:?}");
+            Ok(Some(name))
+        }
+        _ => Err(Refusal::NoHello),
     }
 }
 
@@ -80,6 +164,7 @@ fn receive_from(
                 }
             }
             ClientMessage::SetName(_) => return Err(Violation::WrongChannel("SetName")),
+            ClientMessage::Hello { .. } => return Err(Violation::WrongChannel("Hello")),
         }
     }
     while let Some(bytes) = server.receive_message(client_id, ClientChannel::Command) {
@@ -90,6 +175,7 @@ fn receive_from(
                 new_name = Some(name);
             }
             ClientMessage::Input { .. } => return Err(Violation::WrongChannel("Input")),
+            ClientMessage::Hello { .. } => return Err(Violation::HelloTwice),
         }
     }
     Ok(new_name)

@@ -44,8 +44,17 @@ pub(super) fn plugin(app: &mut App) {
             (collect_changes, send_snapshots)
                 .chain()
                 .in_set(ServerSystems::Send)
-                .run_if(resource_changed::<SimulationTick>),
+                .run_if(resource_changed::<SimulationTick>)
+                .run_if(snapshot_due),
         );
+}
+
+/// Snapshots go out every `n`-th tick (1 = every tick). See `ServerSettings::snapshot_rate`.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInterval(pub u32);
+
+fn snapshot_due(tick: Res<SimulationTick>, interval: Option<Res<SnapshotInterval>>) -> bool {
+    interval.is_none_or(|interval| tick.0.is_multiple_of(interval.0.max(1)))
 }
 
 /// The replicated world as clients see it: every replicated entity's id and encoded components,
@@ -679,6 +688,7 @@ fn send_snapshots(
             continue;
         }
         server.send_message(client_id, ServerChannel::Snapshot, message);
+        metrics::counter!("skirmish_snapshots_total").increment(1);
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ServerTransport {
     /// connected (the keep-alive that tells it can be lost), and renetcode sends keep-alives only
     /// while no payload flows, so payloads are held back from unconfirmed clients.
     confirmed: HashSet<u64>,
+    /// Datagrams netcode threw away: garbage, replays, strangers, invalid tokens.
+    dropped: u64,
 }
 
 impl ServerTransport {
@@ -31,6 +33,7 @@ impl ServerTransport {
             netcode: NetcodeServer::new(config),
             replies: Vec::new(),
             confirmed: HashSet::new(),
+            dropped: 0,
         }
     }
 
@@ -49,6 +52,12 @@ impl ServerTransport {
         self.socket.counters
     }
 
+    /// Datagrams dropped so far: undecodable, replayed, from strangers, or carrying an invalid
+    /// connect token (everything netcode ignored except keep-alives).
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.dropped
+    }
+
     /// Disconnects every client at once, sending netcode disconnect packets immediately.
     pub fn disconnect_all(&mut self, server: &mut RenetServer) {
         for client_id in self.netcode.clients_id() {
@@ -65,6 +74,10 @@ impl ServerTransport {
         }
     }
 }
+
+/// netcode's packet type of keep-alives (the low 4 bits of a packet's first byte); netcode
+/// consumes them without a result.
+const KEEP_ALIVE: u8 = 4;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
@@ -97,9 +110,16 @@ fn receive_packets(
     let netcode = &mut transport.netcode;
     let replies = &mut transport.replies;
     let confirmed = &mut transport.confirmed;
+    let dropped = &mut transport.dropped;
     let received = transport.socket.receive(|addr, bytes| {
+        let is_keep_alive = bytes
+            .first()
+            .is_some_and(|prefix| prefix & 0x0F == KEEP_ALIVE);
         // Garbage, replays and strangers end here as `ServerResult::None`.
         let result = netcode.process_packet(addr, bytes);
+        if matches!(result, ServerResult::None) && !is_keep_alive {
+            *dropped += 1;
+        }
         handle_result(result, replies, confirmed, &mut server);
     });
     if let Err(err) = received {

@@ -6,6 +6,7 @@
 //! lives here.
 
 pub mod arena;
+pub mod auth;
 pub mod bits;
 pub mod game;
 pub mod protocol;

@@ -10,13 +10,15 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::simulation::InputFrame;
 
-/// Bumped whenever the wire format changes; part of [`PROTOCOL_ID`], so mismatched builds are
-/// refused by netcode before any message is exchanged.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Bumped whenever the wire format changes. The client states it in [`ClientMessage::Hello`]; a
+/// server with another version answers [`ServerMessage::Goodbye`] with the reason and disconnects.
+pub const PROTOCOL_VERSION: u16 = 3;
 
-/// The netcode protocol id: a fixed game tag in the high bits and [`PROTOCOL_VERSION`] in the low
-/// 16 bits. A client with another id cannot complete the netcode handshake.
-pub const PROTOCOL_ID: u64 = 0x534B_4952_4D00_0000 | PROTOCOL_VERSION as u64;
+/// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
+/// client of another version still completes the handshake and hears, in words, why it cannot
+/// play ([`PROTOCOL_VERSION`] is checked in [`ClientMessage::Hello`]). Forks should change it, so
+/// that other games' clients and tokens are refused by netcode itself.
+pub const PROTOCOL_ID: u64 = 0x534B_4952_4D00_0000;
 
 /// Largest message (in bytes) either side accepts. Anything longer is rejected before decoding,
 /// and the peer that sent it is disconnected.
@@ -96,8 +98,19 @@ pub fn connection_config() -> ConnectionConfig {
 }
 
 /// Messages from a client to the server.
+///
+/// `Hello` must stay the first variant with `version` as its first field, in every version, so
+/// any server can read the version of any client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
+    /// On [`ClientChannel::Command`]: the first message of every connection. The server answers
+    /// [`ServerMessage::Welcome`] (and spawns the player) or [`ServerMessage::Goodbye`].
+    Hello {
+        /// The client's [`PROTOCOL_VERSION`].
+        version: u16,
+        /// The player's display name.
+        name: String,
+    },
     /// On [`ClientChannel::Input`]: the newest input frames, oldest first, and the newest
     /// snapshot tick the client has applied.
     Input {
@@ -111,9 +124,18 @@ pub enum ClientMessage {
 }
 
 /// Messages from the server to a client.
+///
+/// `Goodbye` must stay the first variant, unchanged, in every version, so a client of any version
+/// can read why it is sent away.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {
-    /// On [`ServerChannel::Reliable`]: sent once after connecting.
+    /// On [`ServerChannel::Reliable`]: the server is about to disconnect this client, and why
+    /// (shutting down, wrong version, a protocol violation...). Shown to the player.
+    Goodbye {
+        /// Why, in words a player understands.
+        reason: String,
+    },
+    /// On [`ServerChannel::Reliable`]: the answer to an accepted [`ClientMessage::Hello`].
     Welcome {
         /// The netcode client id the server knows this client by.
         client_id: u64,
@@ -208,6 +230,22 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(value)
 }
 
+/// The protocol version of an encoded [`ClientMessage::Hello`], read even when the rest of the
+/// message is in a format this build does not know (a newer client's hello). `None` when `bytes`
+/// is not a hello.
+pub fn peek_hello_version(bytes: &[u8]) -> Option<u16> {
+    #[derive(Deserialize)]
+    enum HelloPrefix {
+        Hello { version: u16 },
+    }
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    let (HelloPrefix::Hello { version }, _) =
+        bincode::serde::decode_from_slice::<HelloPrefix, _>(bytes, wire_config()).ok()?;
+    Some(version)
+}
+
 #[cfg(test)]
 mod tests {
     use bevy::math::Vec2;
@@ -238,6 +276,10 @@ mod tests {
                 frames: vec![],
             },
             ClientMessage::SetName("Ferris".into()),
+            ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                name: "Ferris".into(),
+            },
         ];
         for message in messages {
             let bytes = encode(&message);
@@ -249,6 +291,9 @@ mod tests {
     #[test]
     fn server_messages_round_trip() {
         let messages = [
+            ServerMessage::Goodbye {
+                reason: "server shutting down".into(),
+            },
             ServerMessage::Welcome {
                 client_id: u64::MAX,
                 tick_rate: 60,
@@ -282,7 +327,7 @@ mod tests {
     #[test]
     fn length_prefix_beyond_limit_is_rejected() {
         // A SetName whose length prefix claims 4 GiB: must fail, not allocate.
-        let mut bytes = vec![1u8]; // variant index of SetName
+        let mut bytes = vec![2u8]; // variant index of SetName
         bytes.push(252); // bincode varint marker for a u32
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(
@@ -315,8 +360,26 @@ mod tests {
         );
     }
 
+    /// What every version must keep: the `Hello` and `Goodbye` layouts, so versions can talk
+    /// about their mismatch. This is the encoding version 3 produces; it must never change.
     #[test]
-    fn protocol_id_carries_version() {
-        assert_eq!(PROTOCOL_ID & 0xFFFF, u64::from(PROTOCOL_VERSION));
+    fn hello_and_goodbye_keep_their_wire_layout() {
+        let hello = encode(&ClientMessage::Hello {
+            version: 7,
+            name: "ab".into(),
+        });
+        assert_eq!(hello, [0, 7, 2, b'a', b'b']);
+        let goodbye = encode(&ServerMessage::Goodbye {
+            reason: "bye".into(),
+        });
+        assert_eq!(goodbye, [0, 3, b'b', b'y', b'e']);
+        // A future client's hello with more fields after the name still yields its version.
+        let mut future = hello.clone();
+        future.extend_from_slice(&[1, 2, 3]);
+        assert!(matches!(
+            decode::<ClientMessage>(&future),
+            Err(DecodeError::TrailingBytes(3))
+        ));
+        assert_eq!(peek_hello_version(&future), Some(7));
     }
 }

@@ -15,6 +15,10 @@ use bevy::prelude::*;
 /// larger is truncated here and then refused by netcode).
 pub const MAX_DATAGRAM_BYTES: usize = 1500;
 
+/// Most datagrams [`GameSocket::receive`] reads in one call. A flood from one source cannot make a
+/// tick take unbounded time: what is left waits in the kernel's buffer (which drops the excess).
+pub const MAX_DATAGRAMS_PER_RECEIVE: usize = 4096;
+
 /// Simulated network conditions, applied to every datagram this process sends and receives.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LinkConditioner {
@@ -157,7 +161,12 @@ impl GameSocket {
     /// Receives every datagram that has arrived (and, when conditioned, is due), passing each to
     /// `handle`. Returns the first hard socket error; would-block ends the loop normally.
     pub fn receive(&mut self, mut handle: impl FnMut(SocketAddr, &mut [u8])) -> io::Result<()> {
+        let mut read = 0;
         let result = loop {
+            if read == MAX_DATAGRAMS_PER_RECEIVE {
+                break Ok(());
+            }
+            read += 1;
             match self.socket.recv_from(&mut self.buffer[..]) {
                 Ok((len, addr)) => {
                     if self.conditioner.is_active() {

@@ -1,0 +1,238 @@
+//! Operations: Prometheus metrics, a health endpoint, and graceful shutdown.
+//!
+//! The server records through the [`metrics`] facade (free when nothing is installed). With
+//! [`serve_metrics`] a Prometheus recorder is installed and a small HTTP server answers
+//! `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the tick loop runs, 503 once it
+//! has stalled for [`STALL_LIMIT`]).
+//!
+//! Recorded: `skirmish_players`, `skirmish_entities`, `skirmish_tick_seconds` (histogram),
+//! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
+//! `skirmish_datagrams_dropped_total`, `skirmish_decode_errors_total`,
+//! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy_renet::RenetServer;
+use bevy_renet::renet::DisconnectReason;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use skirmish_shared::prelude::*;
+
+use crate::connection::{ConnectedClients, Farewells};
+use crate::transport::ServerTransport;
+
+/// `/healthz` fails once no tick has completed for this long.
+pub const STALL_LIMIT: Duration = Duration::from_secs(2);
+
+/// The reason every client hears when the server stops.
+pub const SHUTDOWN_REASON: &str = "server shutting down";
+
+/// The longest a graceful shutdown waits for goodbyes before closing every connection.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// When the tick loop last completed a frame, shared with the HTTP thread (and Agones).
+#[derive(Resource, Debug, Clone)]
+pub struct Heartbeat {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Heartbeat {
+    fn beat(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the tick loop last completed a frame.
+    pub fn since_last_tick(&self) -> Duration {
+        let now = self.start.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Whether the tick loop completed a frame within [`STALL_LIMIT`].
+    pub fn is_healthy(&self) -> bool {
+        self.since_last_tick() < STALL_LIMIT
+    }
+}
+
+/// Set from anywhere (a signal handler, Agones, a test) to stop the server gracefully: every
+/// client is told [`SHUTDOWN_REASON`], connections close, and the app exits with success.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ShutdownRequest(pub Arc<AtomicBool>);
+
+impl ShutdownRequest {
+    /// Asks the server to stop.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Start of the current frame, for the tick duration histogram.
+#[derive(Resource, Debug)]
+struct FrameStart(Instant);
+
+/// When the graceful shutdown began, once it has.
+#[derive(Resource, Debug)]
+struct ShuttingDown(Duration);
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<Heartbeat>()
+        .init_resource::<ShutdownRequest>()
+        .insert_resource(FrameStart(Instant::now()))
+        .add_systems(First, start_frame)
+        .add_systems(PreUpdate, shut_down.in_set(crate::ServerSystems::Receive))
+        .add_systems(Last, (record_frame, record_traffic));
+}
+
+fn start_frame(mut start: ResMut<FrameStart>) {
+    start.0 = Instant::now();
+}
+
+fn record_frame(
+    start: Res<FrameStart>,
+    heartbeat: Res<Heartbeat>,
+    clients: Res<ConnectedClients>,
+    replicated: Query<(), With<Replicated>>,
+) {
+    histogram!("skirmish_tick_seconds").record(start.0.elapsed().as_secs_f64());
+    gauge!("skirmish_players").set(clients.len() as f64);
+    gauge!("skirmish_entities").set(replicated.iter().count() as f64);
+    heartbeat.beat();
+}
+
+fn record_traffic(transport: Option<Res<ServerTransport>>) {
+    let Some(transport) = transport else {
+        return;
+    };
+    let traffic = transport.counters();
+    counter!("skirmish_bytes_in_total").absolute(traffic.bytes_received);
+    counter!("skirmish_bytes_out_total").absolute(traffic.bytes_sent);
+    counter!("skirmish_packets_in_total").absolute(traffic.packets_received);
+    counter!("skirmish_packets_out_total").absolute(traffic.packets_sent);
+    counter!("skirmish_datagrams_dropped_total").absolute(transport.dropped_datagrams());
+}
+
+/// Counts a message that could not be decoded.
+pub(crate) fn count_decode_error() {
+    counter!("skirmish_decode_errors_total").increment(1);
+}
+
+/// Counts a disconnect under a short, bounded reason label.
+pub(crate) fn count_disconnect(reason: &DisconnectReason) {
+    let label = match reason {
+        DisconnectReason::DisconnectedByClient => "client_left",
+        DisconnectReason::DisconnectedByServer => "kicked",
+        DisconnectReason::Transport => "timeout_or_transport",
+        _ => "protocol_error",
+    };
+    counter!("skirmish_disconnects_total", "reason" => label).increment(1);
+}
+
+/// On a [`ShutdownRequest`]: tell every client why, give the goodbyes a moment, close every
+/// connection and exit with success.
+fn shut_down(world: &mut World) {
+    let now = world.resource::<Time<Real>>().elapsed();
+    let since = match world.get_resource::<ShuttingDown>() {
+        Some(shutting) => shutting.0,
+        None => {
+            if !world.resource::<ShutdownRequest>().is_requested() {
+                return;
+            }
+            info!("shutting down: telling every client");
+            world.insert_resource(ShuttingDown(now));
+            world.resource_scope(|world, mut server: Mut<RenetServer>| {
+                let mut farewells = world.resource_mut::<Farewells>();
+                for client_id in server.clients_id() {
+                    farewells.send(&mut server, client_id, SHUTDOWN_REASON, now);
+                }
+            });
+            now
+        }
+    };
+    if world.resource::<Farewells>().is_empty() || now.saturating_sub(since) > SHUTDOWN_GRACE {
+        world.resource_scope(|world, mut server: Mut<RenetServer>| {
+            if let Some(mut transport) = world.get_resource_mut::<ServerTransport>() {
+                transport.disconnect_all(&mut server);
+            }
+        });
+        info!("shut down");
+        world.write_message(AppExit::Success);
+    }
+}
+
+/// Installs the Prometheus recorder (once per process) and serves `/metrics` and `/healthz` on
+/// `addr` from a background thread. Returns the bound address (useful with port 0).
+pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAddr, String> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("skirmish_tick_seconds".into()),
+            &[
+                0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.1,
+            ],
+        )
+        .map_err(|err| err.to_string())?
+        .install_recorder()
+        .map_err(|err| format!("cannot install the metrics recorder: {err}"))?;
+    let server = tiny_http::Server::http(addr)
+        .map_err(|err| format!("cannot listen for metrics on {addr}: {err}"))?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| format!("metrics listener on {addr} has no IP address"))?;
+    std::thread::Builder::new()
+        .name("skirmish-metrics".into())
+        .spawn(move || serve(&server, &handle, &heartbeat))
+        .map_err(|err| err.to_string())?;
+    Ok(bound)
+}
+
+fn serve(server: &tiny_http::Server, handle: &PrometheusHandle, heartbeat: &Heartbeat) {
+    for request in server.incoming_requests() {
+        let (status, body, content_type) = match request.url() {
+            "/metrics" => {
+                handle.run_upkeep();
+                (
+                    200,
+                    handle.render(),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            }
+            "/healthz" if heartbeat.is_healthy() => (200, "ok\n".to_owned(), "text/plain"),
+            "/healthz" => (
+                503,
+                format!(
+                    "tick loop stalled for {:.1} s\n",
+                    heartbeat.since_last_tick().as_secs_f32()
+                ),
+                "text/plain",
+            ),
+            _ => (404, "not found\n".to_owned(), "text/plain"),
+        };
+        let header = tiny_http::Header::from_bytes("Content-Type", content_type)
+            .expect("a static header is valid");
+        let response = tiny_http::Response::from_string(body)
+            .with_status_code(status)
+            .with_header(header);
+        if let Err(err) = request.respond(response) {
+            debug!("metrics client went away: {err}");
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Faults and attacks at the transport: a datagram flood, replayed and truncated packets, a client
+//! that vanishes without a word, a server that vanishes and comes back. Real renetcode over
+//! 127.0.0.1, secure servers with 2-second token timeouts so "within the timeout" is quick.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use common::*;
+use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, Predicted, ServerEntityMap};
+use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings, ServerTransport};
+use skirmish_shared::auth::{PrivateKey, TokenRequest, mint_token};
+use skirmish_shared::prelude::*;
+use skirmish_shared::transport::LinkConditioner;
+
+const KEY: PrivateKey = [3; 32];
+
+/// A server on 127.0.0.1 at `bind` (port 0 for any), secure when `secure`, telling clients they
+/// reach it at `public` (default: where it is bound).
+fn start_server(bind: SocketAddr, secure: bool, public: Option<SocketAddr>) -> TestServer {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
+    let settings = ServerSettings {
+        bind,
+        public_addresses: public.into_iter().collect(),
+        private_key: secure.then_some(KEY),
+        ..default()
+    };
+    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
+    TestServer { app, addr }
+}
+
+fn loopback_any() -> SocketAddr {
+    SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)
+}
+
+/// A client with a token that times out after 2 s without traffic.
+fn token_client(server: SocketAddr, client_id: u64) -> App {
+    let token = mint_token(
+        &KEY,
+        &TokenRequest {
+            client_id,
+            server_addresses: vec![server],
+            expires_in: Duration::from_secs(60),
+            timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin));
+    skirmish_client::connect_with_token(app.world_mut(), token, "T", LinkConditioner::default())
+        .expect("open client socket");
+    app
+}
+
+fn snapshots(client: &App) -> u64 {
+    client.world().resource::<ClientSession>().snapshots_applied
+}
+
+fn server_tick(server: &TestServer) -> u32 {
+    server.app.world().resource::<SimulationTick>().0
+}
+
+fn dropped(server: &TestServer) -> u64 {
+    server
+        .app
+        .world()
+        .resource::<ServerTransport>()
+        .dropped_datagrams()
+}
+
+#[test]
+fn a_flood_of_100k_datagrams_does_not_stop_the_server() {
+    let mut server = server();
+    let mut a = client(server.addr, "a");
+    connect_all(&mut server, &mut [&mut a]);
+    let attacker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    attacker.set_nonblocking(true).unwrap();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let junk: Vec<Vec<u8>> = (0..64)
+        .map(|i| (0..(i * 20 + 1)).map(|_| rng.u8(..)).collect())
+        .collect();
+
+    let (tick_before, snapshots_before) = (server_tick(&server), snapshots(&a));
+    let mut sent = 0;
+    while sent < 100_000 {
+        // Bursts of 5000 between frames: far more than a tick's worth.
+        for _ in 0..5000 {
+            // A full socket buffer is the kernel dropping the flood: fine.
+            let _ = attacker.send_to(&junk[sent % junk.len()], server.addr);
+            sent += 1;
+        }
+        step(&mut server, &mut [&mut a]);
+    }
+    run_for(&mut server, &mut [&mut a], Duration::from_millis(300));
+    assert!(
+        server_tick(&server) > tick_before + 5,
+        "the server kept ticking"
+    );
+    assert!(
+        snapshots(&a) > snapshots_before + 5,
+        "the client kept receiving snapshots"
+    );
+    assert!(is_connected(&a));
+    assert!(
+        dropped(&server) > 1000,
+        "the drops are counted: {}",
+        dropped(&server)
+    );
+}
+
+/// Forwards datagrams between one client and the server, recording what the client sent.
+struct Relay {
+    socket: UdpSocket,
+    server: SocketAddr,
+    client: Option<SocketAddr>,
+    recorded: Vec<Vec<u8>>,
+}
+
+impl Relay {
+    fn pump(&mut self) {
+        let mut buffer = [0u8; 2048];
+        while let Ok((len, from)) = self.socket.recv_from(&mut buffer) {
+            if from == self.server {
+                if let Some(client) = self.client {
+                    let _ = self.socket.send_to(&buffer[..len], client);
+                }
+            } else {
+                self.client = Some(from);
+                self.recorded.push(buffer[..len].to_vec());
+                let _ = self.socket.send_to(&buffer[..len], self.server);
+            }
+        }
+    }
+}
+
+#[test]
+fn replayed_and_truncated_packets_are_dropped_and_counted() {
+    // The server believes clients dial the relay, so the relayed handshake is valid.
+    let relay_socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    relay_socket.set_nonblocking(true).unwrap();
+    let relay_addr = relay_socket.local_addr().unwrap();
+    let mut server = start_server(loopback_any(), false, Some(relay_addr));
+    let mut relay = Relay {
+        socket: relay_socket,
+        server: server.addr,
+        client: None,
+        recorded: Vec::new(),
+    };
+    let mut a = client(relay_addr, "relayed");
+    let start = Instant::now();
+    while !is_connected(&a) {
+        relay.pump();
+        step(&mut server, &mut [&mut a]);
+        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
+    }
+    for _ in 0..60 {
+        relay.pump();
+        step(&mut server, &mut [&mut a]);
+    }
+
+    let before = dropped(&server);
+    let recorded = std::mem::take(&mut relay.recorded);
+    assert!(recorded.len() > 20);
+    // Replays of everything the client sent (from the same address), then truncated headers.
+    for packet in &recorded {
+        let _ = relay.socket.send_to(packet, server.addr);
+    }
+    for packet in recorded.iter().take(20) {
+        for len in [1, 2, 5, 9] {
+            let _ = relay
+                .socket
+                .send_to(&packet[..len.min(packet.len())], server.addr);
+        }
+    }
+    let snapshots_before = snapshots(&a);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(500) {
+        relay.pump();
+        step(&mut server, &mut [&mut a]);
+    }
+    assert!(is_connected(&a), "replays do not disturb the real client");
+    assert!(snapshots(&a) > snapshots_before + 10);
+    assert!(
+        dropped(&server) >= before + recorded.len() as u64,
+        "replays and truncated packets are counted as drops: {} -> {}",
+        before,
+        dropped(&server)
+    );
+}
+
+#[test]
+fn a_vanished_client_is_freed_within_the_timeout() {
+    let mut server = start_server(loopback_any(), true, None);
+    let mut stays = token_client(server.addr, 1);
+    let mut vanishes = token_client(server.addr, 2);
+    connect_all(&mut server, &mut [&mut stays, &mut vanishes]);
+    run_until(
+        &mut server,
+        &mut [&mut stays],
+        "both players seen",
+        |_, c| players_seen(c[0]).len() == 2,
+    );
+
+    // Gone without a disconnect packet, as if the process was killed.
+    drop(vanishes);
+    let gone = Instant::now();
+    run_until(
+        &mut server,
+        &mut [&mut stays],
+        "the vanished player leaves",
+        |server, c| {
+            server.app.world().resource::<ConnectedClients>().len() == 1
+                && players_seen(c[0]).len() == 1
+        },
+    );
+    let took = gone.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "freed within the 2 s timeout (took {took:?})"
+    );
+    assert!(is_connected(&stays));
+}
+
+#[test]
+fn a_vanished_server_is_noticed_and_clients_can_join_again() {
+    let server = start_server(loopback_any(), true, None);
+    let addr = server.addr;
+    let mut server = server;
+    let mut a = token_client(addr, 1);
+    connect_all(&mut server, &mut [&mut a]);
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the player is predicted",
+        |_, c| {
+            let mut predicted = c[0].world_mut().query::<&Predicted>();
+            predicted.iter(c[0].world()).count() == 1
+        },
+    );
+
+    // The server process dies: no disconnect packet.
+    drop(server);
+    let start = Instant::now();
+    loop {
+        a.update();
+        std::thread::sleep(Duration::from_millis(2));
+        if let ConnectionStatus::Disconnected { reason } = a.world().resource::<ConnectionStatus>()
+        {
+            assert!(reason.contains("connection lost"), "{reason}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the client notices within the 2 s timeout"
+        );
+    }
+    assert!(
+        a.world().resource::<ServerEntityMap>().is_empty(),
+        "the replicated world is gone"
+    );
+    let mut predicted = a.world_mut().query::<&Predicted>();
+    assert_eq!(
+        predicted.iter(a.world()).count(),
+        0,
+        "no prediction into the void"
+    );
+
+    // The server comes back on the same address; the client joins again with a new token.
+    let mut server = start_server(addr, true, None);
+    let mut again = token_client(addr, 1);
+    connect_all(&mut server, &mut [&mut again]);
+    assert_eq!(server.app.world().resource::<ConnectedClients>().len(), 1);
+}

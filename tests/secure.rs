@@ -1,0 +1,178 @@
+//! Secure servers and refusals: connect tokens (valid, expired, for another server, signed with
+//! another key, none at all) and a client of another protocol version. Real renetcode over
+//! 127.0.0.1; every refusal must end on the client with a reason in words.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use common::*;
+use skirmish_client::{AnnouncedVersion, ClientPlugin, ConnectTimeout, ConnectionStatus};
+use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
+use skirmish_shared::auth::{PrivateKey, TokenRequest, mint_token, mint_token_at};
+use skirmish_shared::transport::LinkConditioner;
+
+const KEY: PrivateKey = [7; 32];
+
+/// A secure server on 127.0.0.1; `public` overrides the address it believes clients dial.
+fn secure_server(public: Option<SocketAddr>) -> TestServer {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
+    let settings = ServerSettings {
+        bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        public_addresses: public.into_iter().collect(),
+        private_key: Some(KEY),
+        ..default()
+    };
+    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
+    TestServer { app, addr }
+}
+
+fn request(addr: SocketAddr, client_id: u64) -> TokenRequest {
+    TokenRequest {
+        client_id,
+        server_addresses: vec![addr],
+        expires_in: Duration::from_secs(60),
+        timeout: Duration::from_secs(1),
+    }
+}
+
+fn token_client(token: renetcode::ConnectToken) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin))
+        .insert_resource(ConnectTimeout(Duration::from_secs(3)));
+    skirmish_client::connect_with_token(
+        app.world_mut(),
+        token,
+        "Ferris",
+        LinkConditioner::default(),
+    )
+    .expect("open client socket");
+    app
+}
+
+/// Steps until the client's connection ended; returns the reason it shows.
+fn refusal_reason(server: &mut TestServer, client: &mut App) -> String {
+    run_until(
+        server,
+        &mut [client],
+        "the client gives up",
+        |_, clients| {
+            matches!(
+                *clients[0].world().resource::<ConnectionStatus>(),
+                ConnectionStatus::Disconnected { .. }
+            )
+        },
+    );
+    assert!(
+        server.app.world().resource::<ConnectedClients>().is_empty(),
+        "nobody got in"
+    );
+    match client.world().resource::<ConnectionStatus>() {
+        ConnectionStatus::Disconnected { reason } => reason.clone(),
+        other => unreachable!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_valid_token_joins_a_secure_server() {
+    let mut server = secure_server(None);
+    let token = mint_token(&KEY, &request(server.addr, 4242)).unwrap();
+    let mut client = token_client(token);
+    connect_all(&mut server, &mut [&mut client]);
+    assert_eq!(client_id(&client), 4242, "the token's client id is ours");
+    run_until(
+        &mut server,
+        &mut [&mut client],
+        "the player appears",
+        |_, c| !players_seen(c[0]).is_empty(),
+    );
+}
+
+#[test]
+fn an_expired_token_is_refused_with_a_reason() {
+    let mut server = secure_server(None);
+    let an_hour_ago =
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(3600);
+    let token = mint_token_at(&KEY, &request(server.addr, 1), an_hour_ago).unwrap();
+    let mut client = token_client(token);
+    let reason = refusal_reason(&mut server, &mut client);
+    assert!(
+        reason.contains("did not accept the connect token"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_token_for_another_server_is_refused() {
+    // The server believes clients reach it at another address (as a server behind NAT would):
+    // a token naming the address the client actually dials is not for this server.
+    let other: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut server = secure_server(Some(other));
+    let token = mint_token(&KEY, &request(server.addr, 2)).unwrap();
+    let mut client = token_client(token);
+    let reason = refusal_reason(&mut server, &mut client);
+    assert!(
+        reason.contains("did not accept the connect token"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_token_signed_with_another_key_is_refused() {
+    let mut server = secure_server(None);
+    let token = mint_token(&[8; 32], &request(server.addr, 3)).unwrap();
+    let mut client = token_client(token);
+    let reason = refusal_reason(&mut server, &mut client);
+    assert!(
+        reason.contains("did not accept the connect token"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_client_without_a_token_cannot_join_a_secure_server() {
+    let mut server = secure_server(None);
+    let mut client = client_with(server.addr, "Sneaky", |app| {
+        app.insert_resource(ConnectTimeout(Duration::from_secs(2)));
+    });
+    let reason = refusal_reason(&mut server, &mut client);
+    assert!(reason.contains("requires a connect token"), "{reason}");
+}
+
+#[test]
+fn a_client_of_another_protocol_version_is_told_why() {
+    let mut server = server();
+    let mut old = client_with(server.addr, "Old", |app| {
+        app.insert_resource(AnnouncedVersion(2));
+    });
+    let mut current = client(server.addr, "Current");
+    connect_all(&mut server, &mut [&mut current]);
+    let reason = {
+        run_until(
+            &mut server,
+            &mut [&mut old, &mut current],
+            "the old client is refused",
+            |_, c| {
+                matches!(
+                    *c[0].world().resource::<ConnectionStatus>(),
+                    ConnectionStatus::Disconnected { .. }
+                )
+            },
+        );
+        match old.world().resource::<ConnectionStatus>() {
+            ConnectionStatus::Disconnected { reason } => reason.clone(),
+            other => unreachable!("{other:?}"),
+        }
+    };
+    assert!(
+        reason.contains("protocol version") && reason.contains("your game version 2"),
+        "{reason}"
+    );
+    // The server keeps serving the client of the right version.
+    assert!(is_connected(&current));
+    assert_eq!(server.app.world().resource::<ConnectedClients>().len(), 1);
+}
