@@ -36,7 +36,9 @@ use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
-pub use connection::{AwaitingHello, ClientInfo, ConnectedClients, Farewells};
+pub use connection::{
+    AwaitingHello, ClientInfo, ConnectedClients, FAREWELL_GRACE, Farewells, HELLO_TIMEOUT,
+};
 pub use input::InputBuffer;
 pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics};
 pub use replication::{ReplicationState, SnapshotInterval};
