@@ -27,8 +27,8 @@ pub use bot::BotPlugin;
 pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
     AnnouncedVersion, ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectTimeout,
-    ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, connect,
-    connect_with, connect_with_token, disconnect, headless_app,
+    ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied,
+    apply_server_messages, connect, connect_with, connect_with_token, disconnect, headless_app,
 };
 pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]

@@ -384,13 +384,26 @@ fn receive_messages(world: &mut World) {
     }
 }
 
-fn handle_messages(
+/// Applies server messages as if they had just arrived on the reliable and snapshot channels,
+/// snapshots in tick order. An error is what would end the connection (a malformed message or
+/// snapshot). The fuzz targets in `fuzz/` drive the client's decoders through this.
+pub fn apply_server_messages<B: AsRef<[u8]>>(
     world: &mut World,
-    reliable: &[bevy_renet::renet::Bytes],
-    snapshots: &[bevy_renet::renet::Bytes],
+    reliable: &[B],
+    snapshots: &[B],
+) -> Result<(), String> {
+    handle_messages(world, reliable, snapshots)
+}
+
+fn handle_messages<B: AsRef<[u8]>>(
+    world: &mut World,
+    reliable: &[B],
+    snapshots: &[B],
 ) -> Result<(), String> {
     for bytes in reliable {
-        match decode::<ServerMessage>(bytes).map_err(|err| format!("bad server message: {err}"))? {
+        match decode::<ServerMessage>(bytes.as_ref())
+            .map_err(|err| format!("bad server message: {err}"))?
+        {
             ServerMessage::Welcome {
                 client_id,
                 tick_rate,
@@ -433,7 +446,9 @@ fn handle_messages(
 
     let mut decoded = Vec::with_capacity(snapshots.len());
     for bytes in snapshots {
-        match decode::<ServerMessage>(bytes).map_err(|err| format!("bad snapshot: {err}"))? {
+        match decode::<ServerMessage>(bytes.as_ref())
+            .map_err(|err| format!("bad snapshot: {err}"))?
+        {
             ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
             ServerMessage::Welcome { .. }
             | ServerMessage::Kill { .. }

@@ -120,6 +120,50 @@ fn move_bodies(world: &mut World) {
     }
 }
 
+/// Real snapshot messages (encoded `ServerMessage::Snapshot`s) for one client watching `entities`
+/// moving bodies over `ticks` ticks, acknowledging each one: the first ones absolute, then deltas.
+/// Seeds for the fuzz targets.
+pub fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
+    let mut app = App::new();
+    app.add_plugins(SharedPlugin);
+    let world = app.world_mut();
+    let mut rng = Rng(0x5EED);
+    for _ in 0..entities {
+        let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
+        let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * 100.0;
+        world.spawn((
+            Replicated,
+            Position(position),
+            Velocity(velocity),
+            Rotation(rng.next_f32()),
+            Moving,
+        ));
+    }
+    let mut state = ReplicationState::default();
+    let mut cache = SnapshotCache::default();
+    let mut client = ClientReplication::default();
+    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+    let mut messages = Vec::new();
+    for tick in 0..ticks {
+        world.increment_change_tick();
+        move_bodies(world);
+        world.increment_change_tick();
+        let this_run = world.change_tick();
+        let registry = world.resource::<ReplicationRegistry>();
+        collect_into(&mut state, registry, query.iter(world), tick, this_run);
+        if tick > 0 {
+            client.acknowledge(tick - 1);
+        }
+        let payload = client.build_payload(&state, &mut cache, tick);
+        messages.push(encode(&ServerMessage::Snapshot(Snapshot {
+            tick,
+            last_input: Some(tick),
+            payload,
+        })));
+    }
+    messages
+}
+
 /// Runs one scenario and returns its figures.
 pub fn run(scenario: Scenario) -> BenchRow {
     let mut app = App::new();

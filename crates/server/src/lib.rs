@@ -3,10 +3,10 @@
 //! shared simulation and replicates the world to every client.
 //!
 //! ```no_run
-//! use skirmish_server::{ServerSettings, headless_app};
+//! use skirmish_server::{LogFormat, ServerSettings, headless_app};
 //!
 //! let settings = ServerSettings::default();
-//! let mut app = headless_app(&settings).expect("could not bind the server socket");
+//! let mut app = headless_app(&settings, LogFormat::Human).expect("could not bind the server socket");
 //! app.run();
 //! ```
 

@@ -185,7 +185,8 @@ pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAdd
         .set_buckets_for_metric(
             Matcher::Full("skirmish_tick_seconds".into()),
             &[
-                0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.1,
+                0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002,
+                0.003, 0.005, 0.008, 0.016, 0.033, 0.1,
             ],
         )
         .map_err(|err| err.to_string())?
