@@ -120,6 +120,7 @@ def main():
                 if time.time() > deadline or server.poll() is not None:
                     sys.exit("the server did not start")
                 time.sleep(0.2)
+        bots_start = time.time()
         bots = subprocess.Popen(
             [binary, "bots", "--count", str(args.bots), "--connect", f"127.0.0.1:{port}",
              "--duration", str(args.duration)],
@@ -135,7 +136,9 @@ def main():
         start_time, start = time.time(), scrape(metrics)
         rss = [(0.0, rss_kib(server.pid))]
         last = start
-        while bots.poll() is None:
+        # Stop sampling before the bots leave: their exit is not the steady state.
+        stop_at = bots_start + args.duration - 2 * args.sample
+        while bots.poll() is None and time.time() < stop_at:
             time.sleep(args.sample)
             try:
                 sample = scrape(metrics)
@@ -146,7 +149,7 @@ def main():
             last = sample
             rss.append((time.time() - start_time, rss_kib(server.pid)))
         elapsed = max(rss[-1][0], 1e-9)
-        bots_out, _ = bots.communicate(timeout=60)
+        bots_out, _ = bots.communicate(timeout=args.duration + 60)
         bots_ok = bots.returncode == 0
     finally:
         if bots and bots.poll() is None:
