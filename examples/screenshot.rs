@@ -28,7 +28,7 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("menu") {
         // The main menu, as a player sees it first.
         let mut app = skirmish_client::render::window_app();
-        app.add_systems(Update, take_screenshot(path));
+        app.add_systems(Update, take_screenshot(path, false));
         app.run();
         return;
     }
@@ -44,7 +44,7 @@ fn main() {
 
     let mut app = skirmish_client::render::window_app();
     app.add_plugins(BotPlugin { seed: 5 })
-        .add_systems(Update, take_screenshot(path));
+        .add_systems(Update, take_screenshot(path, true));
     skirmish_client::connect(app.world_mut(), server, "You").expect("connect");
     app.run();
 }
@@ -61,16 +61,20 @@ fn run_headless_bot(server: SocketAddr, seed: u64, name: &str) {
     }
 }
 
+/// Saves a screenshot after a few seconds, then exits; `overlay` shows the F3 network overlay, as
+/// a player who pressed F3 would see it.
 fn take_screenshot(
     path: PathBuf,
+    overlay: bool,
 ) -> impl FnMut(Commands, Res<Time>, Query<&mut Visibility, With<NetOverlay>>) {
     let mut taken = false;
     move |mut commands: Commands,
           time: Res<Time>,
-          mut overlay: Query<&mut Visibility, With<NetOverlay>>| {
-        // Show the F3 overlay, as a player who pressed F3 would see it.
-        for mut visibility in &mut overlay {
-            *visibility = Visibility::Inherited;
+          mut overlays: Query<&mut Visibility, With<NetOverlay>>| {
+        if overlay {
+            for mut visibility in &mut overlays {
+                *visibility = Visibility::Inherited;
+            }
         }
         if taken || time.elapsed_secs() < PLAY_SECONDS {
             return;

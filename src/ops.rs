@@ -167,15 +167,28 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
         LogFormatArg::Human => LogFormat::Human,
         LogFormatArg::Json => LogFormat::Json,
     };
+    // Signals are handled before the socket opens: a SIGTERM from then on is always graceful.
+    let shutdown = ShutdownRequest::default();
+    let on_signal = shutdown.clone();
+    let handler = ctrlc::set_handler(move || {
+        if on_signal.is_requested() {
+            // A second signal: the operator means it.
+            std::process::exit(130);
+        }
+        on_signal.request();
+    });
     let mut app = match skirmish_server::headless_app(&settings, log_format) {
         Ok(app) => app,
         Err(err) => return fail(err.to_string()),
     };
+    app.insert_resource(shutdown.clone());
+    if let Err(err) = handler {
+        warn!("cannot handle SIGINT/SIGTERM ({err}); the server will stop abruptly");
+    }
     if settings.private_key.is_none() {
         warn!("--insecure: any client can join without a connect token");
     }
     let heartbeat = app.world().resource::<Heartbeat>().clone();
-    let shutdown = app.world().resource::<ShutdownRequest>().clone();
     if let Some(addr) = args.metrics_addr {
         match skirmish_server::serve_metrics(addr, heartbeat.clone()) {
             Ok(bound) => {
@@ -183,16 +196,6 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
             }
             Err(err) => return fail(format!("--metrics-addr: {err}")),
         }
-    }
-    let on_signal = shutdown.clone();
-    if let Err(err) = ctrlc::set_handler(move || {
-        if on_signal.is_requested() {
-            // A second signal: the operator means it.
-            std::process::exit(130);
-        }
-        on_signal.request();
-    }) {
-        warn!("cannot handle SIGINT/SIGTERM ({err}); the server will stop abruptly");
     }
     #[cfg(feature = "agones")]
     if let Some(agones) = agones

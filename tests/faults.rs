@@ -8,52 +8,16 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
 use common::*;
-use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, Predicted, ServerEntityMap};
-use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings, ServerTransport};
-use skirmish_shared::auth::{PrivateKey, TokenRequest, mint_token};
+use skirmish_client::{ClientSession, ConnectionStatus, Predicted, ServerEntityMap};
+use skirmish_server::{ConnectedClients, ServerSettings, ServerTransport};
+use skirmish_shared::auth::mint_token;
 use skirmish_shared::prelude::*;
-use skirmish_shared::transport::LinkConditioner;
 
-const KEY: PrivateKey = [3; 32];
-
-/// A server on 127.0.0.1 at `bind` (port 0 for any), secure when `secure`, telling clients they
-/// reach it at `public` (default: where it is bound).
-fn start_server(bind: SocketAddr, secure: bool, public: Option<SocketAddr>) -> TestServer {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
-    let settings = ServerSettings {
-        bind,
-        public_addresses: public.into_iter().collect(),
-        private_key: secure.then_some(KEY),
-        ..default()
-    };
-    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
-    TestServer { app, addr }
-}
-
-fn loopback_any() -> SocketAddr {
-    SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)
-}
-
-/// A client with a token that times out after 2 s without traffic.
-fn token_client(server: SocketAddr, client_id: u64) -> App {
-    let token = mint_token(
-        &KEY,
-        &TokenRequest {
-            client_id,
-            server_addresses: vec![server],
-            expires_in: Duration::from_secs(60),
-            timeout: Duration::from_secs(2),
-        },
-    )
-    .unwrap();
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, ClientPlugin));
-    skirmish_client::connect_with_token(app.world_mut(), token, "T", LinkConditioner::default())
-        .expect("open client socket");
-    app
+/// A client of a secure test server whose token times out after 2 s without traffic.
+fn token_client_of(server: SocketAddr, client_id: u64) -> App {
+    let request = token_request(server, client_id, Duration::from_secs(2));
+    token_client(mint_token(&TEST_KEY, &request).unwrap(), |_| {})
 }
 
 fn snapshots(client: &App) -> u64 {
@@ -143,7 +107,12 @@ fn replayed_and_truncated_packets_are_dropped_and_counted() {
     let relay_socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     relay_socket.set_nonblocking(true).unwrap();
     let relay_addr = relay_socket.local_addr().unwrap();
-    let mut server = start_server(loopback_any(), false, Some(relay_addr));
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        public_addresses: vec![relay_addr],
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
     let mut relay = Relay {
         socket: relay_socket,
         server: server.addr,
@@ -194,9 +163,9 @@ fn replayed_and_truncated_packets_are_dropped_and_counted() {
 
 #[test]
 fn a_vanished_client_is_freed_within_the_timeout() {
-    let mut server = start_server(loopback_any(), true, None);
-    let mut stays = token_client(server.addr, 1);
-    let mut vanishes = token_client(server.addr, 2);
+    let mut server = secure_server_at(loopback_any(), None);
+    let mut stays = token_client_of(server.addr, 1);
+    let mut vanishes = token_client_of(server.addr, 2);
     connect_all(&mut server, &mut [&mut stays, &mut vanishes]);
     run_until(
         &mut server,
@@ -227,10 +196,10 @@ fn a_vanished_client_is_freed_within_the_timeout() {
 
 #[test]
 fn a_vanished_server_is_noticed_and_clients_can_join_again() {
-    let server = start_server(loopback_any(), true, None);
+    let server = secure_server_at(loopback_any(), None);
     let addr = server.addr;
     let mut server = server;
-    let mut a = token_client(addr, 1);
+    let mut a = token_client_of(addr, 1);
     connect_all(&mut server, &mut [&mut a]);
     run_until(
         &mut server,
@@ -270,8 +239,8 @@ fn a_vanished_server_is_noticed_and_clients_can_join_again() {
     );
 
     // The server comes back on the same address; the client joins again with a new token.
-    let mut server = start_server(addr, true, None);
-    let mut again = token_client(addr, 1);
+    let mut server = secure_server_at(addr, None);
+    let mut again = token_client_of(addr, 1);
     connect_all(&mut server, &mut [&mut again]);
     assert_eq!(server.app.world().resource::<ConnectedClients>().len(), 1);
 }

@@ -96,6 +96,22 @@ fn join(addr: SocketAddr) -> App {
 }
 
 #[test]
+fn headless_bots_play_against_a_real_server_process() {
+    let (_server, addr) = start_server(&["--bots", "2"]);
+    let output = skirmish()
+        .args(["bots", "--count", "3", "--duration", "3"])
+        .args(["--connect", &addr.to_string()])
+        .output()
+        .expect("run the bots");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bots report: {stdout}");
+    assert!(
+        stdout.contains("3 of 3 bots connected"),
+        "bots report: {stdout}"
+    );
+}
+
+#[test]
 fn sigterm_tells_clients_and_exits_0_within_2_seconds() {
     let (mut server, addr) = start_server(&["--bots", "1"]);
     let mut app = join(addr);
@@ -268,7 +284,7 @@ fn keys_and_tokens_from_the_command_line() {
 
     // The key never shows up in anything the server prints.
     let port = free_udp_port();
-    let child = skirmish()
+    let mut child = skirmish()
         .args([
             "server",
             "--bind",
@@ -282,16 +298,45 @@ fn keys_and_tokens_from_the_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start a secure server");
-    std::thread::sleep(Duration::from_millis(300));
+    // Everything it prints, from both streams, line by line.
+    let (lines, printed_lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let readers = [
+        std::thread::spawn({
+            let lines = lines.clone();
+            move || forward_lines(stdout, &lines)
+        }),
+        std::thread::spawn(move || forward_lines(stderr, &lines)),
+    ];
+    // Wait until it listens (its signal handler is installed before), then stop it.
+    let mut printed = String::new();
+    while !printed.contains("listening on") {
+        let line = printed_lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server says it is listening");
+        printed.push_str(&line);
+        printed.push('\n');
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
-    let output = child.wait_with_output().unwrap();
-    let printed = String::from_utf8_lossy(&output.stderr).to_string()
-        + &String::from_utf8_lossy(&output.stdout);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    printed.extend(printed_lines.try_iter().map(|line| line + "\n"));
     assert!(printed.contains("secure"), "{printed}");
     assert!(!printed.contains(key_text.trim()), "the key was printed");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends each line `from` prints to `to`.
+fn forward_lines(from: impl std::io::Read, to: &std::sync::mpsc::Sender<String>) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+        let _ = to.send(line);
+    }
 }
 
 #[test]

@@ -4,54 +4,28 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
 use common::*;
-use skirmish_client::{AnnouncedVersion, ClientPlugin, ConnectTimeout, ConnectionStatus};
-use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
-use skirmish_shared::auth::{PrivateKey, TokenRequest, mint_token, mint_token_at};
-use skirmish_shared::transport::LinkConditioner;
-
-const KEY: PrivateKey = [7; 32];
+use skirmish_client::{AnnouncedVersion, ConnectTimeout, ConnectionStatus};
+use skirmish_server::ConnectedClients;
+use skirmish_shared::auth::{mint_token, mint_token_at};
 
 /// A secure server on 127.0.0.1; `public` overrides the address it believes clients dial.
 fn secure_server(public: Option<SocketAddr>) -> TestServer {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
-    let settings = ServerSettings {
-        bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
-        public_addresses: public.into_iter().collect(),
-        private_key: Some(KEY),
-        ..default()
-    };
-    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
-    TestServer { app, addr }
+    secure_server_at(loopback_any(), public)
 }
 
-fn request(addr: SocketAddr, client_id: u64) -> TokenRequest {
-    TokenRequest {
-        client_id,
-        server_addresses: vec![addr],
-        expires_in: Duration::from_secs(60),
-        timeout: Duration::from_secs(1),
-    }
+fn request(addr: SocketAddr, client_id: u64) -> skirmish_shared::auth::TokenRequest {
+    token_request(addr, client_id, Duration::from_secs(1))
 }
 
-fn token_client(token: renetcode::ConnectToken) -> App {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, ClientPlugin))
-        .insert_resource(ConnectTimeout(Duration::from_secs(3)));
-    skirmish_client::connect_with_token(
-        app.world_mut(),
-        token,
-        "Ferris",
-        LinkConditioner::default(),
-    )
-    .expect("open client socket");
-    app
+fn client_with_token(token: renetcode::ConnectToken) -> App {
+    token_client(token, |app| {
+        app.insert_resource(ConnectTimeout(Duration::from_secs(3)));
+    })
 }
 
 /// Steps until the client's connection ended; returns the reason it shows.
@@ -77,11 +51,21 @@ fn refusal_reason(server: &mut TestServer, client: &mut App) -> String {
     }
 }
 
+/// A client with `token` is refused, and told the token was not accepted.
+fn assert_token_refused(server: &mut TestServer, token: renetcode::ConnectToken) {
+    let mut client = client_with_token(token);
+    let reason = refusal_reason(server, &mut client);
+    assert!(
+        reason.contains("did not accept the connect token"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn a_valid_token_joins_a_secure_server() {
     let mut server = secure_server(None);
-    let token = mint_token(&KEY, &request(server.addr, 4242)).unwrap();
-    let mut client = token_client(token);
+    let token = mint_token(&TEST_KEY, &request(server.addr, 4242)).unwrap();
+    let mut client = client_with_token(token);
     connect_all(&mut server, &mut [&mut client]);
     assert_eq!(client_id(&client), 4242, "the token's client id is ours");
     run_until(
@@ -97,13 +81,8 @@ fn an_expired_token_is_refused_with_a_reason() {
     let mut server = secure_server(None);
     let an_hour_ago =
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap() - Duration::from_secs(3600);
-    let token = mint_token_at(&KEY, &request(server.addr, 1), an_hour_ago).unwrap();
-    let mut client = token_client(token);
-    let reason = refusal_reason(&mut server, &mut client);
-    assert!(
-        reason.contains("did not accept the connect token"),
-        "{reason}"
-    );
+    let token = mint_token_at(&TEST_KEY, &request(server.addr, 1), an_hour_ago).unwrap();
+    assert_token_refused(&mut server, token);
 }
 
 #[test]
@@ -112,25 +91,15 @@ fn a_token_for_another_server_is_refused() {
     // a token naming the address the client actually dials is not for this server.
     let other: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let mut server = secure_server(Some(other));
-    let token = mint_token(&KEY, &request(server.addr, 2)).unwrap();
-    let mut client = token_client(token);
-    let reason = refusal_reason(&mut server, &mut client);
-    assert!(
-        reason.contains("did not accept the connect token"),
-        "{reason}"
-    );
+    let token = mint_token(&TEST_KEY, &request(server.addr, 2)).unwrap();
+    assert_token_refused(&mut server, token);
 }
 
 #[test]
 fn a_token_signed_with_another_key_is_refused() {
     let mut server = secure_server(None);
     let token = mint_token(&[8; 32], &request(server.addr, 3)).unwrap();
-    let mut client = token_client(token);
-    let reason = refusal_reason(&mut server, &mut client);
-    assert!(
-        reason.contains("did not accept the connect token"),
-        "{reason}"
-    );
+    assert_token_refused(&mut server, token);
 }
 
 #[test]

@@ -14,8 +14,12 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
 use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
+use skirmish_shared::auth::{PrivateKey, TokenRequest};
 use skirmish_shared::prelude::*;
 use skirmish_shared::transport::LinkConditioner;
+
+/// The private key of the tests' secure servers.
+pub const TEST_KEY: PrivateKey = [7; 32];
 
 /// How long any single condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -33,16 +37,60 @@ pub fn server_with(configure: impl FnOnce(&mut App)) -> TestServer {
 
 /// A server that accepts at most `max_clients` clients.
 pub fn server_with_capacity(max_clients: usize, configure: impl FnOnce(&mut App)) -> TestServer {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
-    configure(&mut app);
     let settings = ServerSettings {
-        bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        bind: loopback_any(),
         max_clients,
         ..default()
     };
-    let addr = skirmish_server::listen(app.world_mut(), &settings).expect("bind loopback server");
+    server_from(&settings, configure)
+}
+
+/// A server app listening with `settings` (bind them to loopback); `configure` runs after the
+/// server plugin.
+pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) -> TestServer {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
+    configure(&mut app);
+    let addr = skirmish_server::listen(app.world_mut(), settings).expect("bind loopback server");
     TestServer { app, addr }
+}
+
+/// 127.0.0.1 with a port the OS picks.
+pub fn loopback_any() -> SocketAddr {
+    SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)
+}
+
+/// A secure server (key [`TEST_KEY`]) on 127.0.0.1 at `bind`, telling clients they reach it at
+/// `public` (default: where it is bound).
+pub fn secure_server_at(bind: SocketAddr, public: Option<SocketAddr>) -> TestServer {
+    let settings = ServerSettings {
+        bind,
+        public_addresses: public.into_iter().collect(),
+        private_key: Some(TEST_KEY),
+        ..default()
+    };
+    server_from(&settings, |_| {})
+}
+
+/// What a token for client `client_id` of the server at `addr` grants: a minute to connect,
+/// `timeout` without an answer before either side gives up.
+pub fn token_request(addr: SocketAddr, client_id: u64, timeout: Duration) -> TokenRequest {
+    TokenRequest {
+        client_id,
+        server_addresses: vec![addr],
+        expires_in: Duration::from_secs(60),
+        timeout,
+    }
+}
+
+/// A headless client connecting with `token`; `configure` runs after the client plugin.
+pub fn token_client(token: renetcode::ConnectToken, configure: impl FnOnce(&mut App)) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin));
+    configure(&mut app);
+    skirmish_client::connect_with_token(app.world_mut(), token, "T", LinkConditioner::default())
+        .expect("open client socket");
+    app
 }
 
 pub fn server() -> TestServer {

@@ -30,11 +30,17 @@ pub struct GameAssets {
     pub mono: Handle<Font>,
 }
 
+/// The bytes of a file under the workspace's `assets/`, compiled into the binary.
 macro_rules! asset_bytes {
     ($path:literal) => {
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/", $path))
     };
 }
+#[cfg_attr(
+    not(feature = "audio"),
+    expect(unused_imports, reason = "used by `audio`, an opt-in feature")
+)]
+pub(crate) use asset_bytes;
 
 impl GameAssets {
     /// Decodes the embedded files into `world`'s asset stores and replaces the default font.

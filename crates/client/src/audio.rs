@@ -12,6 +12,7 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use skirmish_shared::prelude::*;
 
+use crate::assets::asset_bytes;
 use crate::net::{KillFeed, LocalPlayer};
 
 /// The embedded sound effects.
@@ -34,10 +35,10 @@ pub(crate) fn plugin(app: &mut App) {
         })
     };
     let sounds = Sounds {
-        shot: add(include_bytes!("../../../assets/sounds/shot.wav")),
-        hit: add(include_bytes!("../../../assets/sounds/hit.wav")),
-        death: add(include_bytes!("../../../assets/sounds/death.wav")),
-        respawn: add(include_bytes!("../../../assets/sounds/respawn.wav")),
+        shot: add(asset_bytes!("sounds/shot.wav")),
+        hit: add(asset_bytes!("sounds/hit.wav")),
+        death: add(asset_bytes!("sounds/death.wav")),
+        respawn: add(asset_bytes!("sounds/respawn.wav")),
     };
     app.insert_resource(sounds)
         .add_systems(Update, (play_shots, play_health_changes, play_kills));

@@ -634,16 +634,13 @@ fn give_up_connecting(world: &mut World) {
     if started.is_none_or(|started| started.elapsed() < timeout) {
         return;
     }
-    let reason = if world.resource::<ClientSession>().secure {
-        TOKEN_REFUSED.to_owned()
-    } else {
-        format!(
-            "no answer from {server} within {} s (wrong address, server down, or it requires a \
-             connect token)",
-            timeout.as_secs_f32()
-        )
-    };
-    info!("giving up: {reason}");
+    let secure = world.resource::<ClientSession>().secure;
+    let reason = describe_disconnect(
+        Some(NetcodeDisconnectReason::ConnectionRequestTimedOut),
+        None,
+        secure,
+    );
+    info!("giving up on {server} after {timeout:?}: {reason}");
     if let Some(mut transport) = world.get_resource_mut::<ClientTransport>() {
         transport.disconnect();
     }
@@ -673,21 +670,12 @@ fn track_connection(world: &mut World) {
         .get_resource::<ClientTransport>()
         .and_then(|transport| transport.disconnect_reason());
     let mut session = world.resource_mut::<ClientSession>();
-    let reason = match session.goodbye.take() {
-        Some(goodbye) => goodbye,
-        None if session.secure
-            && matches!(
-                netcode_reason,
-                Some(
-                    NetcodeDisconnectReason::ConnectionRequestTimedOut
-                        | NetcodeDisconnectReason::ConnectionResponseTimedOut
-                )
-            ) =>
-        {
-            TOKEN_REFUSED.to_owned()
-        }
-        None => describe_disconnect(netcode_reason, renet_reason),
-    };
+    let secure = session.secure;
+    // The server's own words first, when it said goodbye.
+    let reason = session
+        .goodbye
+        .take()
+        .unwrap_or_else(|| describe_disconnect(netcode_reason, renet_reason, secure));
     info!("disconnected: {reason}");
     world.insert_resource(ConnectionStatus::Disconnected { reason });
     cleanup_transport(world);
@@ -712,19 +700,23 @@ fn despawn_replicas(world: &mut World) {
     }
 }
 
-/// What a secure connection that got no answer most likely means.
-const TOKEN_REFUSED: &str = "the server did not accept the connect token (expired, made for \
-    another server, or signed with another key), or it is not running";
-
-/// A player-facing sentence for why a connection ended.
+/// A player-facing sentence for why a connection ended. `secure`: the connection used a connect
+/// token. netcode answers a bad token with silence, so a secure attempt without an answer most
+/// likely had its token refused.
 pub fn describe_disconnect(
     netcode: Option<NetcodeDisconnectReason>,
     renet: Option<bevy_renet::renet::DisconnectReason>,
+    secure: bool,
 ) -> String {
     use NetcodeDisconnectReason as N;
     match netcode {
         Some(N::ConnectionDenied) => "the server refused the connection (it may be full)".into(),
         Some(N::ConnectTokenExpired) => "the connect token expired".into(),
+        Some(N::ConnectionRequestTimedOut | N::ConnectionResponseTimedOut) if secure => {
+            "the server did not accept the connect token (expired, made for another server, or \
+             signed with another key), or it is not running"
+                .into()
+        }
         Some(N::ConnectionRequestTimedOut | N::ConnectionResponseTimedOut) => {
             "no answer from the server (wrong address, server down, or it requires a connect \
              token)"

@@ -120,86 +120,55 @@ fn move_bodies(world: &mut World) {
     }
 }
 
-/// Real snapshot messages (encoded `ServerMessage::Snapshot`s) for one client watching `entities`
-/// moving bodies over `ticks` ticks, acknowledging each one: the first ones absolute, then deltas.
-/// Seeds for the fuzz targets.
-pub fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
-    let mut app = App::new();
-    app.add_plugins(SharedPlugin);
-    let world = app.world_mut();
-    let mut rng = Rng(0x5EED);
-    for _ in 0..entities {
-        let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
-        let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * 100.0;
-        world.spawn((
-            Replicated,
-            Position(position),
-            Velocity(velocity),
-            Rotation(rng.next_f32()),
-            Moving,
-        ));
-    }
-    let mut state = ReplicationState::default();
-    let mut cache = SnapshotCache::default();
-    let mut client = ClientReplication::default();
-    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
-    let mut messages = Vec::new();
-    for tick in 0..ticks {
-        world.increment_change_tick();
-        move_bodies(world);
-        world.increment_change_tick();
-        let this_run = world.change_tick();
-        let registry = world.resource::<ReplicationRegistry>();
-        collect_into(&mut state, registry, query.iter(world), tick, this_run);
-        if tick > 0 {
-            client.acknowledge(tick - 1);
-        }
-        let payload = client.build_payload(&state, &mut cache, tick);
-        messages.push(encode(&ServerMessage::Snapshot(Snapshot {
-            tick,
-            last_input: Some(tick),
-            payload,
-        })));
-    }
-    messages
+/// The server's collect-and-snapshot path without sockets: a world of reference bodies (the first
+/// `moving` of them move) and clients that acknowledge each snapshot one tick later.
+struct Harness {
+    app: App,
+    state: ReplicationState,
+    cache: SnapshotCache,
+    clients: Vec<ClientReplication>,
+    query: QueryState<(Entity, EntityRef<'static>), With<Replicated>>,
+    tick: u32,
 }
 
-/// Runs one scenario and returns its figures.
-pub fn run(scenario: Scenario) -> BenchRow {
-    let mut app = App::new();
-    app.add_plugins(SharedPlugin);
-    let world = app.world_mut();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
-    for index in 0..scenario.entities {
-        let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
-        let speed = 90.0 + rng.next_f32() * 20.0;
-        let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * speed;
-        let mut entity = world.spawn((
-            Replicated,
-            Position(position),
-            Velocity(velocity),
-            Rotation(rng.next_f32() * std::f32::consts::TAU),
-        ));
-        if index < moving_count {
-            entity.insert(Moving);
+impl Harness {
+    fn new(clients: usize, entities: usize, moving: usize) -> Self {
+        let mut app = App::new();
+        app.add_plugins(SharedPlugin);
+        let world = app.world_mut();
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for index in 0..entities {
+            let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
+            let speed = 90.0 + rng.next_f32() * 20.0;
+            let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * speed;
+            let mut entity = world.spawn((
+                Replicated,
+                Position(position),
+                Velocity(velocity),
+                Rotation(rng.next_f32() * std::f32::consts::TAU),
+            ));
+            if index < moving {
+                entity.insert(Moving);
+            }
+        }
+        let query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        Self {
+            app,
+            state: ReplicationState::default(),
+            cache: SnapshotCache::default(),
+            clients: (0..clients).map(|_| ClientReplication::default()).collect(),
+            query,
+            tick: 0,
         }
     }
 
-    let mut state = ReplicationState::default();
-    let mut cache = SnapshotCache::default();
-    let mut clients: Vec<ClientReplication> = (0..scenario.clients)
-        .map(|_| ClientReplication::default())
-        .collect();
-    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
-    let mut tick = 0u32;
-    let mut step = |world: &mut World,
-                    state: &mut ReplicationState,
-                    cache: &mut SnapshotCache,
-                    clients: &mut [ClientReplication],
-                    tick: u32,
-                    moving: bool|
-     -> (f64, usize, usize) {
+    /// One tick: moves the bodies (when `moving`), collects the changes and builds and encodes
+    /// every client's snapshot, handing each encoded message to `sent`. Returns the server time
+    /// of collecting, building and encoding in microseconds, and the payload bytes of all clients.
+    fn step(&mut self, moving: bool, mut sent: impl FnMut(Vec<u8>)) -> (f64, usize) {
+        let tick = self.tick;
+        self.tick += 1;
+        let world = self.app.world_mut();
         // Each "system" gets its own change tick, as in a running app.
         world.increment_change_tick();
         if moving {
@@ -209,44 +178,61 @@ pub fn run(scenario: Scenario) -> BenchRow {
         let start = Instant::now();
         let this_run = world.change_tick();
         let registry = world.resource::<ReplicationRegistry>();
-        collect_into(state, registry, query.iter(world), tick, this_run);
+        collect_into(
+            &mut self.state,
+            registry,
+            self.query.iter(world),
+            tick,
+            this_run,
+        );
         let mut payload_bytes = 0;
-        let mut message_bytes = 0;
-        for client in clients.iter_mut() {
+        for client in &mut self.clients {
             if tick > 0 {
                 // The ack of the previous snapshot arrives one tick later.
                 client.acknowledge(tick - 1);
             }
-            let payload = client.build_payload(state, cache, tick);
+            let payload = client.build_payload(&self.state, &mut self.cache, tick);
             payload_bytes += payload.len();
-            let message = encode(&ServerMessage::Snapshot(Snapshot {
+            sent(encode(&ServerMessage::Snapshot(Snapshot {
                 tick,
                 last_input: Some(tick),
                 payload,
-            }));
-            message_bytes += message.len();
+            })));
         }
-        let elapsed = start.elapsed().as_secs_f64() * 1e6;
-        (elapsed, payload_bytes, message_bytes)
-    };
+        (start.elapsed().as_secs_f64() * 1e6, payload_bytes)
+    }
+}
+
+/// Real snapshot messages (encoded `ServerMessage::Snapshot`s) for one client watching `entities`
+/// moving bodies over `ticks` ticks, acknowledging each one: the first ones absolute, then deltas.
+/// Seeds for the fuzz targets.
+pub fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
+    let mut harness = Harness::new(1, entities, entities);
+    let mut messages = Vec::new();
+    for _ in 0..ticks {
+        harness.step(true, |message| messages.push(message));
+    }
+    messages
+}
+
+/// Runs one scenario and returns its figures.
+pub fn run(scenario: Scenario) -> BenchRow {
+    let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
+    let mut harness = Harness::new(scenario.clients, scenario.entities, moving_count);
 
     // Warm up until every client holds the whole world (the initial sync is budget-limited).
     let warmup = 30 + scenario.entities * 16 / (8 * 1024) + 10;
     for _ in 0..warmup {
-        step(world, &mut state, &mut cache, &mut clients, tick, true);
-        tick += 1;
+        harness.step(true, drop);
     }
 
     let mut times = Vec::with_capacity(scenario.ticks);
     let mut payload_total = 0usize;
     let mut message_total = 0usize;
     for _ in 0..scenario.ticks {
-        let (elapsed, payload, message) =
-            step(world, &mut state, &mut cache, &mut clients, tick, true);
+        let (elapsed, payload) = harness.step(true, |message| message_total += message.len());
         times.push(elapsed);
         payload_total += payload;
-        message_total += message;
-        tick += 1;
     }
     let snapshots = (scenario.ticks * scenario.clients) as f64;
     let bytes_per_snapshot = payload_total as f64 / snapshots;
@@ -254,18 +240,16 @@ pub fn run(scenario: Scenario) -> BenchRow {
     // A resting world: let the last movement be acknowledged, then measure for longer than the
     // delta history, so a periodic refresh of resting entities would show.
     for _ in 0..3 {
-        step(world, &mut state, &mut cache, &mut clients, tick, false);
-        tick += 1;
+        harness.step(false, drop);
     }
     let mut resting_total = 0usize;
     let resting_ticks = 100;
     for _ in 0..resting_ticks {
-        let (_, payload, _) = step(world, &mut state, &mut cache, &mut clients, tick, false);
-        resting_total += payload;
-        tick += 1;
+        resting_total += harness.step(false, drop).1;
     }
 
     // The naive encoding: id plus five f32 fields with bincode, for the moving entities.
+    let world = harness.app.world_mut();
     let mut naive_query = world.query::<(&Position, &Velocity, &Rotation)>();
     let naive: Vec<usize> = naive_query
         .iter(world)

@@ -672,6 +672,7 @@ fn send_snapshots(
     mut cache: ResMut<SnapshotCache>,
     tick: Res<SimulationTick>,
 ) {
+    let mut sent = 0;
     for (&client_id, info) in clients.iter_mut() {
         let snapshot = Snapshot {
             tick: tick.0,
@@ -688,8 +689,9 @@ fn send_snapshots(
             continue;
         }
         server.send_message(client_id, ServerChannel::Snapshot, message);
-        metrics::counter!("skirmish_snapshots_total").increment(1);
+        sent += 1;
     }
+    metrics::counter!("skirmish_snapshots_total").increment(sent);
 }
 
 #[cfg(test)]
