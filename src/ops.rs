@@ -85,19 +85,15 @@ fn load_key(key_file: Option<&PathBuf>) -> Result<Option<PrivateKey>, String> {
     if let Some(path) = key_file {
         let bytes = std::fs::read(path)
             .map_err(|err| format!("--key-file {}: cannot read it: {err}", path.display()))?;
-        // A raw 32-byte file, or text (hex or base64).
-        if let Ok(raw) = PrivateKey::try_from(bytes.as_slice()) {
-            return Ok(Some(raw));
-        }
-        let text = String::from_utf8(bytes).map_err(|_| {
-            format!(
-                "--key-file {}: not 32 raw bytes, hex or base64",
-                path.display()
-            )
-        })?;
-        return auth::parse_private_key(&text)
-            .map(Some)
-            .map_err(|err| format!("--key-file {}: {err}", path.display()));
+        // Text (hex or base64, as `skirmish keygen` writes), or else 32 raw bytes. Text first, so a
+        // short text key is reported as short rather than taken as raw bytes.
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|_| "not hex or base64 text".to_owned())
+            .and_then(auth::parse_private_key);
+        return match (parsed, PrivateKey::try_from(bytes.as_slice())) {
+            (Ok(key), _) | (Err(_), Ok(key)) => Ok(Some(key)),
+            (Err(err), Err(_)) => Err(format!("--key-file {}: {err}", path.display())),
+        };
     }
     match std::env::var(KEY_ENV) {
         Ok(text) => auth::parse_private_key(&text)
