@@ -5,6 +5,10 @@
 use std::path::Path;
 
 use bevy::math::Vec2;
+use skirmish_shared::netcode::{
+    ClientAuthentication, ConnectToken, NetcodeClient, NetcodeServer, ServerAuthentication,
+    ServerConfig,
+};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{PROTOCOL_VERSION, encode};
 
@@ -72,5 +76,88 @@ fn main() {
         bytes.extend(snapshot);
         write("server_message", &format!("snapshot-{index}"), &bytes);
     }
+    netcode_seeds();
     println!("seeds written to fuzz/corpus/");
+}
+
+/// Real netcode traffic, captured from an in-memory handshake and a few payloads each way:
+/// every datagram becomes a seed of the target that reads it (prefixed with the selector byte
+/// the target reads: 0 a stranger, 1 the connected client, 2 a pending one; for the client
+/// target 0 requesting, 1 responding, 2 connected).
+fn netcode_seeds() {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    let key = [0x42; 32];
+    let now = Duration::from_secs(1_800_000_000);
+    let server_addr = SocketAddr::from(([10, 0, 0, 1], 5000));
+    let client_addr = SocketAddr::from(([10, 0, 1, 1], 6000));
+    let mut server = NetcodeServer::new(ServerConfig {
+        current_time: now,
+        max_clients: 4,
+        protocol_id: 0x4655_5A5A,
+        public_addresses: vec![server_addr],
+        authentication: ServerAuthentication::Secure { private_key: key },
+    });
+    let token = ConnectToken::generate(now, 0x4655_5A5A, 600, 1, 30, vec![server_addr], None, &key)
+        .expect("one address");
+    write("netcode_tokens", "standard", &token.to_bytes());
+    write("netcode_tokens", "renetcode", &token.to_renetcode_bytes(1));
+    let mut challenge = vec![0u8; 300];
+    challenge[..8].copy_from_slice(&1u64.to_le_bytes());
+    write("netcode_tokens", "challenge", &challenge);
+
+    let mut client = NetcodeClient::new(
+        now,
+        ClientAuthentication::Secure {
+            connect_token: token,
+        },
+    )
+    .expect("a valid token");
+    let (mut to_server, mut to_client) = (Vec::<Vec<u8>>::new(), Vec::new());
+    let mut delivered = 0;
+    for step in 0..40 {
+        if let Some((_, packet)) = client.update(Duration::from_millis(50)) {
+            to_server.push(packet.to_vec());
+        }
+        if step > 10 {
+            if let Some((_, packet)) = client.payload_packet(&[step as u8; 40]) {
+                to_server.push(packet.to_vec());
+            }
+            let _ = server.send_payload(1, &vec![step as u8; 200 + step]);
+        }
+        for datagram in &to_server[delivered..] {
+            server.process_packet(client_addr, &mut datagram.clone());
+        }
+        delivered = to_server.len();
+        server.update(Duration::from_millis(50));
+        let mut sent = Vec::new();
+        server.send_packets(|_, bytes| sent.push(bytes.to_vec()));
+        for datagram in &sent {
+            client.process_packet(&mut datagram.clone());
+        }
+        to_client.extend(sent);
+    }
+    for (index, datagram) in to_server.iter().enumerate().step_by(2) {
+        for selector in 0..3u8 {
+            let mut bytes = vec![selector];
+            bytes.extend(datagram);
+            write(
+                "netcode_server_packet",
+                &format!("c2s-{index}-{selector}"),
+                &bytes,
+            );
+        }
+    }
+    for (index, datagram) in to_client.iter().enumerate().step_by(2) {
+        for selector in 0..3u8 {
+            let mut bytes = vec![selector];
+            bytes.extend(datagram);
+            write(
+                "netcode_client_packet",
+                &format!("s2c-{index}-{selector}"),
+                &bytes,
+            );
+        }
+    }
 }

@@ -10,7 +10,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(client_message server_message)
+    targets=(client_message server_message netcode_server_packet netcode_client_packet netcode_tokens)
 fi
 # Seeds: real encoded messages, written by an example of the main workspace.
 (cd .. && cargo run --quiet --example fuzz_seeds)

@@ -61,7 +61,7 @@ mod imp {
     /// Where to connect: an unsecure server's address, or a connect token.
     enum Target {
         Address(SocketAddr),
-        Token(Box<renetcode::ConnectToken>),
+        Token(Box<skirmish_shared::netcode::ConnectToken>),
     }
 
     fn run_window(target: Target, name: &str, conditioner: LinkConditioner) -> ExitCode {

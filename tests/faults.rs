@@ -1,5 +1,5 @@
 //! Faults and attacks at the transport: a datagram flood, replayed and truncated packets, a client
-//! that vanishes without a word, a server that vanishes and comes back. Real renetcode over
+//! that vanishes without a word, a server that vanishes and comes back. Real netcode over
 //! 127.0.0.1, secure servers with 2-second token timeouts so "within the timeout" is quick.
 
 mod common;
@@ -76,49 +76,17 @@ fn a_flood_of_100k_datagrams_does_not_stop_the_server() {
     );
 }
 
-/// Forwards datagrams between one client and the server, recording what the client sent.
-struct Relay {
-    socket: UdpSocket,
-    server: SocketAddr,
-    client: Option<SocketAddr>,
-    recorded: Vec<Vec<u8>>,
-}
-
-impl Relay {
-    fn pump(&mut self) {
-        let mut buffer = [0u8; 2048];
-        while let Ok((len, from)) = self.socket.recv_from(&mut buffer) {
-            if from == self.server {
-                if let Some(client) = self.client {
-                    let _ = self.socket.send_to(&buffer[..len], client);
-                }
-            } else {
-                self.client = Some(from);
-                self.recorded.push(buffer[..len].to_vec());
-                let _ = self.socket.send_to(&buffer[..len], self.server);
-            }
-        }
-    }
-}
-
 #[test]
 fn replayed_and_truncated_packets_are_dropped_and_counted() {
     // The server believes clients dial the relay, so the relayed handshake is valid.
-    let relay_socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    relay_socket.set_nonblocking(true).unwrap();
-    let relay_addr = relay_socket.local_addr().unwrap();
+    let (mut relay, relay_addr) = Relay::bind();
     let settings = ServerSettings {
         bind: loopback_any(),
         public_addresses: vec![relay_addr],
         ..default()
     };
     let mut server = server_from(&settings, |_| {});
-    let mut relay = Relay {
-        socket: relay_socket,
-        server: server.addr,
-        client: None,
-        recorded: Vec::new(),
-    };
+    relay.server = server.addr;
     let mut a = client(relay_addr, "relayed");
     let start = Instant::now();
     while !is_connected(&a) {

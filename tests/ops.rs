@@ -280,7 +280,20 @@ fn keys_and_tokens_from_the_command_line() {
     assert!(token.status.success(), "{stderr}");
     let text = String::from_utf8(token.stdout).unwrap();
     let parsed = skirmish_shared::auth::token_from_text(&text).expect("a valid token");
-    assert_eq!(parsed.client_id, 7);
+    assert_eq!(parsed.server_addresses.len(), 2);
+    // The client id is in the encrypted part, readable with the key only.
+    let key =
+        skirmish_shared::auth::parse_private_key(&std::fs::read_to_string(&key_file).unwrap())
+            .expect("the key file holds a key");
+    let private = skirmish_shared::netcode::PrivateConnectToken::decrypt(
+        &parsed.private_data,
+        parsed.protocol_id,
+        parsed.expire_timestamp,
+        &parsed.nonce,
+        &key,
+    )
+    .expect("the token was made with the server's key");
+    assert_eq!(private.client_id, 7);
 
     // The key never shows up in anything the server prints.
     let port = free_udp_port();

@@ -1,5 +1,5 @@
 //! Secure servers and refusals: connect tokens (valid, expired, for another server, signed with
-//! another key, none at all) and a client of another protocol version. Real renetcode over
+//! another key, none at all) and a client of another protocol version. Real netcode over
 //! 127.0.0.1; every refusal must end on the client with a reason in words.
 
 mod common;
@@ -22,7 +22,7 @@ fn request(addr: SocketAddr, client_id: u64) -> skirmish_shared::auth::TokenRequ
     token_request(addr, client_id, Duration::from_secs(1))
 }
 
-fn client_with_token(token: renetcode::ConnectToken) -> App {
+fn client_with_token(token: skirmish_shared::netcode::ConnectToken) -> App {
     token_client(token, |app| {
         app.insert_resource(ConnectTimeout(Duration::from_secs(3)));
     })
@@ -52,7 +52,7 @@ fn refusal_reason(server: &mut TestServer, client: &mut App) -> String {
 }
 
 /// A client with `token` is refused, and told the token was not accepted.
-fn assert_token_refused(server: &mut TestServer, token: renetcode::ConnectToken) {
+fn assert_token_refused(server: &mut TestServer, token: skirmish_shared::netcode::ConnectToken) {
     let mut client = client_with_token(token);
     let reason = refusal_reason(server, &mut client);
     assert!(

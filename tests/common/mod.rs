@@ -7,7 +7,7 @@
     reason = "each test binary uses a different subset of the helpers"
 )]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
@@ -84,7 +84,10 @@ pub fn token_request(addr: SocketAddr, client_id: u64, timeout: Duration) -> Tok
 }
 
 /// A headless client connecting with `token`; `configure` runs after the client plugin.
-pub fn token_client(token: renetcode::ConnectToken, configure: impl FnOnce(&mut App)) -> App {
+pub fn token_client(
+    token: skirmish_shared::netcode::ConnectToken,
+    configure: impl FnOnce(&mut App),
+) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, ClientPlugin));
     configure(&mut app);
@@ -223,6 +226,52 @@ pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
                 })
                 .collect();
             panic!("clients did not all connect within {DEADLINE:?}: {statuses:?}");
+        }
+    }
+}
+
+/// Forwards datagrams between one client and the server (so the server sees the relay as the
+/// client, and the client sees it as the server), recording both directions.
+pub struct Relay {
+    pub socket: UdpSocket,
+    pub server: SocketAddr,
+    pub client: Option<SocketAddr>,
+    /// What the client sent, in order.
+    pub recorded: Vec<Vec<u8>>,
+    /// What the server sent, in order.
+    pub from_server: Vec<Vec<u8>>,
+}
+
+impl Relay {
+    /// A relay on 127.0.0.1; set [`Relay::server`] once the server listens.
+    pub fn bind() -> (Self, SocketAddr) {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let relay = Self {
+            socket,
+            server: addr,
+            client: None,
+            recorded: Vec::new(),
+            from_server: Vec::new(),
+        };
+        (relay, addr)
+    }
+
+    /// Forwards everything waiting.
+    pub fn pump(&mut self) {
+        let mut buffer = [0u8; 2048];
+        while let Ok((len, from)) = self.socket.recv_from(&mut buffer) {
+            if from == self.server {
+                self.from_server.push(buffer[..len].to_vec());
+                if let Some(client) = self.client {
+                    let _ = self.socket.send_to(&buffer[..len], client);
+                }
+            } else {
+                self.client = Some(from);
+                self.recorded.push(buffer[..len].to_vec());
+                let _ = self.socket.send_to(&buffer[..len], self.server);
+            }
         }
     }
 }

@@ -11,12 +11,12 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
-use renetcode::{
+use skirmish_shared::SharedPlugin;
+use skirmish_shared::bits::{BitReader, OutOfBits};
+use skirmish_shared::netcode::{
     ClientAuthentication, ConnectToken, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
-use skirmish_shared::SharedPlugin;
-use skirmish_shared::bits::{BitReader, OutOfBits};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
@@ -278,8 +278,8 @@ pub fn connect_with(
 }
 
 /// Starts connecting to a secure server with a connect token (see
-/// [`skirmish_shared::auth`]): the token names the server addresses and our client id. Returns
-/// the client id.
+/// [`skirmish_shared::auth`]): the token names the server addresses. Our client id is inside the
+/// token's encrypted part, so it is learnt from the server's welcome; until then it reads 0.
 pub fn connect_with_token(
     world: &mut World,
     token: ConnectToken,
@@ -288,11 +288,9 @@ pub fn connect_with_token(
 ) -> Result<u64, ConnectError> {
     let server = *token
         .server_addresses
-        .iter()
-        .flatten()
-        .next()
+        .first()
         .ok_or_else(|| ConnectError::Netcode("the connect token names no server".into()))?;
-    let client_id = token.client_id;
+    let client_id = 0;
     let authentication = ClientAuthentication::Secure {
         connect_token: token,
     };
@@ -417,13 +415,13 @@ fn handle_messages<B: AsRef<[u8]>>(
                 }
                 world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate.max(1))));
                 let mut session = world.resource_mut::<ClientSession>();
-                if session.client_id != client_id {
+                if session.client_id != client_id && session.client_id != 0 {
                     warn!(
                         "server knows us as {client_id}, we chose {}",
                         session.client_id
                     );
-                    session.client_id = client_id;
                 }
+                session.client_id = client_id;
                 session.welcomed = true;
                 world.insert_resource(ConnectionStatus::Connected);
             }

@@ -1,12 +1,12 @@
-//! The client's netcode transport: renetcode's [`NetcodeClient`] over a [`GameSocket`] (link
-//! conditioner and traffic counters beneath everything), feeding renet's [`RenetClient`].
+//! The client's transport: our own [`NetcodeClient`] over a [`GameSocket`] (link conditioner
+//! and traffic counters beneath everything), feeding renet's [`RenetClient`].
 //! Replaces `bevy_renet`'s `NetcodeClientPlugin`.
 
 use std::net::SocketAddr;
 
 use bevy::prelude::*;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
-use renetcode::{DisconnectReason, NetcodeClient};
+use skirmish_shared::netcode::{DisconnectReason, NetcodeClient};
 use skirmish_shared::transport::{GameSocket, LinkConditioner, TrafficCounters};
 
 /// The client's socket and netcode state.
@@ -47,11 +47,10 @@ impl ClientTransport {
         if self.netcode.is_disconnected() {
             return;
         }
-        match self.netcode.disconnect() {
-            Ok((addr, packet)) => self.socket.send_to(packet, addr),
-            Err(err) => debug!("cannot build the disconnect packet: {err}"),
-        }
-        self.socket.flush();
+        let socket = &mut self.socket;
+        self.netcode
+            .disconnect(|addr, packet| socket.send_to(packet, addr));
+        socket.flush();
     }
 }
 
@@ -110,7 +109,7 @@ fn receive_packets(
     if let Err(err) = received {
         warn!("client socket error: {err}");
     }
-    if let Some((packet, addr)) = transport.netcode.update(time.delta()) {
+    if let Some((addr, packet)) = transport.netcode.update(time.delta()) {
         transport.socket.send_to(packet, addr);
     }
     transport.socket.flush();
@@ -128,10 +127,13 @@ fn send_packets(mut transport: ResMut<ClientTransport>, mut client: ResMut<Renet
         return;
     }
     for packet in packets {
-        match transport.netcode.generate_payload_packet(&packet) {
-            Ok((addr, payload)) => transport.socket.send_to(payload, addr),
-            Err(err) => {
-                warn!("cannot send to the server: {err}");
+        match transport.netcode.payload_packet(&packet) {
+            Some((addr, payload)) => transport.socket.send_to(payload, addr),
+            None => {
+                warn!(
+                    "cannot send a packet of {} bytes to the server",
+                    packet.len()
+                );
                 break;
             }
         }

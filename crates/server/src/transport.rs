@@ -1,28 +1,28 @@
-//! The server's netcode transport: renetcode's [`NetcodeServer`] over a [`GameSocket`] (so the
-//! link conditioner and traffic counters sit beneath everything), feeding renet's
-//! [`RenetServer`]. Replaces `bevy_renet`'s `NetcodeServerPlugin`.
+//! The server's transport: our own [`NetcodeServer`] over a [`GameSocket`] (so the link
+//! conditioner and traffic counters sit beneath everything), feeding renet's [`RenetServer`].
+//! Replaces `bevy_renet`'s `NetcodeServerPlugin`.
+//!
+//! Nothing here logs per datagram: what netcode drops is counted ([`ServerTransport::drops`],
+//! exported as metrics) and summed up in at most one log line per [`DROP_SUMMARY_INTERVAL`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
-use renetcode::{NetcodeServer, ServerConfig, ServerResult};
+use skirmish_shared::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
 use skirmish_shared::transport::{GameSocket, TrafficCounters};
+
+/// At most one log line about dropped datagrams per this interval.
+pub const DROP_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The server's socket and netcode state.
 #[derive(Resource)]
 pub struct ServerTransport {
     socket: GameSocket,
     netcode: NetcodeServer,
-    /// Packets netcode asked us to send while processing input (handshakes, disconnects).
-    replies: Vec<(SocketAddr, Vec<u8>)>,
-    /// Clients we have received a payload from. Until then a client may not know it is
-    /// connected (the keep-alive that tells it can be lost), and renetcode sends keep-alives only
-    /// while no payload flows, so payloads are held back from unconfirmed clients.
-    confirmed: HashSet<u64>,
-    /// Datagrams netcode threw away: garbage, replays, strangers, invalid tokens.
-    dropped: u64,
+    /// Drops already reported in the log, and when.
+    reported: (DropCounters, Duration),
 }
 
 impl ServerTransport {
@@ -31,9 +31,7 @@ impl ServerTransport {
         Self {
             socket,
             netcode: NetcodeServer::new(config),
-            replies: Vec::new(),
-            confirmed: HashSet::new(),
-            dropped: 0,
+            reported: (DropCounters::default(), Duration::ZERO),
         }
     }
 
@@ -44,7 +42,7 @@ impl ServerTransport {
 
     /// Addresses clients dial (the netcode public addresses).
     pub fn public_addresses(&self) -> Vec<SocketAddr> {
-        self.netcode.addresses()
+        self.netcode.public_addresses().to_vec()
     }
 
     /// Traffic through the socket so far.
@@ -52,32 +50,60 @@ impl ServerTransport {
         self.socket.counters
     }
 
+    /// Datagrams netcode dropped so far, by why.
+    pub fn drops(&self) -> DropCounters {
+        self.netcode.drops()
+    }
+
     /// Datagrams dropped so far: undecodable, replayed, from strangers, or carrying an invalid
-    /// connect token (everything netcode ignored except keep-alives).
+    /// connect token.
     pub fn dropped_datagrams(&self) -> u64 {
-        self.dropped
+        self.netcode.drops().total()
+    }
+
+    /// The netcode state (for tests and diagnostics).
+    pub fn netcode(&self) -> &NetcodeServer {
+        &self.netcode
     }
 
     /// Disconnects every client at once, sending netcode disconnect packets immediately.
     pub fn disconnect_all(&mut self, server: &mut RenetServer) {
-        for client_id in self.netcode.clients_id() {
-            let result = self.netcode.disconnect(client_id);
-            handle_result(result, &mut self.replies, &mut self.confirmed, server);
-        }
-        self.send_replies();
-        self.socket.flush();
+        self.netcode.disconnect_all();
+        apply_events(&mut self.netcode, server);
+        self.flush();
     }
 
-    fn send_replies(&mut self) {
-        for (addr, bytes) in self.replies.drain(..) {
-            self.socket.send_to(&bytes, addr);
+    fn flush(&mut self) {
+        let socket = &mut self.socket;
+        self.netcode
+            .send_packets(|addr, bytes| socket.send_to(bytes, addr));
+        socket.flush();
+    }
+
+    /// One log line when datagrams were dropped since the last one, at most once an interval.
+    fn summarize_drops(&mut self, now: Duration) {
+        let (reported, at) = self.reported;
+        if now.saturating_sub(at) < DROP_SUMMARY_INTERVAL {
+            return;
         }
+        let drops = self.netcode.drops();
+        let new = drops.total() - reported.total();
+        if new > 0 {
+            info!(
+                "dropped {new} datagrams in the last {}s (malformed {}, unknown sender {}, \
+                 replayed {}, failed to decrypt {}, token refused {}, request ignored {})",
+                now.saturating_sub(at).as_secs(),
+                drops.malformed - reported.malformed,
+                drops.unknown_sender - reported.unknown_sender,
+                drops.replayed - reported.replayed,
+                drops.decrypt_failed - reported.decrypt_failed,
+                drops.token_refused - reported.token_refused,
+                drops.request_ignored - reported.request_ignored,
+            );
+        }
+        self.reported = (drops, now);
     }
 }
-
-/// netcode's packet type of keep-alives (the low 4 bits of a packet's first byte); netcode
-/// consumes them without a result.
-const KEEP_ALIVE: u8 = 4;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(
@@ -107,44 +133,37 @@ fn receive_packets(
 ) {
     let transport = &mut *transport;
     transport.netcode.update(time.delta());
+    apply_events(&mut transport.netcode, &mut server);
     let netcode = &mut transport.netcode;
-    let replies = &mut transport.replies;
-    let confirmed = &mut transport.confirmed;
-    let dropped = &mut transport.dropped;
     let received = transport.socket.receive(|addr, bytes| {
-        let is_keep_alive = bytes
-            .first()
-            .is_some_and(|prefix| prefix & 0x0F == KEEP_ALIVE);
-        // Garbage, replays and strangers end here as `ServerResult::None`.
-        let result = netcode.process_packet(addr, bytes);
-        if matches!(result, ServerResult::None) && !is_keep_alive {
-            *dropped += 1;
+        let payload = netcode.process_packet(addr, bytes);
+        // A join must reach renet before its first payload does.
+        apply_events(netcode, &mut server);
+        if let Some((client_id, payload)) = payload {
+            if let Err(err) = server.process_packet_from(payload, client_id) {
+                debug!("payload for unknown client {client_id}: {err}");
+            }
         }
-        handle_result(result, replies, confirmed, &mut server);
     });
     if let Err(err) = received {
         error!("server socket error: {err}");
     }
-    for client_id in transport.netcode.clients_id() {
-        let result = transport.netcode.update_client(client_id);
-        handle_result(
-            result,
-            &mut transport.replies,
-            &mut transport.confirmed,
-            &mut server,
-        );
-    }
     for client_id in server.disconnections_id() {
-        let result = transport.netcode.disconnect(client_id);
-        handle_result(
-            result,
-            &mut transport.replies,
-            &mut transport.confirmed,
-            &mut server,
-        );
+        transport.netcode.disconnect(client_id);
     }
-    transport.send_replies();
-    transport.socket.flush();
+    apply_events(&mut transport.netcode, &mut server);
+    transport.flush();
+    transport.summarize_drops(time.elapsed());
+}
+
+/// Tells renet who joined and left.
+fn apply_events(netcode: &mut NetcodeServer, server: &mut RenetServer) {
+    while let Some(event) = netcode.take_event() {
+        match event {
+            ServerEvent::Connected { client_id, .. } => server.add_connection(client_id),
+            ServerEvent::Disconnected { client_id, .. } => server.remove_connection(client_id),
+        }
+    }
 }
 
 fn send_packets(mut transport: ResMut<ServerTransport>, mut server: ResMut<RenetServer>) {
@@ -153,24 +172,14 @@ fn send_packets(mut transport: ResMut<ServerTransport>, mut server: ResMut<Renet
         let Ok(packets) = server.get_packets_to_send(client_id) else {
             continue;
         };
-        if !transport.confirmed.contains(&client_id) {
-            // Dropped like lost packets: renet resends what is reliable.
-            continue;
-        }
         for packet in packets {
-            match transport
-                .netcode
-                .generate_payload_packet(client_id, &packet)
-            {
-                Ok((addr, payload)) => transport.socket.send_to(payload, addr),
-                Err(err) => {
-                    warn!("cannot send to client {client_id}: {err}");
-                    break;
-                }
+            if let Err(err) = transport.netcode.send_payload(client_id, &packet) {
+                warn!("cannot send to client {client_id}: {err}");
+                break;
             }
         }
     }
-    transport.socket.flush();
+    transport.flush();
 }
 
 fn disconnect_on_exit(
@@ -180,43 +189,5 @@ fn disconnect_on_exit(
 ) {
     if !exit.is_empty() {
         transport.disconnect_all(&mut server);
-    }
-}
-
-fn handle_result(
-    result: ServerResult,
-    replies: &mut Vec<(SocketAddr, Vec<u8>)>,
-    confirmed: &mut HashSet<u64>,
-    server: &mut RenetServer,
-) {
-    match result {
-        ServerResult::None => {}
-        ServerResult::PacketToSend { addr, payload } => replies.push((addr, payload.to_vec())),
-        ServerResult::Payload { client_id, payload } => {
-            confirmed.insert(client_id);
-            if let Err(err) = server.process_packet_from(payload, client_id) {
-                debug!("payload for unknown client {client_id}: {err}");
-            }
-        }
-        ServerResult::ClientConnected {
-            client_id,
-            addr,
-            payload,
-            ..
-        } => {
-            server.add_connection(client_id);
-            replies.push((addr, payload.to_vec()));
-        }
-        ServerResult::ClientDisconnected {
-            client_id,
-            addr,
-            payload,
-        } => {
-            server.remove_connection(client_id);
-            confirmed.remove(&client_id);
-            if let Some(payload) = payload {
-                replies.push((addr, payload.to_vec()));
-            }
-        }
     }
 }

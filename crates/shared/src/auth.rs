@@ -2,13 +2,15 @@
 //!
 //! A dedicated server holds a 32-byte private key (never sent anywhere). Whoever holds the key (a
 //! matchmaker, or `skirmish token`) mints a [`ConnectToken`] for one client: signed, encrypted,
-//! naming the server addresses it is valid for and when it expires. Tokens travel as base64 text.
+//! naming the server addresses it is valid for and when it expires. Tokens travel as base64 text
+//! of the netcode standard's 2048-byte layout (what matchmakers in other languages produce and
+//! read); the 1164-byte framing of renetcode (client id in front) is still read.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::netcode::{ConnectToken, KEY_BYTES as NETCODE_KEY_BYTES, generate_random_bytes};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use renetcode::{ConnectToken, NETCODE_KEY_BYTES};
 
 use crate::protocol::PROTOCOL_ID;
 
@@ -37,7 +39,7 @@ pub fn parse_private_key(text: &str) -> Result<PrivateKey, String> {
 
 /// A new random private key, as base64 text (what `skirmish keygen` prints).
 pub fn generate_private_key() -> String {
-    BASE64.encode(renetcode::generate_random_bytes::<NETCODE_KEY_BYTES>())
+    BASE64.encode(generate_random_bytes::<NETCODE_KEY_BYTES>())
 }
 
 /// What a connect token grants.
@@ -84,13 +86,9 @@ pub fn mint_token_at(
     .map_err(|err| format!("cannot make a connect token: {err}"))
 }
 
-/// A token as base64 text.
+/// A token as base64 text (the standard 2048-byte layout).
 pub fn token_to_text(token: &ConnectToken) -> String {
-    let mut bytes = Vec::with_capacity(2048);
-    token
-        .write(&mut bytes)
-        .expect("writing a token to memory cannot fail");
-    BASE64.encode(bytes)
+    BASE64.encode(token.to_bytes())
 }
 
 /// A token from its base64 text.
@@ -98,8 +96,7 @@ pub fn token_from_text(text: &str) -> Result<ConnectToken, String> {
     let bytes = BASE64
         .decode(text.trim())
         .map_err(|_| "the connect token is not base64".to_owned())?;
-    ConnectToken::read(&mut bytes.as_slice())
-        .map_err(|err| format!("the connect token is not valid: {err}"))
+    ConnectToken::from_bytes(&bytes).map_err(|err| format!("the connect token is not valid: {err}"))
 }
 
 #[cfg(test)]
@@ -138,6 +135,11 @@ mod tests {
         };
         let token = mint_token(&key, &request).unwrap();
         let text = token_to_text(&token);
+        assert_eq!(
+            BASE64.decode(&text).unwrap().len(),
+            2048,
+            "the standard layout"
+        );
         let back = token_from_text(&text).unwrap();
         assert_eq!(back.server_addresses, token.server_addresses);
         assert_eq!(back.expire_timestamp, token.expire_timestamp);

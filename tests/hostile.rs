@@ -1,0 +1,334 @@
+//! Hostile peers against a real server App (and a real client) over UDP on 127.0.0.1: each test
+//! sends what an attacker found to stop or degrade a server running renetcode, and checks that
+//! ours drops it, counts it and keeps everyone else playing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use common::*;
+use skirmish_client::ClientSession;
+use skirmish_server::{ConnectedClients, ServerSettings, ServerTransport};
+use skirmish_shared::auth::mint_token;
+use skirmish_shared::netcode::{
+    ClientAuthentication, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType, peek_sequence,
+};
+
+fn snapshots(client: &App) -> u64 {
+    client.world().resource::<ClientSession>().snapshots_applied
+}
+
+fn now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+}
+
+/// The datagram that stopped renetcode: prefix 0x95 claims a 9-byte sequence.
+fn prefix_0x95() -> [u8; 18] {
+    let mut datagram = [0x5Au8; 18];
+    datagram[0] = 0x95;
+    datagram
+}
+
+#[test]
+fn a_0x95_datagram_from_a_pending_client_does_not_stop_the_server() {
+    let mut server = secure_server_at(loopback_any(), None);
+    let mut player = token_client(
+        mint_token(
+            &TEST_KEY,
+            &token_request(server.addr, 1, Duration::from_secs(5)),
+        )
+        .unwrap(),
+        |_| {},
+    );
+    connect_all(&mut server, &mut [&mut player]);
+
+    // An attacker with a valid token becomes a pending client, then sends the bad prefix.
+    let token = mint_token(
+        &TEST_KEY,
+        &token_request(server.addr, 2, Duration::from_secs(5)),
+    )
+    .unwrap();
+    let mut attacker = NetcodeClient::new(
+        now(),
+        ClientAuthentication::Secure {
+            connect_token: token,
+        },
+    )
+    .unwrap();
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let (to, request) = attacker.update(Duration::ZERO).unwrap();
+    socket.send_to(request, to).unwrap();
+    run_until(
+        &mut server,
+        &mut [&mut player],
+        "the attacker is pending",
+        |server, _| {
+            server
+                .app
+                .world()
+                .resource::<ServerTransport>()
+                .netcode()
+                .pending_clients()
+                == 1
+        },
+    );
+    let dropped = server
+        .app
+        .world()
+        .resource::<ServerTransport>()
+        .dropped_datagrams();
+    for _ in 0..10 {
+        socket.send_to(&prefix_0x95(), server.addr).unwrap();
+    }
+    let before = snapshots(&player);
+    run_until(
+        &mut server,
+        &mut [&mut player],
+        "the attack is counted",
+        |server, _| {
+            server
+                .app
+                .world()
+                .resource::<ServerTransport>()
+                .dropped_datagrams()
+                >= dropped + 10
+        },
+    );
+    run_until(
+        &mut server,
+        &mut [&mut player],
+        "the player keeps playing",
+        |_, clients| snapshots(clients[0]) > before + 30,
+    );
+    assert!(is_connected(&player));
+}
+
+#[test]
+fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
+    let (mut relay, relay_addr) = Relay::bind();
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        public_addresses: vec![relay_addr],
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
+    relay.server = server.addr;
+    let mut player = client(relay_addr, "relayed");
+    let start = Instant::now();
+    while !is_connected(&player) {
+        relay.pump();
+        step(&mut server, &mut [&mut player]);
+        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
+    }
+    // The relay's address is the server's, as the client sees it.
+    let client_addr = relay.client.unwrap();
+    for _ in 0..10 {
+        relay.socket.send_to(&prefix_0x95(), client_addr).unwrap();
+    }
+    let before = snapshots(&player);
+    let start = Instant::now();
+    while snapshots(&player) < before + 30 {
+        relay.pump();
+        step(&mut server, &mut [&mut player]);
+        assert!(start.elapsed() < DEADLINE, "the client keeps playing");
+    }
+    assert!(is_connected(&player));
+}
+
+#[test]
+fn one_connection_never_repeats_a_sequence_number() {
+    let (mut relay, relay_addr) = Relay::bind();
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        public_addresses: vec![relay_addr],
+        private_key: Some(TEST_KEY),
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
+    relay.server = server.addr;
+    let token = mint_token(
+        &TEST_KEY,
+        &token_request(relay_addr, 9, Duration::from_secs(5)),
+    )
+    .unwrap();
+    let mut player = token_client(token, |_| {});
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) || !is_connected(&player) {
+        relay.pump();
+        step(&mut server, &mut [&mut player]);
+        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
+    }
+    // Everything the server sent this client is encrypted with one key: its nonces, the
+    // plaintext sequence numbers, must never repeat.
+    let sequences: Vec<(PacketType, u64)> = relay
+        .from_server
+        .iter()
+        .filter_map(|datagram| peek_sequence(datagram))
+        .collect();
+    assert!(
+        sequences.len() > 60,
+        "a second of traffic: {}",
+        sequences.len()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for (packet_type, sequence) in &sequences {
+        assert!(
+            seen.insert(*sequence),
+            "{packet_type:?} reused sequence {sequence}"
+        );
+    }
+    let challenge = sequences
+        .iter()
+        .find(|(packet_type, _)| *packet_type == PacketType::Challenge)
+        .expect("a challenge was sent");
+    assert!(
+        challenge.1 >= GLOBAL_SEQUENCE_START,
+        "challenges use the top half: {}",
+        challenge.1
+    );
+}
+
+#[test]
+fn a_spoofed_connection_request_does_not_keep_a_vanished_clients_slot() {
+    let (mut relay, relay_addr) = Relay::bind();
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        public_addresses: vec![relay_addr],
+        private_key: Some(TEST_KEY),
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
+    relay.server = server.addr;
+    let token = mint_token(
+        &TEST_KEY,
+        &token_request(relay_addr, 3, Duration::from_secs(2)),
+    )
+    .unwrap();
+    let mut player = token_client(token, |_| {});
+    let start = Instant::now();
+    while !is_connected(&player) {
+        relay.pump();
+        step(&mut server, &mut [&mut player]);
+        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
+    }
+    let request = relay
+        .recorded
+        .iter()
+        .find(|datagram| datagram[0] == 0)
+        .expect("the connection request was recorded")
+        .clone();
+
+    // The client vanishes; its recorded request keeps coming from its address (the relay).
+    drop(player);
+    let gone = Instant::now();
+    let connected = |server: &TestServer| {
+        server
+            .app
+            .world()
+            .resource::<ConnectedClients>()
+            .contains_key(&3)
+    };
+    while connected(&server) {
+        relay.socket.send_to(&request, server.addr).unwrap();
+        for _ in 0..10 {
+            step(&mut server, &mut []);
+        }
+        assert!(
+            gone.elapsed() < Duration::from_secs(6),
+            "a vanished client with a 2 s timeout still holds its slot after {:?}",
+            gone.elapsed()
+        );
+    }
+    assert!(
+        server
+            .app
+            .world()
+            .resource::<ServerTransport>()
+            .drops()
+            .request_ignored
+            > 0
+    );
+}
+
+#[test]
+fn ten_thousand_junk_datagrams_log_a_handful_of_lines() {
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skirmish"))
+        .args([
+            "server",
+            "--insecure",
+            "--bots",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+        ])
+        .arg(port.to_string())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut log = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while !log
+        .iter()
+        .any(|line: &String| line.contains("listening on"))
+    {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(50)) {
+            log.push(line);
+        }
+        assert!(Instant::now() < deadline, "the server starts: {log:?}");
+    }
+
+    let attacker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut rng = fastrand::Rng::with_seed(10);
+    for i in 0..10_000u32 {
+        let len = 18 + (i as usize % 60);
+        let mut junk: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        junk[0] = [0x95, 0x14, 0x15, 0x16, 0x00, 0x33][i as usize % 6];
+        let _ = attacker.send_to(&junk, server_addr);
+        if i % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // A real client joining afterwards proves the server has read past the junk.
+    let mut player = App::new();
+    player.add_plugins((MinimalPlugins, skirmish_client::ClientPlugin));
+    skirmish_client::connect_with(player.world_mut(), server_addr, "P", default()).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !is_connected(&player) {
+        player.update();
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(Instant::now() < deadline, "a client joins after the junk");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+        log.push(line);
+    }
+    assert!(
+        log.len() <= 12,
+        "{} log lines for 10,000 junk datagrams:\n{}",
+        log.len(),
+        log.join("\n")
+    );
+}
