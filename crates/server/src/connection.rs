@@ -15,7 +15,7 @@ use skirmish_shared::protocol::encode;
 use crate::TickRate;
 use crate::game::{SlotCounter, Weapon, spawn_point};
 use crate::input::InputBuffer;
-use crate::replication::ClientReplication;
+use crate::replication::{ClientReplication, ReplicationFootprint};
 
 /// Server-side state of one connected client.
 #[derive(Debug)]
@@ -26,6 +26,17 @@ pub struct ClientInfo {
     pub inputs: InputBuffer,
     /// What this client has acknowledged and still needs.
     pub(crate) replication: ClientReplication,
+}
+
+impl ClientInfo {
+    /// What the server stores to replicate to this client; cheap. Bounded whatever the client
+    /// acknowledges: despawns by what despawned within [`AckTimeout`](crate::AckTimeout) (a
+    /// client silent for longer is sent away), snapshots in flight by
+    /// [`IN_FLIGHT_SNAPSHOTS`](crate::IN_FLIGHT_SNAPSHOTS), their entities by that times the
+    /// replicated entities.
+    pub fn replication_footprint(&self) -> ReplicationFootprint {
+        self.replication.footprint()
+    }
 }
 
 /// Every client that said hello and plays, by netcode client id.

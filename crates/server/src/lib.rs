@@ -41,7 +41,10 @@ pub use connection::{
 };
 pub use input::InputBuffer;
 pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics};
-pub use replication::{ReplicationState, SnapshotInterval};
+pub use replication::{
+    AckTimeout, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint, ReplicationState,
+    SnapshotInterval,
+};
 pub use skirmish_shared::auth::PrivateKey;
 pub use transport::ServerTransport;
 

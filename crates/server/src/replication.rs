@@ -8,8 +8,15 @@
 //! whose spawn is not acknowledged (or whose baseline is older than [`HISTORY_TICKS`]) go
 //! absolute, and despawns are repeated until acknowledged. So a lost snapshot is repaired by the
 //! next one, an entity at rest costs nothing, and a late joiner starts with the full world.
+//!
+//! What the server keeps per client is bounded whatever the client acknowledges: each pending
+//! despawn is stored once, with the tick of the first snapshot that carried it (every later
+//! snapshot carries it too, so any acknowledged snapshot from that tick on delivered it), at most
+//! [`IN_FLIGHT_SNAPSHOTS`] snapshots are remembered, and a client whose newest acknowledgement is
+//! older than [`AckTimeout`] is told why and sent away.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use bevy::ecs::change_detection::Tick;
 use bevy::ecs::entity::EntityHashMap;
@@ -22,8 +29,8 @@ use skirmish_shared::protocol::{MAX_MESSAGE_BYTES, Snapshot, encode};
 use skirmish_shared::replication::{Encoding, field_delta};
 use skirmish_shared::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 
-use crate::ServerSystems;
-use crate::connection::ConnectedClients;
+use crate::connection::{ConnectedClients, Farewells};
+use crate::{ServerSystems, TickRate};
 
 /// Most snapshot payload bytes sent to one client per tick. When more is pending, entities that
 /// were left out longest go first (their priority grows each snapshot they miss).
@@ -33,19 +40,48 @@ pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
 /// also how much value history the server (and the client) keeps.
 pub const HISTORY_TICKS: u32 = 64;
 
-/// Snapshots remembered per client while waiting for their ack (one second at 64 Hz).
-const IN_FLIGHT_SNAPSHOTS: usize = 64;
+/// Snapshots remembered per client while waiting for their ack (about one second at 60 Hz). An
+/// ack for an older snapshot still clears the despawns it delivered, but no longer advances
+/// entity baselines.
+pub const IN_FLIGHT_SNAPSHOTS: usize = 64;
+
+/// The default [`AckTimeout`]: as long as netcode's own timeout for unsecure clients, so an honest
+/// client whose process stalls is not sent away any sooner than netcode would drop it.
+pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a client may go without acknowledging any snapshot (counted in simulation ticks from
+/// its newest ack, or from its first snapshot if it never acknowledged one) before it is sent
+/// away with [`ServerMessage::Goodbye`] ("no snapshot acknowledged for N s").
+///
+/// Honest clients acknowledge every snapshot they apply, even an empty one, with every input
+/// message (each fixed tick), so their newest ack is one round trip plus a snapshot interval old.
+/// A client that stops acknowledging (an attacker, or a link with several seconds of round trip)
+/// would otherwise make the server keep every despawn for it. Insert this resource to change it;
+/// [`DEFAULT_ACK_TIMEOUT`] otherwise.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckTimeout(pub Duration);
+
+impl Default for AckTimeout {
+    fn default() -> Self {
+        Self(DEFAULT_ACK_TIMEOUT)
+    }
+}
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ReplicationState>()
         .init_resource::<SnapshotCache>()
+        .init_resource::<AckTimeout>()
         .add_systems(
             PostUpdate,
-            (collect_changes, send_snapshots)
+            (
+                send_away_silent_clients,
+                (collect_changes, send_snapshots)
+                    .chain()
+                    .run_if(resource_changed::<SimulationTick>)
+                    .run_if(snapshot_due),
+            )
                 .chain()
-                .in_set(ServerSystems::Send)
-                .run_if(resource_changed::<SimulationTick>)
-                .run_if(snapshot_due),
+                .in_set(ServerSystems::Send),
         );
 }
 
@@ -212,27 +248,73 @@ const UNACKED: u32 = u32::MAX - 1;
 pub(crate) struct ClientReplication {
     /// Indexed by the record's dense index.
     entities: Vec<ClientEntity>,
-    /// Despawns not acknowledged yet.
-    pending_despawns: Vec<NetId>,
-    /// Snapshots sent and not yet acknowledged: which entities and despawns each carried.
+    /// Despawns not acknowledged yet, sorted by id, each stored once with the tick of the first
+    /// snapshot that carried it. Every snapshot carries all of them, so an acknowledged snapshot
+    /// of that tick or later delivered it.
+    pending_despawns: Vec<(NetId, u32)>,
+    /// Snapshots sent and not yet acknowledged (at most [`IN_FLIGHT_SNAPSHOTS`]): which entities
+    /// each carried.
     in_flight: VecDeque<SentSnapshot>,
     /// Emptied `SentSnapshot::entities` buffers, reused to avoid an allocation per tick.
     spare: Vec<Vec<(u32, NetId)>>,
+    /// Tick of the first snapshot built for this client.
+    first_sent: Option<u32>,
+    /// Tick of the newest snapshot built for this client.
+    newest_sent: Option<u32>,
+    /// Newest snapshot tick the client acknowledged, even one no longer in flight.
+    newest_ack: Option<u32>,
 }
 
 #[derive(Debug)]
 struct SentSnapshot {
     tick: u32,
     entities: Vec<(u32, NetId)>,
-    despawns: Vec<NetId>,
+}
+
+/// What the server stores for one client's replication, for tests and monitoring. Each figure is
+/// bounded: see [`ClientInfo::replication_footprint`](crate::ClientInfo::replication_footprint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicationFootprint {
+    /// Despawn entries stored (every copy counted): despawns the client has not acknowledged.
+    pub despawn_entries: usize,
+    /// Snapshots remembered while waiting for their ack (at most [`IN_FLIGHT_SNAPSHOTS`]).
+    pub in_flight_snapshots: usize,
+    /// Entity entries across those snapshots (at most one per replicated entity per snapshot).
+    pub in_flight_entities: usize,
+    /// Newest snapshot tick the client acknowledged.
+    pub newest_ack: Option<u32>,
 }
 
 impl ClientReplication {
+    /// What this client's replication stores right now; cheap (no walk over entities).
+    pub(crate) fn footprint(&self) -> ReplicationFootprint {
+        ReplicationFootprint {
+            despawn_entries: self.pending_despawns.len(),
+            in_flight_snapshots: self.in_flight.len(),
+            in_flight_entities: self.in_flight.iter().map(|sent| sent.entities.len()).sum(),
+            newest_ack: self.newest_ack,
+        }
+    }
+
+    /// Ticks from this client's newest ack (or, before its first ack, from its first snapshot)
+    /// to `now`; `None` until a snapshot was built for it.
+    pub(crate) fn ack_age(&self, now: u32) -> Option<u32> {
+        Some(now.saturating_sub(self.newest_ack.or(self.first_sent)?))
+    }
+
     /// Records that the client applied the snapshot of `tick`: every entity that snapshot carried
-    /// is now up to date on the client as of `tick`.
+    /// is now up to date on the client as of `tick`, and every despawn first sent at or before
+    /// `tick` arrived. Linear in the pending despawns and the snapshots in flight.
     pub(crate) fn acknowledge(&mut self, tick: u32) {
+        if self.newest_ack.is_some_and(|newest| tick <= newest)
+            || self.newest_sent.is_none_or(|sent| tick > sent)
+        {
+            return; // A duplicate, older than what we know, or never sent: nothing new.
+        }
+        self.newest_ack = Some(tick);
+        self.pending_despawns.retain(|&(_, first)| first > tick);
         let Some(index) = self.in_flight.iter().position(|sent| sent.tick == tick) else {
-            return; // Too old, a duplicate, or never sent: nothing new is known.
+            return; // Older than the snapshots remembered: baselines stay where they are.
         };
         let mut sent = self.in_flight.remove(index).expect("index is in range");
         for &(dense, net_id) in &sent.entities {
@@ -245,10 +327,6 @@ impl ClientReplication {
                     baseline => baseline.max(tick),
                 };
             }
-        }
-        if !sent.despawns.is_empty() {
-            self.pending_despawns
-                .retain(|net_id| !sent.despawns.contains(net_id));
         }
         sent.entities.clear();
         self.spare.push(sent.entities);
@@ -339,14 +417,21 @@ impl ClientReplication {
         cache: &mut SnapshotCache,
         tick: u32,
     ) -> Vec<u8> {
+        self.first_sent.get_or_insert(tick);
+        self.newest_sent = Some(tick);
+        let already_pending = self.pending_despawns.len();
         for &(net_id, dense) in &state.despawned {
             if let Some(entity) = self.entities.get_mut(dense as usize)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
             {
                 entity.baseline = NOT_SENT;
-                self.pending_despawns.push(net_id);
+                self.pending_despawns.push((net_id, tick));
             }
+        }
+        if self.pending_despawns.len() > already_pending {
+            self.pending_despawns
+                .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
 
         let kinds = state.kinds.len();
@@ -414,10 +499,9 @@ impl ClientReplication {
         }
         write_end(&mut writer);
 
-        self.pending_despawns.sort_unstable();
         writer.write_varint(self.pending_despawns.len() as u32);
         let mut previous_id = u32::MAX;
-        for net_id in &self.pending_despawns {
+        for (net_id, _) in &self.pending_despawns {
             write_id_step(&mut writer, previous_id, net_id.0);
             previous_id = net_id.0;
         }
@@ -431,7 +515,6 @@ impl ClientReplication {
         self.in_flight.push_back(SentSnapshot {
             tick,
             entities: carried,
-            despawns: self.pending_despawns.clone(),
         });
         writer.finish()
     }
@@ -665,6 +748,33 @@ pub(crate) fn collect_into<'w>(
     state.last_run = Some(this_run);
 }
 
+/// Sends away clients whose newest ack is older than [`AckTimeout`], telling them why.
+fn send_away_silent_clients(
+    mut server: ResMut<RenetServer>,
+    clients: Res<ConnectedClients>,
+    mut farewells: ResMut<Farewells>,
+    tick: Res<SimulationTick>,
+    tick_rate: Res<TickRate>,
+    timeout: Res<AckTimeout>,
+    time: Res<Time<Real>>,
+) {
+    let limit = (timeout.0.as_secs_f64() * f64::from(tick_rate.0)).ceil() as u32;
+    for (&client_id, info) in clients.iter() {
+        if info
+            .replication
+            .ack_age(tick.0)
+            .is_none_or(|age| age <= limit)
+            || farewells.contains(client_id)
+        {
+            continue;
+        }
+        let reason = format!("no snapshot acknowledged for {} s", timeout.0.as_secs_f32());
+        warn!("disconnecting client {client_id}: {reason}");
+        metrics::counter!("skirmish_ack_timeouts_total").increment(1);
+        farewells.send(&mut server, client_id, &reason, time.elapsed());
+    }
+}
+
 fn send_snapshots(
     mut server: ResMut<RenetServer>,
     mut clients: ResMut<ConnectedClients>,
@@ -700,6 +810,119 @@ mod tests {
     use skirmish_shared::SharedPlugin;
 
     use super::*;
+
+    /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
+    /// despawn the next; `ack(tick)` says which snapshot (if any) the client acknowledges before
+    /// each tick's snapshot is built. Checks `check(tick, client)` after each build.
+    fn churn(
+        ticks: u32,
+        per_tick: usize,
+        client: &mut ClientReplication,
+        mut ack: impl FnMut(u32) -> Option<u32>,
+        mut check: impl FnMut(u32, &ClientReplication),
+    ) {
+        let mut app = App::new();
+        app.add_plugins(SharedPlugin);
+        let world = app.world_mut();
+        let mut state = ReplicationState::default();
+        let mut cache = SnapshotCache::default();
+        let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let mut alive = Vec::new();
+        for tick in 0..ticks {
+            for entity in alive.drain(..) {
+                world.despawn(entity);
+            }
+            for i in 0..per_tick {
+                let position = Position(Vec2::new(i as f32, tick as f32));
+                alive.push(world.spawn((Replicated, position)).id());
+            }
+            world.increment_change_tick();
+            let this_run = world.change_tick();
+            let registry = world.resource::<ReplicationRegistry>();
+            collect_into(&mut state, registry, query.iter(world), tick, this_run);
+            if let Some(acked) = ack(tick) {
+                client.acknowledge(acked);
+            }
+            client.build_payload(&state, &mut cache, tick);
+            check(tick, client);
+        }
+    }
+
+    #[test]
+    fn a_client_that_never_acks_stores_each_despawn_once_and_a_late_ack_clears_them() {
+        let (ticks, per_tick) = (300, 5);
+        let mut client = ClientReplication::default();
+        churn(
+            ticks,
+            per_tick,
+            &mut client,
+            |_| None,
+            |tick, client| {
+                let footprint = client.footprint();
+                // One entry per despawn so far (those of ticks 1..=tick), not one per despawn
+                // per snapshot in flight (the old layout held up to 64 copies of each).
+                assert_eq!(footprint.despawn_entries, per_tick * tick as usize);
+                assert_eq!(
+                    footprint.in_flight_snapshots,
+                    (tick as usize + 1).min(IN_FLIGHT_SNAPSHOTS)
+                );
+                assert!(footprint.in_flight_entities <= IN_FLIGHT_SNAPSHOTS * per_tick);
+                assert_eq!(client.ack_age(tick), Some(tick), "silent since tick 0");
+            },
+        );
+        let last = ticks - 1;
+
+        // A late ack, older than every snapshot still in flight: it proves the client has every
+        // despawn first sent up to then, so exactly those go (one pass over the list).
+        client.acknowledge(100);
+        let footprint = client.footprint();
+        assert_eq!(
+            footprint.despawn_entries,
+            per_tick * (last - 100) as usize,
+            "the despawns of ticks 101..={last} remain"
+        );
+        assert_eq!(footprint.newest_ack, Some(100));
+        assert_eq!(footprint.in_flight_snapshots, IN_FLIGHT_SNAPSHOTS);
+        assert_eq!(client.ack_age(last), Some(last - 100));
+
+        // Older or repeated acks, and acks of snapshots never sent, change nothing.
+        for stale in [0, 99, 100, last + 1, u32::MAX] {
+            client.acknowledge(stale);
+            assert_eq!(client.footprint(), footprint, "ack {stale}");
+        }
+
+        // The newest snapshot acknowledged: nothing pending, nothing in flight.
+        client.acknowledge(last);
+        let footprint = client.footprint();
+        assert_eq!(footprint.despawn_entries, 0);
+        assert_eq!(footprint.in_flight_snapshots, 0);
+        assert_eq!(footprint.in_flight_entities, 0);
+        assert_eq!(client.ack_age(last), Some(0));
+    }
+
+    #[test]
+    fn an_acking_client_keeps_only_the_newest_despawns() {
+        let per_tick = 5;
+        let mut client = ClientReplication::default();
+        assert_eq!(
+            client.ack_age(0),
+            None,
+            "no snapshot yet: nothing to acknowledge"
+        );
+        churn(
+            200,
+            per_tick,
+            &mut client,
+            |tick| tick.checked_sub(1),
+            |tick, client| {
+                let footprint = client.footprint();
+                let expected = if tick == 0 { 0 } else { per_tick };
+                assert_eq!(footprint.despawn_entries, expected, "tick {tick}");
+                assert_eq!(footprint.in_flight_snapshots, 1);
+                assert!(client.ack_age(tick).is_some_and(|age| age <= 1));
+            },
+        );
+    }
 
     #[test]
     fn over_budget_worlds_arrive_in_turns_without_starving_anyone() {
