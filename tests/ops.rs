@@ -408,3 +408,198 @@ fn bad_security_settings_exit_2_naming_the_setting() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A field of `/proc/<pid>/status` in its unit (kB for sizes), Linux only.
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    proc_status(pid, "VmRSS")
+}
+
+/// Starts a server process with a metrics endpoint on a free loopback port (plus `extra`
+/// arguments) and waits until `/metrics` answers.
+fn start_server_with_metrics(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let mut args = vec!["--metrics-addr".to_owned(), metrics_addr.to_string()];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (server, addr) = start_server(&args);
+    let start = Instant::now();
+    while !matches!(get(&format!("http://{metrics_addr}/metrics")), Ok((200, _))) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the metrics endpoint never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, addr, metrics_addr)
+}
+
+/// Most the server's resident memory may grow in the endpoint attack tests.
+const RSS_SLACK_KIB: u64 = 20 * 1024;
+
+#[test]
+fn metrics_endpoint_closes_an_endless_header_line() {
+    use std::io::Write;
+
+    let (server, _, metrics_addr) = start_server_with_metrics(&[]);
+    let pid = server.0.id();
+    let rss_before = rss_kib(pid);
+
+    // 50 MB of one header line, never ending it, from a writer thread until the server closes.
+    const ATTACK_BYTES: usize = 50 * 1024 * 1024;
+    let mut stream = std::net::TcpStream::connect(metrics_addr).expect("connect");
+    // A server that stops reading without closing makes the write time out instead.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        let result = stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+            .and_then(|()| {
+                while sent < ATTACK_BYTES {
+                    sent += stream.write(&chunk)?;
+                }
+                Ok(())
+            });
+        let _ = done.send((sent, result));
+    });
+    let (sent, result) = outcome
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the attack writer finishes");
+    let rss_after = rss_kib(pid);
+    eprintln!(
+        "endless header: {sent} bytes taken before {result:?}; server RSS {rss_before} KiB -> \
+         {rss_after} KiB"
+    );
+    let err = result.expect_err("the server must close an endless header line");
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ),
+        "closed by the server, not stalled: {err}"
+    );
+    assert!(sent < ATTACK_BYTES, "the server read {sent} header bytes");
+    assert!(
+        rss_after < rss_before + RSS_SLACK_KIB,
+        "server RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    let (status, _) = get(&format!("http://{metrics_addr}/metrics")).expect("/metrics answers");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn metrics_endpoint_survives_300_idle_connections_while_clients_play() {
+    use std::io::Read;
+
+    let (server, addr, metrics_addr) = start_server_with_metrics(&[]);
+    let pid = server.0.id();
+    let mut players = [join(addr), join(addr)];
+    let rss_before = rss_kib(pid);
+    let threads_before = proc_status(pid, "Threads");
+
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            std::net::TcpStream::connect_timeout(&metrics_addr, Duration::from_secs(5))
+                .expect("open an idle connection")
+        })
+        .collect();
+
+    // Scrape from another thread while both players keep playing on this one.
+    let scraper = std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            for path in ["/metrics", "/healthz"] {
+                let asked = Instant::now();
+                let answer = get(&format!("http://{metrics_addr}{path}"));
+                answers.push((path, answer.map(|(status, _)| status), asked.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        answers
+    });
+    let snapshots = |app: &App| {
+        app.world()
+            .resource::<skirmish_client::ClientSession>()
+            .snapshots_applied
+    };
+    let counts_before = players.each_ref().map(snapshots);
+    let mut longest_gap = [Duration::ZERO; 2];
+    let mut last_seen = [(Instant::now(), 0); 2];
+    let window = Instant::now();
+    while !scraper.is_finished() || window.elapsed() < Duration::from_secs(3) {
+        assert!(window.elapsed() < Duration::from_secs(30), "scraper hangs");
+        for (index, app) in players.iter_mut().enumerate() {
+            app.update();
+            let count = snapshots(app);
+            if count != last_seen[index].1 {
+                last_seen[index] = (Instant::now(), count);
+            }
+            longest_gap[index] = longest_gap[index].max(last_seen[index].0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = window.elapsed();
+    let answers = scraper.join().expect("scraper");
+    for (path, answer, took) in &answers {
+        assert_eq!(
+            answer.as_ref().ok(),
+            Some(&200),
+            "{path}: {answer:?} after {took:?}"
+        );
+    }
+    for (index, app) in players.iter().enumerate() {
+        assert!(connected(app), "player {index} stays connected");
+        let received = snapshots(app) - counts_before[index];
+        // 60 per second while nothing disturbs the tick; at least half of them.
+        let expected = elapsed.as_secs_f64() * 60.0 * 0.5;
+        assert!(
+            received as f64 >= expected,
+            "player {index}: {received} snapshots in {elapsed:?}"
+        );
+        assert!(
+            longest_gap[index] < Duration::from_millis(500),
+            "player {index}: {:?} without a snapshot",
+            longest_gap[index]
+        );
+    }
+    let threads_after = proc_status(pid, "Threads");
+    let rss_after = rss_kib(pid);
+    eprintln!(
+        "300 idle connections: server threads {threads_before} -> {threads_after}, RSS \
+         {rss_before} KiB -> {rss_after} KiB; snapshot gaps {longest_gap:?}"
+    );
+    assert!(
+        threads_after <= threads_before + 1,
+        "server threads grew from {threads_before} to {threads_after}"
+    );
+    assert!(
+        rss_after < rss_before + RSS_SLACK_KIB,
+        "server RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // The server hangs up on every idle connection within its timeout.
+    let hung_up = Instant::now();
+    for (index, mut stream) in idle.into_iter().enumerate() {
+        let left = Duration::from_secs(10).saturating_sub(hung_up.elapsed());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(&mut [0; 64]) {
+            Ok(0) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("idle connection {index} still open: {other:?}"),
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod bots;
 mod connection;
 pub mod game;
+pub mod http;
 mod input;
 pub mod metrics;
 mod receive;
@@ -40,7 +41,7 @@ pub use connection::{
     AwaitingHello, ClientInfo, ConnectedClients, FAREWELL_GRACE, Farewells, HELLO_TIMEOUT,
 };
 pub use input::InputBuffer;
-pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics};
+pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics, serve_metrics_with};
 pub use replication::{ReplicationState, SnapshotInterval};
 pub use skirmish_shared::auth::PrivateKey;
 pub use transport::ServerTransport;
