@@ -603,3 +603,106 @@ fn metrics_endpoint_survives_300_idle_connections_while_clients_play() {
         }
     }
 }
+
+/// Starts `skirmish server --insecure` with a metrics endpoint (plus `extra` arguments); every line
+/// it prints comes through the returned receiver.
+fn start_logged_server(
+    extra: &[&str],
+) -> (
+    Server,
+    SocketAddr,
+    SocketAddr,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let port = free_udp_port();
+    let metrics_addr = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let mut child = skirmish()
+        .args(["server", "--insecure", "--bind", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .arg("--metrics-addr")
+        .arg(metrics_addr.to_string())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let (lines, printed) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn({
+        let lines = lines.clone();
+        move || forward_lines(stdout, &lines)
+    });
+    std::thread::spawn(move || forward_lines(stderr, &lines));
+    (
+        Server(child),
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        metrics_addr,
+        printed,
+    )
+}
+
+/// Stops `server` with SIGTERM and returns everything it printed.
+fn stop_and_collect(mut server: Server, printed: &std::sync::mpsc::Receiver<String>) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    let _ = server.0.wait();
+    let mut text = String::new();
+    // The forwarding threads end with the process's pipes.
+    while let Ok(line) = printed.recv_timeout(Duration::from_secs(5)) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn name_change_floods_are_counted_not_logged_one_by_one() {
+    use bevy_renet::RenetClient;
+    use skirmish_shared::prelude::{ClientChannel, ClientMessage};
+    use skirmish_shared::protocol::encode;
+
+    let (server, addr, metrics_addr, printed) = start_logged_server(&[]);
+    let mut app = join(addr);
+    const RENAMES: u32 = 600;
+    let metrics = format!("http://{metrics_addr}/metrics");
+    let start = Instant::now();
+    let mut sent = 0;
+    loop {
+        // A few per frame, so the reliable channel never overflows.
+        for _ in 0..10 {
+            if sent < RENAMES {
+                let rename = ClientMessage::SetName(format!("Name {sent}"));
+                app.world_mut()
+                    .resource_mut::<RenetClient>()
+                    .send_message(ClientChannel::Command, encode(&rename));
+                sent += 1;
+            }
+        }
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+        if sent == RENAMES
+            && let Ok((200, text)) = get(&metrics)
+            && sample(&text, "skirmish_name_changes_total") == Some(f64::from(RENAMES))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the server never counted {RENAMES} name changes"
+        );
+    }
+    assert!(connected(&app), "renaming is allowed");
+    let log = stop_and_collect(server, &printed);
+    let logged = log
+        .lines()
+        .filter(|line| line.contains(" is called "))
+        .count();
+    // One line per 10 s at most: the first rename, and one more if the test was slow.
+    let allowed = 1 + start.elapsed().as_secs() as usize / 10;
+    assert!(
+        (1..=allowed).contains(&logged),
+        "{logged} rename lines for {RENAMES} renames:\n{log}"
+    );
+}

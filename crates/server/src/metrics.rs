@@ -9,6 +9,7 @@
 //! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
 //! `skirmish_datagrams_dropped_total`, `skirmish_decode_errors_total`,
 //! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`,
+//! `skirmish_name_changes_total`,
 //! `skirmish_http_rejected_total{reason}` (metrics endpoint connections closed unanswered or
 //! refused: `full`, `timeout`, `head_too_large`, `bad_request`).
 
@@ -137,6 +138,11 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
 /// Counts a message that could not be decoded.
 pub(crate) fn count_decode_error() {
     counter!("skirmish_decode_errors_total").increment(1);
+}
+
+/// Counts a `SetName` message (they are not logged one by one).
+pub(crate) fn count_name_change() {
+    counter!("skirmish_name_changes_total").increment(1);
 }
 
 /// Counts a disconnect under a short, bounded reason label.

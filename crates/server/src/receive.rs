@@ -5,6 +5,7 @@
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use bevy_renet::renet::ClientId;
+use skirmish_shared::log_limit::LogLimiter;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{INPUT_REDUNDANCY, PROTOCOL_VERSION, decode, peek_hello_version};
 
@@ -48,6 +49,7 @@ fn receive_messages(
     mut farewells: ResMut<Farewells>,
     tick: Res<SimulationTick>,
     time: Res<Time<Real>>,
+    mut name_log: Local<LogLimiter>,
 ) {
     let now = time.elapsed();
     for &client_id in awaiting.keys() {
@@ -73,6 +75,13 @@ fn receive_messages(
         }
         match receive_from(&mut server, client_id, info, tick.0) {
             Ok(Some(name)) => {
+                // Any client may rename itself every packet: counted, and logged sparingly.
+                if let Some(suppressed) = name_log.record() {
+                    info!(
+                        "client {client_id} is called {name:?}{}",
+                        held_back(suppressed, name_log.interval())
+                    );
+                }
                 commands.entity(info.player).try_insert(PlayerName(name));
             }
             Ok(None) => {}
@@ -85,6 +94,18 @@ fn receive_messages(
                 farewells.send(&mut server, client_id, &reason, now);
             }
         }
+    }
+}
+
+/// The end of a rate-limited log line: how many like it were held back.
+fn held_back(suppressed: u64, interval: std::time::Duration) -> String {
+    if suppressed == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({suppressed} more not logged in the last {} s)",
+            interval.as_secs()
+        )
     }
 }
 
@@ -170,9 +191,8 @@ fn receive_from(
     while let Some(bytes) = server.receive_message(client_id, ClientChannel::Command) {
         match decode::<ClientMessage>(&bytes).map_err(Violation::Undecodable)? {
             ClientMessage::SetName(name) => {
-                let name = sanitize_name(&name);
-                info!("client {client_id} is called {name:?}");
-                new_name = Some(name);
+                crate::metrics::count_name_change();
+                new_name = Some(sanitize_name(&name));
             }
             ClientMessage::Input { .. } => return Err(Violation::WrongChannel("Input")),
             ClientMessage::Hello { .. } => return Err(Violation::HelloTwice),
