@@ -215,7 +215,8 @@ pub(crate) struct TokenArgs {
     /// Server address(es) the token is valid for, comma-separated: the server's public address.
     #[arg(long, required = true, value_delimiter = ',')]
     server: Vec<SocketAddr>,
-    /// The client's id on the server: unique among its connected clients.
+    /// The client's id on the server: unique among its connected clients, and not one of the
+    /// bots' (0xB070000000000000 to 0xB07000000000003F).
     #[arg(long)]
     client_id: u64,
     /// Seconds the token may be used to start connecting.
@@ -227,6 +228,16 @@ pub(crate) struct TokenArgs {
 }
 
 pub(crate) fn token(args: &TokenArgs) -> ExitCode {
+    if skirmish_server::bots::is_bot_id(args.client_id) {
+        eprintln!(
+            "skirmish token: --client-id {}: reserved for the server's bots ({:#x}..{:#x}); the \
+             server refuses it",
+            args.client_id,
+            skirmish_server::bots::BOT_IDS.start,
+            skirmish_server::bots::BOT_IDS.end
+        );
+        return ExitCode::from(2);
+    }
     let key = match load_key(args.key_file.as_ref()) {
         Ok(Some(key)) => key,
         Ok(None) => {

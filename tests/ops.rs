@@ -282,6 +282,23 @@ fn keys_and_tokens_from_the_command_line() {
     let parsed = skirmish_shared::auth::token_from_text(&text).expect("a valid token");
     assert_eq!(parsed.client_id, 7);
 
+    // No token for an id the server keeps for its bots.
+    let bot_id = skirmish_server::bots::BOT_ID_BASE + 3;
+    let refused = skirmish()
+        .args(["token", "--server", "127.0.0.1:5000", "--client-id"])
+        .arg(bot_id.to_string())
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .expect("run token");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("reserved for the server's bots"),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty());
+
     // The key never shows up in anything the server prints.
     let port = free_udp_port();
     let mut child = skirmish()

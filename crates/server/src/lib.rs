@@ -237,9 +237,10 @@ pub fn listen_on(
     if settings.conditioner.is_active() {
         warn!("link conditioner active: {:?}", settings.conditioner);
     }
-    if settings.bots > 64 {
+    if settings.bots as u64 > bots::MAX_BOTS {
         return Err(StartError::InvalidSetting(format!(
-            "at most 64 bots, got {}",
+            "at most {} bots, got {}",
+            bots::MAX_BOTS,
             settings.bots
         )));
     }

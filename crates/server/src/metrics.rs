@@ -9,7 +9,8 @@
 //! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
 //! `skirmish_datagrams_dropped_total`, `skirmish_decode_errors_total`,
 //! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`,
-//! `skirmish_name_changes_total`,
+//! `skirmish_name_changes_total`, `skirmish_refusals_total{reason}` (`version`, `no_hello`,
+//! `reserved_id`: a client id of the bots),
 //! `skirmish_http_rejected_total{reason}` (metrics endpoint connections closed unanswered or
 //! refused: `full`, `timeout`, `head_too_large`, `bad_request`).
 
@@ -138,6 +139,11 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
 /// Counts a message that could not be decoded.
 pub(crate) fn count_decode_error() {
     counter!("skirmish_decode_errors_total").increment(1);
+}
+
+/// Counts a connection refused before it played, under a short, bounded reason label.
+pub(crate) fn count_refusal(reason: &'static str) {
+    counter!("skirmish_refusals_total", "reason" => reason).increment(1);
 }
 
 /// Counts a `SetName` message (they are not logged one by one).

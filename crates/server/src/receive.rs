@@ -64,6 +64,7 @@ fn receive_messages(
             Ok(None) => {}
             Err(refusal) => {
                 warn!("refusing client {client_id}: {refusal}");
+                crate::metrics::count_refusal(refusal.label());
                 farewells.send(&mut server, client_id, &refusal.to_string(), now);
             }
         }
@@ -123,6 +124,19 @@ enum Refusal {
     Version(u16),
     /// The first message was not a hello.
     NoHello,
+    /// The client id is one of the bots' ([`crate::bots::BOT_IDS`]).
+    ReservedId,
+}
+
+impl Refusal {
+    /// The `reason` label of `skirmish_refusals_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Version(_) => "version",
+            Self::NoHello => "no_hello",
+            Self::ReservedId => "reserved_id",
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -134,6 +148,10 @@ impl std::fmt::Display for Refusal {
                  {theirs}: use the same Skirmish version as the server"
             ),
             Self::NoHello => write!(f, "your game did not start with a hello"),
+            Self::ReservedId => write!(
+                f,
+                "your client id is reserved for the server's bots: connect with another one"
+            ),
         }
     }
 }
@@ -154,6 +172,10 @@ fn receive_hello(server: &mut RenetServer, client_id: ClientId) -> Result<Option
         None => return Err(Refusal::NoHello),
     }
     match decode::<ClientMessage>(&bytes) {
+        // Refused only now that it said hello, so that it surely hears why.
+        Ok(ClientMessage::Hello { .. }) if crate::bots::is_bot_id(client_id) => {
+            Err(Refusal::ReservedId)
+        }
         Ok(ClientMessage::Hello { name, .. }) => {
             let name = sanitize_name(&name);
             info!("client {client_id} says hello as {name:?}");
