@@ -300,6 +300,15 @@ fn keys_and_tokens_from_the_command_line() {
     assert!(refused.stdout.is_empty());
 
     // The key never shows up in anything the server prints.
+    let printed = secure_server_output(&key_file);
+    assert!(printed.contains("secure"), "{printed}");
+    assert!(!printed.contains(key_text.trim()), "the key was printed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts a secure server with `key_file`, waits until it listens, stops it with SIGTERM (it must
+/// exit 0) and returns everything it printed on both streams.
+fn secure_server_output(key_file: &std::path::Path) -> String {
     let port = free_udp_port();
     let mut child = skirmish()
         .args([
@@ -310,7 +319,7 @@ fn keys_and_tokens_from_the_command_line() {
             &port.to_string(),
             "--key-file",
         ])
-        .arg(&key_file)
+        .arg(key_file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -343,9 +352,7 @@ fn keys_and_tokens_from_the_command_line() {
         reader.join().unwrap();
     }
     printed.extend(printed_lines.try_iter().map(|line| line + "\n"));
-    assert!(printed.contains("secure"), "{printed}");
-    assert!(!printed.contains(key_text.trim()), "the key was printed");
-    let _ = std::fs::remove_dir_all(&dir);
+    printed
 }
 
 /// Sends each line `from` prints to `to`.
@@ -722,4 +729,105 @@ fn name_change_floods_are_counted_not_logged_one_by_one() {
         (1..=allowed).contains(&logged),
         "{logged} rename lines for {RENAMES} renames:\n{log}"
     );
+}
+
+/// Owner, group and other permission bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_out_writes_an_owner_only_key_file_the_server_accepts() {
+    let dir = std::env::temp_dir().join(format!("skirmish-keygen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("server.key");
+    let keygen = |force: bool| {
+        let mut command = skirmish();
+        command.args(["keygen", "--out"]).arg(&key_file);
+        if force {
+            command.arg("--force");
+        }
+        command.output().expect("run keygen")
+    };
+
+    let made = keygen(false);
+    assert!(made.status.success(), "{made:?}");
+    assert_eq!(mode(&key_file), 0o600);
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    skirmish_shared::auth::parse_private_key(&key_text).expect("a valid key");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&made.stdout),
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(
+        !said.contains(key_text.trim()),
+        "the key was printed: {said}"
+    );
+    assert!(made.stdout.is_empty(), "nothing on stdout: {said}");
+
+    // The server takes it, without a warning about its mode.
+    let printed = secure_server_output(&key_file);
+    assert!(printed.contains("secure"), "{printed}");
+    assert!(!printed.contains("chmod"), "{printed}");
+
+    // An existing key is never replaced by accident...
+    let again = keygen(false);
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key_text);
+    // ...and --force makes a new owner-only file even over a world-readable one.
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let forced = keygen(true);
+    assert!(forced.status.success(), "{forced:?}");
+    assert_eq!(mode(&key_file), 0o600);
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), key_text);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_key_file_others_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = std::env::temp_dir().join(format!("skirmish-keymode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("server.key");
+    // `skirmish keygen > server.key` in a shell with umask 022.
+    let redirect = std::fs::File::create(&key_file).unwrap();
+    redirect
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let key = skirmish()
+        .arg("keygen")
+        .stdout(redirect)
+        .output()
+        .expect("run keygen");
+    assert!(key.status.success());
+    let said = String::from_utf8_lossy(&key.stderr);
+    assert!(
+        said.contains("chmod 600") && said.contains("--out FILE"),
+        "keygen warns about its redirect: {said}"
+    );
+
+    let printed = secure_server_output(&key_file);
+    let warning = printed
+        .lines()
+        .find(|line| line.contains("chmod 600"))
+        .unwrap_or_else(|| panic!("no warning about the key file's mode:\n{printed}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains("0644"), "{warning}");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(!printed.contains(key_text.trim()), "the key was printed");
+    let _ = std::fs::remove_dir_all(&dir);
 }

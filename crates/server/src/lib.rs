@@ -61,8 +61,8 @@ pub enum ServerSystems {
     Send,
 }
 
-/// Settings of a server instance.
-#[derive(Debug, Clone)]
+/// Settings of a server instance. Its `Debug` output never shows the private key.
+#[derive(Clone)]
 pub struct ServerSettings {
     /// Address the UDP socket binds to.
     pub bind: SocketAddr,
@@ -84,6 +84,41 @@ pub struct ServerSettings {
     /// minted with it (see [`skirmish_shared::auth`]). `None` serves unsecure clients (host mode
     /// on loopback, or `--insecure`).
     pub private_key: Option<PrivateKey>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            bind,
+            public_addresses,
+            max_clients,
+            tick_rate,
+            conditioner,
+            bots,
+            snapshot_rate,
+            private_key,
+        } = self;
+        f.debug_struct("ServerSettings")
+            .field("bind", bind)
+            .field("public_addresses", public_addresses)
+            .field("max_clients", max_clients)
+            .field("tick_rate", tick_rate)
+            .field("conditioner", conditioner)
+            .field("bots", bots)
+            .field("snapshot_rate", snapshot_rate)
+            .field(
+                "private_key",
+                &format_args!(
+                    "{}",
+                    if private_key.is_some() {
+                        "Some(<redacted>)"
+                    } else {
+                        "None"
+                    }
+                ),
+            )
+            .finish()
+    }
 }
 
 impl Default for ServerSettings {
@@ -325,4 +360,53 @@ pub fn server_app(tick_rate: u16, log: bool) -> App {
         app.add_plugins(LogPlugin::default());
     }
     app
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::ServerSettings;
+
+    #[test]
+    fn debug_output_never_shows_the_private_key() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let settings = ServerSettings {
+            private_key: Some(key),
+            ..ServerSettings::default()
+        };
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let mut forms: Vec<String> = engines.iter().map(|engine| engine.encode(key)).collect();
+        forms.push(hex::encode(key));
+        forms.push(hex::encode_upper(key));
+        // As `[u8; 32]` prints, in any spacing: compared with whitespace removed.
+        forms.push(format!("{key:?}"));
+        forms.push(format!("{key:x?}"));
+        forms.push(key.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
+        // A few bytes in a row are already too many.
+        forms.push(format!("{},{},{}", key[0], key[1], key[2]));
+        forms.push(hex::encode(&key[..4]));
+        let forms: Vec<String> = forms
+            .into_iter()
+            .map(|form| form.split_whitespace().collect())
+            .collect();
+        for output in [format!("{settings:?}"), format!("{settings:#?}")] {
+            let compact: String = output.split_whitespace().collect();
+            for form in &forms {
+                assert!(!compact.contains(form.as_str()), "{form} in {output}");
+            }
+            assert!(output.contains("private_key: Some(<redacted>)"), "{output}");
+            assert!(
+                output.contains("max_clients: 16"),
+                "other fields still show: {output}"
+            );
+        }
+        let unsecure = format!("{:?}", ServerSettings::default());
+        assert!(unsecure.contains("private_key: None"), "{unsecure}");
+    }
 }
