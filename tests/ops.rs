@@ -594,7 +594,7 @@ fn metrics_endpoint_survives_300_idle_connections_while_clients_play() {
             "player {index}: {received} snapshots in {elapsed:?}"
         );
         assert!(
-            longest_gap[index] < Duration::from_millis(500),
+            longest_gap[index] < Duration::from_secs(1),
             "player {index}: {:?} without a snapshot",
             longest_gap[index]
         );
