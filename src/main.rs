@@ -43,7 +43,8 @@ enum Command {
     Client(ClientArgs),
     /// Print a connect token for one client of a secure server (needs the server's key).
     Token(TokenArgs),
-    /// Print a new random private key for `server --key-file` / `SKIRMISH_PRIVATE_KEY`.
+    /// Make a new random private key for `server --key-file` / `SKIRMISH_PRIVATE_KEY` (`--out FILE`
+    /// writes a file only you can read).
     Keygen(KeygenArgs),
     /// Check a server's health endpoint: exit 0 when it answers 200 (for container HEALTHCHECKs).
     Healthcheck(HealthcheckArgs),

@@ -3,8 +3,9 @@
 //! Every server setting is a flag and a `SKIRMISH_*` environment variable. Settings are checked
 //! before anything starts: a bad one exits with code 2 and names the setting.
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -184,6 +185,9 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
     if settings.private_key.is_none() {
         warn!("--insecure: any client can join without a connect token");
     }
+    if let Some(warning) = args.key_file.as_deref().and_then(key_file_warning) {
+        warn!("{warning}");
+    }
     let heartbeat = app.world().resource::<Heartbeat>().clone();
     if let Some(addr) = args.metrics_addr {
         match skirmish_server::serve_metrics(addr, heartbeat.clone()) {
@@ -215,7 +219,8 @@ pub(crate) struct TokenArgs {
     /// Server address(es) the token is valid for, comma-separated: the server's public address.
     #[arg(long, required = true, value_delimiter = ',')]
     server: Vec<SocketAddr>,
-    /// The client's id on the server: unique among its connected clients.
+    /// The client's id on the server: unique among its connected clients, and not one of the
+    /// bots' (0xB070000000000000 to 0xB07000000000003F).
     #[arg(long)]
     client_id: u64,
     /// Seconds the token may be used to start connecting.
@@ -227,6 +232,19 @@ pub(crate) struct TokenArgs {
 }
 
 pub(crate) fn token(args: &TokenArgs) -> ExitCode {
+    if skirmish_server::bots::is_bot_id(args.client_id) {
+        eprintln!(
+            "skirmish token: --client-id {}: reserved for the server's bots ({:#x}..{:#x}); the \
+             server refuses it",
+            args.client_id,
+            skirmish_server::bots::BOT_IDS.start,
+            skirmish_server::bots::BOT_IDS.end
+        );
+        return ExitCode::from(2);
+    }
+    if let Some(warning) = args.key_file.as_deref().and_then(key_file_warning) {
+        eprintln!("skirmish token: warning: {warning}");
+    }
     let key = match load_key(args.key_file.as_ref()) {
         Ok(Some(key)) => key,
         Ok(None) => {
@@ -257,11 +275,116 @@ pub(crate) fn token(args: &TokenArgs) -> ExitCode {
 }
 
 #[derive(clap::Args, Debug)]
-pub(crate) struct KeygenArgs {}
+pub(crate) struct KeygenArgs {
+    /// Write the key to this file, created readable by you only (mode 0600), instead of printing
+    /// it. Refuses to replace an existing file without --force.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Replace FILE if it exists (atomically, by a new 0600 file).
+    #[arg(long, requires = "out")]
+    force: bool,
+}
 
-pub(crate) fn keygen(_: &KeygenArgs) -> ExitCode {
-    println!("{}", auth::generate_private_key());
-    ExitCode::SUCCESS
+pub(crate) fn keygen(args: &KeygenArgs) -> ExitCode {
+    let key = auth::generate_private_key();
+    let Some(path) = &args.out else {
+        if let Some(mode) = stdout_file_mode().filter(|mode| mode & 0o077 != 0) {
+            eprintln!(
+                "skirmish keygen: warning: the key goes to a file other users can access (mode \
+                 {mode:04o}): run `chmod 600` on it, or use `skirmish keygen --out FILE`"
+            );
+        }
+        println!("{key}");
+        return ExitCode::SUCCESS;
+    };
+    match write_private_file(path, format!("{key}\n").as_bytes(), args.force) {
+        Ok(()) => {
+            eprintln!(
+                "skirmish keygen: wrote a new private key to {} (mode 0600)",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "skirmish keygen: --out {}: already exists (pass --force to replace it)",
+                path.display()
+            );
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("skirmish keygen: --out {}: {err}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The permission bits of the regular file standard output goes to (a shell redirect), if it
+/// goes to one.
+fn stdout_file_mode() -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::PermissionsExt;
+        let stdout = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+        let metadata = std::fs::File::from(stdout).metadata().ok()?;
+        metadata
+            .is_file()
+            .then(|| metadata.permissions().mode() & 0o777)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Writes `contents` to a new file at `path` that only its owner can read or write (mode 0600 on
+/// Unix). Fails if `path` exists, unless `replace`: then the contents go to a new 0600 file beside
+/// it that is renamed over `path` (never writing through an existing file, its mode or a
+/// symlink).
+fn write_private_file(path: &Path, contents: &[u8], replace: bool) -> std::io::Result<()> {
+    let create = |path: &Path| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    };
+    if !replace {
+        return create(path);
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let mut temporary = std::ffi::OsString::from(".");
+    temporary.push(name);
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary);
+    let written = create(&temporary).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// A warning when other users may read or change the key file at `path` (Unix permissions).
+fn key_file_warning(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "--key-file {}: other users can access the private key (mode {mode:04o}); run \
+                 `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    None
 }
 
 #[derive(clap::Args, Debug)]

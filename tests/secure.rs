@@ -145,3 +145,54 @@ fn a_client_of_another_protocol_version_is_told_why() {
     assert!(is_connected(&current));
     assert_eq!(server.app.world().resource::<ConnectedClients>().len(), 1);
 }
+
+#[test]
+fn a_client_claiming_a_bot_id_is_refused_and_the_bot_plays_on() {
+    use skirmish_server::bots::{BOT_ID_BASE, MAX_BOTS, spawn_bot};
+    use skirmish_shared::prelude::Player;
+
+    let mut server = secure_server(None);
+    spawn_bot(server.app.world_mut(), 1);
+    let mut player = client_with_token(mint_token(&TEST_KEY, &request(server.addr, 77)).unwrap());
+    connect_all(&mut server, &mut [&mut player]);
+    // The bot's own id, and the last one of the range (no bot has it yet).
+    for claimed in [BOT_ID_BASE + 1, BOT_ID_BASE + MAX_BOTS - 1] {
+        let token = mint_token(&TEST_KEY, &request(server.addr, claimed)).unwrap();
+        let mut impostor = client_with_token(token);
+        run_until(
+            &mut server,
+            &mut [&mut impostor, &mut player],
+            "the impostor is refused",
+            |_, c| {
+                matches!(
+                    *c[0].world().resource::<ConnectionStatus>(),
+                    ConnectionStatus::Disconnected { .. }
+                )
+            },
+        );
+        match impostor.world().resource::<ConnectionStatus>() {
+            ConnectionStatus::Disconnected { reason } => {
+                assert!(
+                    reason.contains("reserved for the server's bots"),
+                    "{reason}"
+                );
+            }
+            other => unreachable!("{other:?}"),
+        }
+        let clients = server.app.world().resource::<ConnectedClients>();
+        assert!(!clients.contains_key(&claimed), "the impostor never played");
+        assert_eq!(clients.len(), 1);
+    }
+    // One player per id: the bot alone holds its id, and the real player plays on.
+    let mut players = server.app.world_mut().query::<&Player>();
+    let owners: Vec<u64> = players
+        .iter(server.app.world())
+        .map(|player| player.client_id)
+        .collect();
+    assert_eq!(
+        owners.iter().filter(|id| **id == BOT_ID_BASE + 1).count(),
+        1,
+        "{owners:?}"
+    );
+    assert!(is_connected(&player));
+}

@@ -12,6 +12,19 @@ use crate::game::{SlotCounter, Weapon, spawn_point};
 /// Client ids of bots start here (netcode client ids are random 64-bit values).
 pub const BOT_ID_BASE: u64 = 0xB07_0000_0000_0000;
 
+/// Most bots one server runs.
+pub const MAX_BOTS: u64 = 64;
+
+/// The client ids reserved for bots: a client claiming one (an `--insecure` client chooses its
+/// own id, a token names one) is refused, so it cannot pass for a bot (no friendly fire between
+/// players of one id, no kill credited twice).
+pub const BOT_IDS: std::ops::Range<u64> = BOT_ID_BASE..BOT_ID_BASE + MAX_BOTS;
+
+/// Whether `client_id` is reserved for bots (see [`BOT_IDS`]).
+pub fn is_bot_id(client_id: u64) -> bool {
+    BOT_IDS.contains(&client_id)
+}
+
 /// How far a bot looks for targets.
 const SIGHT: f32 = 600.0;
 /// Ticks between noticing a target and opening fire (250 ms at 60 Hz).
@@ -42,8 +55,13 @@ pub(super) fn plugin(app: &mut App) {
     app.add_systems(FixedUpdate, drive_bots.in_set(SimulationSystems::Input));
 }
 
-/// Adds bot number `index` to the world.
+/// Adds bot number `index` (below [`MAX_BOTS`]) to the world.
+///
+/// # Panics
+///
+/// If `index` is [`MAX_BOTS`] or more: its id would be one a client may claim.
 pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
+    assert!(index < MAX_BOTS, "bot index {index} out of 0..{MAX_BOTS}");
     let client_id = BOT_ID_BASE + index;
     let slot = world.get_resource_or_init::<SlotCounter>().take();
     world
@@ -125,5 +143,20 @@ fn drive_bots(
             fire,
         }
         .sanitized();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bot_id_is_reserved_and_nothing_else() {
+        assert!(is_bot_id(BOT_ID_BASE));
+        assert!(is_bot_id(BOT_ID_BASE + MAX_BOTS - 1));
+        assert!(!is_bot_id(BOT_ID_BASE - 1));
+        assert!(!is_bot_id(BOT_ID_BASE + MAX_BOTS));
+        assert!(!is_bot_id(0));
+        assert!(!is_bot_id(u64::MAX));
     }
 }

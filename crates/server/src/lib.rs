@@ -16,6 +16,7 @@ pub mod bench;
 pub mod bots;
 mod connection;
 pub mod game;
+pub mod http;
 mod input;
 pub mod metrics;
 mod receive;
@@ -40,7 +41,7 @@ pub use connection::{
     AwaitingHello, ClientInfo, ConnectedClients, FAREWELL_GRACE, Farewells, HELLO_TIMEOUT,
 };
 pub use input::InputBuffer;
-pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics};
+pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics, serve_metrics_with};
 pub use replication::{
     AckTimeout, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint, ReplicationState,
     SnapshotInterval,
@@ -63,8 +64,8 @@ pub enum ServerSystems {
     Send,
 }
 
-/// Settings of a server instance.
-#[derive(Debug, Clone)]
+/// Settings of a server instance. Its `Debug` output never shows the private key.
+#[derive(Clone)]
 pub struct ServerSettings {
     /// Address the UDP socket binds to.
     pub bind: SocketAddr,
@@ -86,6 +87,41 @@ pub struct ServerSettings {
     /// minted with it (see [`skirmish_shared::auth`]). `None` serves unsecure clients (host mode
     /// on loopback, or `--insecure`).
     pub private_key: Option<PrivateKey>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            bind,
+            public_addresses,
+            max_clients,
+            tick_rate,
+            conditioner,
+            bots,
+            snapshot_rate,
+            private_key,
+        } = self;
+        f.debug_struct("ServerSettings")
+            .field("bind", bind)
+            .field("public_addresses", public_addresses)
+            .field("max_clients", max_clients)
+            .field("tick_rate", tick_rate)
+            .field("conditioner", conditioner)
+            .field("bots", bots)
+            .field("snapshot_rate", snapshot_rate)
+            .field(
+                "private_key",
+                &format_args!(
+                    "{}",
+                    if private_key.is_some() {
+                        "Some(<redacted>)"
+                    } else {
+                        "None"
+                    }
+                ),
+            )
+            .finish()
+    }
 }
 
 impl Default for ServerSettings {
@@ -239,9 +275,10 @@ pub fn listen_on(
     if settings.conditioner.is_active() {
         warn!("link conditioner active: {:?}", settings.conditioner);
     }
-    if settings.bots > 64 {
+    if settings.bots as u64 > bots::MAX_BOTS {
         return Err(StartError::InvalidSetting(format!(
-            "at most 64 bots, got {}",
+            "at most {} bots, got {}",
+            bots::MAX_BOTS,
             settings.bots
         )));
     }
@@ -326,4 +363,53 @@ pub fn server_app(tick_rate: u16, log: bool) -> App {
         app.add_plugins(LogPlugin::default());
     }
     app
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::ServerSettings;
+
+    #[test]
+    fn debug_output_never_shows_the_private_key() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+        let settings = ServerSettings {
+            private_key: Some(key),
+            ..ServerSettings::default()
+        };
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let mut forms: Vec<String> = engines.iter().map(|engine| engine.encode(key)).collect();
+        forms.push(hex::encode(key));
+        forms.push(hex::encode_upper(key));
+        // As `[u8; 32]` prints, in any spacing: compared with whitespace removed.
+        forms.push(format!("{key:?}"));
+        forms.push(format!("{key:x?}"));
+        forms.push(key.iter().map(u8::to_string).collect::<Vec<_>>().join(","));
+        // A few bytes in a row are already too many.
+        forms.push(format!("{},{},{}", key[0], key[1], key[2]));
+        forms.push(hex::encode(&key[..4]));
+        let forms: Vec<String> = forms
+            .into_iter()
+            .map(|form| form.split_whitespace().collect())
+            .collect();
+        for output in [format!("{settings:?}"), format!("{settings:#?}")] {
+            let compact: String = output.split_whitespace().collect();
+            for form in &forms {
+                assert!(!compact.contains(form.as_str()), "{form} in {output}");
+            }
+            assert!(output.contains("private_key: Some(<redacted>)"), "{output}");
+            assert!(
+                output.contains("max_clients: 16"),
+                "other fields still show: {output}"
+            );
+        }
+        let unsecure = format!("{:?}", ServerSettings::default());
+        assert!(unsecure.contains("private_key: None"), "{unsecure}");
+    }
 }

@@ -1,16 +1,20 @@
 //! Operations: Prometheus metrics, a health endpoint, and graceful shutdown.
 //!
 //! The server records through the [`metrics`] facade (free when nothing is installed). With
-//! [`serve_metrics`] a Prometheus recorder is installed and a small HTTP server answers
-//! `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the tick loop runs, 503 once it
-//! has stalled for [`STALL_LIMIT`]).
+//! [`serve_metrics`] a Prometheus recorder is installed and a small bounded HTTP server
+//! ([`crate::http`]) answers `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the
+//! tick loop runs, 503 once it has stalled for [`STALL_LIMIT`]); anything else is 404.
 //!
 //! Recorded: `skirmish_players`, `skirmish_entities`, `skirmish_tick_seconds` (histogram),
 //! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
 //! `skirmish_datagrams_dropped_total`, `skirmish_decode_errors_total`,
-//! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`.
+//! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`,
+//! `skirmish_name_changes_total`, `skirmish_refusals_total{reason}` (`version`, `no_hello`,
+//! `reserved_id`: a client id of the bots),
+//! `skirmish_http_rejected_total{reason}` (metrics endpoint connections closed unanswered or
+//! refused: `full`, `timeout`, `head_too_large`, `bad_request`).
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,9 +23,10 @@ use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use bevy_renet::renet::DisconnectReason;
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::connection::{ConnectedClients, Farewells};
+use crate::http;
 use crate::replication::ReplicationState;
 use crate::transport::ServerTransport;
 
@@ -136,6 +141,16 @@ pub(crate) fn count_decode_error() {
     counter!("skirmish_decode_errors_total").increment(1);
 }
 
+/// Counts a connection refused before it played, under a short, bounded reason label.
+pub(crate) fn count_refusal(reason: &'static str) {
+    counter!("skirmish_refusals_total", "reason" => reason).increment(1);
+}
+
+/// Counts a `SetName` message (they are not logged one by one).
+pub(crate) fn count_name_change() {
+    counter!("skirmish_name_changes_total").increment(1);
+}
+
 /// Counts a disconnect under a short, bounded reason label.
 pub(crate) fn count_disconnect(reason: &DisconnectReason) {
     let label = match reason {
@@ -179,9 +194,27 @@ fn shut_down(world: &mut World) {
     }
 }
 
+/// The longest a rendered `/metrics` body is reused: scrapes in a burst render once.
+const RENDER_CACHE: Duration = Duration::from_millis(100);
+
 /// Installs the Prometheus recorder (once per process) and serves `/metrics` and `/healthz` on
-/// `addr` from a background thread. Returns the bound address (useful with port 0).
+/// `addr` from a background thread, with [`http::Limits::default`] (see [`crate::http`]).
+/// Returns the bound address (useful with port 0).
 pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAddr, String> {
+    serve_metrics_with(addr, heartbeat, http::Limits::default())
+}
+
+/// Like [`serve_metrics`], with other limits on the HTTP peers.
+pub fn serve_metrics_with(
+    addr: SocketAddr,
+    heartbeat: Heartbeat,
+    limits: http::Limits,
+) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|err| format!("cannot listen for metrics on {addr}: {err}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|err| format!("metrics listener on {addr}: {err}"))?;
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("skirmish_tick_seconds".into()),
@@ -193,48 +226,42 @@ pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAdd
         .map_err(|err| err.to_string())?
         .install_recorder()
         .map_err(|err| format!("cannot install the metrics recorder: {err}"))?;
-    let server = tiny_http::Server::http(addr)
-        .map_err(|err| format!("cannot listen for metrics on {addr}: {err}"))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| format!("metrics listener on {addr} has no IP address"))?;
-    std::thread::Builder::new()
-        .name("skirmish-metrics".into())
-        .spawn(move || serve(&server, &handle, &heartbeat))
-        .map_err(|err| err.to_string())?;
+    let mut cached: Option<(Instant, Arc<[u8]>)> = None;
+    let handler = move |path: &str| match path {
+        "/metrics" => {
+            let body = match &cached {
+                Some((at, body)) if at.elapsed() < RENDER_CACHE => body.clone(),
+                _ => {
+                    handle.run_upkeep();
+                    let body: Arc<[u8]> = handle.render().into_bytes().into();
+                    cached = Some((Instant::now(), body.clone()));
+                    body
+                }
+            };
+            http::Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                body,
+            }
+        }
+        "/healthz" => health(&heartbeat),
+        _ => http::Response::text(404, "not found\n"),
+    };
+    http::spawn("skirmish-metrics", listener, limits, handler).map_err(|err| err.to_string())?;
     Ok(bound)
 }
 
-fn serve(server: &tiny_http::Server, handle: &PrometheusHandle, heartbeat: &Heartbeat) {
-    for request in server.incoming_requests() {
-        let (status, body, content_type) = match request.url() {
-            "/metrics" => {
-                handle.run_upkeep();
-                (
-                    200,
-                    handle.render(),
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-            }
-            "/healthz" if heartbeat.is_healthy() => (200, "ok\n".to_owned(), "text/plain"),
-            "/healthz" => (
-                503,
-                format!(
-                    "tick loop stalled for {:.1} s\n",
-                    heartbeat.since_last_tick().as_secs_f32()
-                ),
-                "text/plain",
+/// `/healthz`: 200 while the tick loop runs, 503 once it stalled.
+fn health(heartbeat: &Heartbeat) -> http::Response {
+    if heartbeat.is_healthy() {
+        http::Response::text(200, "ok\n")
+    } else {
+        http::Response::text(
+            503,
+            format!(
+                "tick loop stalled for {:.1} s\n",
+                heartbeat.since_last_tick().as_secs_f32()
             ),
-            _ => (404, "not found\n".to_owned(), "text/plain"),
-        };
-        let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-            .expect("a static header is valid");
-        let response = tiny_http::Response::from_string(body)
-            .with_status_code(status)
-            .with_header(header);
-        if let Err(err) = request.respond(response) {
-            debug!("metrics client went away: {err}");
-        }
+        )
     }
 }

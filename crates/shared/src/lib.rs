@@ -9,6 +9,7 @@ pub mod arena;
 pub mod auth;
 pub mod bits;
 pub mod game;
+pub mod log_limit;
 pub mod netcode;
 pub mod protocol;
 pub mod replication;
