@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bits;
 pub mod game;
 pub mod protocol;
+pub mod renet_guard;
 pub mod replication;
 pub mod simulation;
 pub mod snapshot;
