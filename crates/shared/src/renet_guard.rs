@@ -4,8 +4,7 @@
 //! index without a bounds check, and the slice count of whichever packet completes a message is
 //! used in memory bookkeeping that was set up with the count of the first packet. So one crafted
 //! packet (or two that disagree) panics the process that received it. netcode authenticates a peer,
-//! but an authenticated peer can still lie. The full list of weaknesses is in the notes of this
-//! module's tests.
+//! but an authenticated peer can still lie. See "What renet 2.0.1 trusts" below for the full list.
 //!
 //! This module parses renet's wire format with its own code (it shares nothing with renet's parser)
 //! and refuses anything renet's own sender never writes for our channels:
@@ -38,6 +37,57 @@
 //! the last carries 1 to [`SLICE_SIZE`]. An ack packet lists acknowledged sequence ranges from the
 //! newest down. The first range ends at the newest acked sequence and spans `size + 1` sequences.
 //! Each later range ends `gap + 2` below the start of the range before it.
+//!
+//! # What renet 2.0.1 trusts
+//!
+//! Check these again when upgrading renet (paths are in renet's `src/`):
+//!
+//! * **Slice index** (`channel/slice_constructor.rs:41`): indexed without a bounds check. Nothing
+//!   checks `slice_index < num_slices` (`packet.rs:252`, `:285`), so one packet panics. Refused:
+//!   [`RenetViolation::SliceIndexOutOfRange`].
+//! * **Slice count of later slices**: a message's buffers are sized by its *first* slice
+//!   (`slice_constructor.rs:20-21`), but the budget released on completion uses the *completing*
+//!   slice's count (`channel/unreliable.rs:187`, `channel/reliable.rs:342`). A later slice with a
+//!   larger count and index panics at `slice_constructor.rs:41`. One that completes the message
+//!   with a larger count underflows the budget, which panics with overflow checks and otherwise
+//!   wraps and disables the channel's memory limit. Refused by [`RenetGuard`]:
+//!   [`RenetViolation::InconsistentSlices`].
+//! * **Slice count** (`packet.rs:254`, `:287`): anything up to 1,000,000 is accepted, and the
+//!   buffers are allocated up front (`slice_constructor.rs:20-21`). The caller checks the channel
+//!   budget first (`unreliable.rs:167-168`, `reliable.rs:328-329`), so with our budgets this is
+//!   not 1.2 GB. But a 10-byte packet still reserves and allocates a whole channel budget (up to
+//!   10 MiB on a client), and reliable channels never drop an incomplete message. Refused:
+//!   [`RenetViolation::TooManySlices`] and [`RenetViolation::TooFewSlices`].
+//! * **Slice sizes**: unreliable slices are not checked when parsed (`packet.rs:291`), and an
+//!   empty last slice is accepted (`slice_constructor.rs:28`). Refused:
+//!   [`RenetViolation::WrongSliceSize`].
+//! * **Message lengths**: zero-length messages are accepted, and the channel budget counts message
+//!   bytes only (`unreliable.rs:161`, `reliable.rs:293`, `:310`). So empty messages cost nothing
+//!   against the budget. On an ordered channel a peer can park them at far-ahead message ids, where
+//!   they are never delivered and never freed. Refused: [`RenetViolation::EmptyMessage`]. Not
+//!   refused (see below): tiny messages at far-ahead ids.
+//! * **Channel id and kind** (`remote_connection.rs:403-437`): an unknown channel disconnects the
+//!   peer, with no panic. Refused earlier: [`RenetViolation::UnknownChannel`] and
+//!   [`RenetViolation::WrongChannelKind`].
+//! * **Integer widths** (`packet.rs:252-253`, `:285-286`, and octets' varint lengths): varints are
+//!   cast to `usize` before the range checks, which truncates on 32-bit targets. This parser
+//!   compares them as `u64`.
+//! * **Ack ranges** (`packet.rs:313`, `:327`, `:335`): checked by renet, with no panic. Refused
+//!   anyway: [`RenetViolation::BadAckRange`]. renet also ignores bytes after a packet. Refused:
+//!   [`RenetViolation::TrailingBytes`].
+//!
+//! No check here can fix what needs renet's own state. Each of the following costs only the
+//! offending peer's own connection, or bounded memory:
+//! * Reliable message ids: a 1-byte message parked at a far-ahead id costs one budget byte but
+//!   tens of heap bytes (a map entry and its buffer), so the real footprint can exceed the budget
+//!   many times over.
+//! * `ReliableUnordered` channels keep every delivered id ahead of the oldest one in an uncounted
+//!   set (`reliable.rs:312`). That growth is unbounded. We use none.
+//! * Pending acks: renet caps them at 64 ranges on one path (`remote_connection.rs:658`) but not on
+//!   the other (`:648`). Decreasing sequence numbers grow the list until renet can no longer write
+//!   its ack packet into its 1400-byte buffer (`:593`), and it disconnects that peer.
+//! * Incomplete unreliable messages: they are dropped after 3 s, but the sweep stops at the first
+//!   fresh message id (`unreliable.rs:206`). This stays within the channel budget.
 
 use bevy_renet::renet::{ChannelConfig, SendType};
 
@@ -851,6 +901,39 @@ mod tests {
                 assert!(crashed.is_err(), "renet no longer underflows here");
             }
         }
+    }
+
+    #[test]
+    fn renet_reserves_a_whole_channel_budget_for_one_tiny_packet_and_the_guard_refuses_it() {
+        use bevy_renet::renet::{ChannelError, DisconnectReason};
+        // A million slices: renet compares the reservation with the channel budget before it
+        // allocates, so with our budgets this disconnects (reliable) instead of allocating 1.2 GB.
+        let mut server = server_with_client();
+        let huge = slice(true, COMMAND, 0, 0, 1_000_000, SLICE_SIZE);
+        server.process_packet_from(&huge, CLIENT_ID).unwrap();
+        assert_eq!(
+            server.disconnect_reason(CLIENT_ID),
+            Some(DisconnectReason::ReceiveChannelError {
+                channel_id: COMMAND,
+                error: ChannelError::ReliableChannelMaxMemoryReached
+            })
+        );
+        // Just under the budget: a 12-byte last slice makes renet allocate 218 slices (256 KiB)
+        // and keep them for as long as the connection lives.
+        let budget_slices = (256 * 1024 / SLICE_SIZE) as u64;
+        let tiny = slice(true, COMMAND, 0, budget_slices - 1, budget_slices, 1);
+        assert!(tiny.len() < 16);
+        let mut server = server_with_client();
+        server.process_packet_from(&tiny, CLIENT_ID).unwrap();
+        assert!(server.is_connected(CLIENT_ID));
+        assert_eq!(
+            check_renet_packet(&tiny, &RenetLimits::server()),
+            Err(TooManySlices)
+        );
+        assert_eq!(
+            check_renet_packet(&huge, &RenetLimits::server()),
+            Err(TooManySlices)
+        );
     }
 
     #[test]
