@@ -10,9 +10,9 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(client_message server_message netcode_server_packet netcode_client_packet netcode_tokens)
+    targets=(client_message server_message renet_packet netcode_server_packet netcode_client_packet netcode_tokens)
 fi
-# Seeds: real encoded messages, written by an example of the main workspace.
+# Seeds: real encoded messages and renet packets, written by an example of the main workspace.
 (cd .. && cargo run --quiet --example fuzz_seeds)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/skirmish-fuzz-target}"

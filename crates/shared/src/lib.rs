@@ -12,6 +12,7 @@ pub mod game;
 pub mod log_limit;
 pub mod netcode;
 pub mod protocol;
+pub mod renet_guard;
 pub mod replication;
 pub mod simulation;
 pub mod snapshot;
