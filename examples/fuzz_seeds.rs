@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use bevy::math::Vec2;
+use bevy_renet::renet::{RenetClient, RenetServer};
 use skirmish_shared::netcode::{
     ClientAuthentication, ConnectToken, NetcodeClient, NetcodeServer, ServerAuthentication,
     ServerConfig,
 };
-use bevy_renet::renet::{RenetClient, RenetServer};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{PROTOCOL_VERSION, connection_config, encode};
 use skirmish_shared::renet_guard::{RenetLimits, check_renet_packet};

@@ -332,3 +332,145 @@ fn ten_thousand_junk_datagrams_log_a_handful_of_lines() {
         log.join("\n")
     );
 }
+
+/// A netcode client driven by hand over its own socket: it completes the handshake like any
+/// client, then sends whatever renet bytes the test gives it, as an attacker's own client would.
+struct RawClient {
+    netcode: NetcodeClient,
+    socket: UdpSocket,
+}
+
+impl RawClient {
+    fn new(server: SocketAddr, client_id: u64) -> Self {
+        let token = mint_token(
+            &TEST_KEY,
+            &token_request(server, client_id, Duration::from_secs(5)),
+        )
+        .unwrap();
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Self {
+            netcode: NetcodeClient::new(
+                now(),
+                ClientAuthentication::Secure {
+                    connect_token: token,
+                },
+            )
+            .unwrap(),
+            socket,
+        }
+    }
+
+    fn pump(&mut self) {
+        let mut buffer = [0u8; 1500];
+        while let Ok((len, _)) = self.socket.recv_from(&mut buffer) {
+            self.netcode.process_packet(&mut buffer[..len]);
+        }
+        if let Some((to, packet)) = self.netcode.update(Duration::from_millis(1)) {
+            self.socket.send_to(packet, to).unwrap();
+        }
+    }
+
+    fn send_renet(&mut self, packet: &[u8]) {
+        let (to, datagram) = self.netcode.payload_packet(packet).expect("connected");
+        self.socket.send_to(datagram, to).unwrap();
+    }
+}
+
+/// A renet unreliable-slice packet on the client's input channel (0) with the given slice index
+/// and count, carrying `len` bytes. Fields as renet 2 writes them: QUIC varints.
+fn unreliable_slice(message_id: u8, index: u8, count: u32, len: u16) -> Vec<u8> {
+    let mut packet = vec![3, 0, 0, message_id, index];
+    if count < 64 {
+        packet.push(count as u8);
+    } else {
+        packet.extend((0x8000_0000u32 | count).to_be_bytes());
+    }
+    packet.extend((0x4000u16 | len).to_be_bytes());
+    packet.extend(std::iter::repeat_n(0xAB, usize::from(len)));
+    packet
+}
+
+#[test]
+fn bad_renet_slices_from_a_connected_client_are_refused_and_it_is_sent_away() {
+    let attacks: [(&str, Vec<Vec<u8>>); 3] = [
+        // renet indexes slice 1 of a 1-slice message: a panic.
+        (
+            "slice index past the count",
+            vec![unreliable_slice(0, 1, 1, 1200)],
+        ),
+        // A million slices: renet would reserve a whole channel budget for one tiny packet.
+        (
+            "a million slices",
+            vec![unreliable_slice(0, 0, 1_000_000, 1200)],
+        ),
+        // Slice 0 of 2, then slice 2 of 4 of the same message: a panic.
+        (
+            "slices that disagree",
+            vec![
+                unreliable_slice(0, 0, 2, 1200),
+                unreliable_slice(0, 2, 4, 1200),
+            ],
+        ),
+    ];
+    for (attack, packets) in attacks {
+        let mut server = secure_server_at(loopback_any(), None);
+        let mut player = token_client(
+            mint_token(
+                &TEST_KEY,
+                &token_request(server.addr, 1, Duration::from_secs(5)),
+            )
+            .unwrap(),
+            |_| {},
+        );
+        connect_all(&mut server, &mut [&mut player]);
+        let mut attacker = RawClient::new(server.addr, 66);
+        let start = Instant::now();
+        while !attacker.netcode.is_connected() {
+            attacker.pump();
+            step(&mut server, &mut [&mut player]);
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{attack}: the attacker connects"
+            );
+        }
+        let attacker_connected = |server: &TestServer| {
+            server
+                .app
+                .world()
+                .resource::<bevy_renet::RenetServer>()
+                .is_connected(66)
+        };
+        run_until(
+            &mut server,
+            &mut [&mut player],
+            "renet admits the attacker",
+            |server, _| attacker_connected(server),
+        );
+        for packet in &packets {
+            attacker.send_renet(packet);
+        }
+        let before = snapshots(&player);
+        let start = Instant::now();
+        while attacker_connected(&server) {
+            attacker.pump();
+            step(&mut server, &mut [&mut player]);
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{attack}: the attacker is sent away"
+            );
+        }
+        let transport = server.app.world().resource::<ServerTransport>();
+        assert!(
+            transport.refused_payloads() >= 1,
+            "{attack}: the packet is counted"
+        );
+        run_until(
+            &mut server,
+            &mut [&mut player],
+            "the player keeps playing",
+            |_, clients| snapshots(clients[0]) > before + 30,
+        );
+        assert!(is_connected(&player), "{attack}: the honest player stays");
+    }
+}

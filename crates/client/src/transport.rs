@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use bevy::prelude::*;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 use skirmish_shared::netcode::{DisconnectReason, NetcodeClient};
+use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use skirmish_shared::transport::{GameSocket, LinkConditioner, TrafficCounters};
 
 /// The client's socket and netcode state.
@@ -14,12 +15,26 @@ use skirmish_shared::transport::{GameSocket, LinkConditioner, TrafficCounters};
 pub struct ClientTransport {
     socket: GameSocket,
     netcode: NetcodeClient,
+    /// Checks the server's renet packets before renet reads them.
+    guard: RenetGuard,
+    /// The first renet packet the guard refused (the connection is then closed).
+    violation: Option<RenetViolation>,
 }
 
 impl ClientTransport {
     /// A transport for `netcode` on `socket`.
     pub fn new(netcode: NetcodeClient, socket: GameSocket) -> Self {
-        Self { socket, netcode }
+        Self {
+            socket,
+            netcode,
+            guard: RenetGuard::new(RenetLimits::client()),
+            violation: None,
+        }
+    }
+
+    /// The renet packet from the server that made us close the connection, if one did.
+    pub fn violation(&self) -> Option<RenetViolation> {
+        self.violation
     }
 
     /// Why netcode ended the connection, if it did.
@@ -97,15 +112,30 @@ fn receive_packets(
         client.set_connecting();
     }
     let server_addr = transport.netcode.server_addr();
-    let netcode = &mut transport.netcode;
-    let received = transport.socket.receive(|addr, bytes| {
-        if addr != server_addr {
+    let ClientTransport {
+        socket,
+        netcode,
+        guard,
+        violation,
+    } = transport;
+    let received = socket.receive(|addr, bytes| {
+        if addr != server_addr || violation.is_some() {
             return; // Only the server may talk to us.
         }
         if let Some(payload) = netcode.process_packet(bytes) {
-            client.process_packet(payload);
+            match guard.check(payload) {
+                Ok(()) => client.process_packet(payload),
+                Err(RenetViolation::StaleSlice) => {}
+                Err(refused) => *violation = Some(refused),
+            }
         }
     });
+    if let Some(violation) = transport.violation {
+        warn!("the server sent an invalid packet ({violation}): disconnecting");
+        client.disconnect_due_to_transport();
+        transport.disconnect();
+        return;
+    }
     if let Err(err) = received {
         warn!("client socket error: {err}");
     }

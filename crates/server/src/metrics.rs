@@ -7,7 +7,8 @@
 //!
 //! Recorded: `skirmish_players`, `skirmish_entities`, `skirmish_tick_seconds` (histogram),
 //! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
-//! `skirmish_datagrams_dropped_total`, `skirmish_decode_errors_total`,
+//! `skirmish_datagrams_dropped_total`, `skirmish_renet_violations_total`,
+//! `skirmish_ack_timeouts_total`, `skirmish_decode_errors_total`,
 //! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`,
 //! `skirmish_name_changes_total`, `skirmish_refusals_total{reason}` (`version`, `no_hello`,
 //! `reserved_id`: a client id of the bots),
@@ -134,6 +135,11 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
     counter!("skirmish_packets_in_total").absolute(traffic.packets_received);
     counter!("skirmish_packets_out_total").absolute(traffic.packets_sent);
     counter!("skirmish_datagrams_dropped_total").absolute(transport.dropped_datagrams());
+}
+
+/// Counts a client disconnected for a renet packet the guard refused.
+pub(crate) fn count_renet_violation() {
+    counter!("skirmish_renet_violations_total").increment(1);
 }
 
 /// Counts a message that could not be decoded.

@@ -2,16 +2,24 @@
 //! conditioner and traffic counters sit beneath everything), feeding renet's [`RenetServer`].
 //! Replaces `bevy_renet`'s `NetcodeServerPlugin`.
 //!
+//! Every payload passes its client's [`RenetGuard`] before renet reads it: a packet renet would
+//! trust blindly (a slice index past its count, slice counts that disagree...) is dropped and its
+//! sender told why and disconnected.
+//!
 //! Nothing here logs per datagram: what netcode drops is counted ([`ServerTransport::drops`],
 //! exported as metrics) and summed up in at most one log line per [`DROP_SUMMARY_INTERVAL`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 use skirmish_shared::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
+use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use skirmish_shared::transport::{GameSocket, TrafficCounters};
+
+use crate::connection::Farewells;
 
 /// At most one log line about dropped datagrams per this interval.
 pub const DROP_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
@@ -23,6 +31,13 @@ pub struct ServerTransport {
     netcode: NetcodeServer,
     /// Drops already reported in the log, and when.
     reported: (DropCounters, Duration),
+    /// One renet guard per connected client.
+    guards: HashMap<u64, RenetGuard>,
+    limits: RenetLimits,
+    /// Clients that sent a packet the guard refused, waiting to be sent away.
+    violations: Vec<(u64, RenetViolation)>,
+    /// Payloads the guard refused.
+    refused_payloads: u64,
 }
 
 impl ServerTransport {
@@ -32,6 +47,10 @@ impl ServerTransport {
             socket,
             netcode: NetcodeServer::new(config),
             reported: (DropCounters::default(), Duration::ZERO),
+            guards: HashMap::default(),
+            limits: RenetLimits::server(),
+            violations: Vec::new(),
+            refused_payloads: 0,
         }
     }
 
@@ -55,10 +74,15 @@ impl ServerTransport {
         self.netcode.drops()
     }
 
-    /// Datagrams dropped so far: undecodable, replayed, from strangers, or carrying an invalid
-    /// connect token.
+    /// Datagrams dropped so far: undecodable, replayed, from strangers, carrying an invalid
+    /// connect token, or holding a renet packet the guard refused.
     pub fn dropped_datagrams(&self) -> u64 {
-        self.netcode.drops().total()
+        self.netcode.drops().total() + self.refused_payloads
+    }
+
+    /// Payloads refused by the renet guard so far.
+    pub fn refused_payloads(&self) -> u64 {
+        self.refused_payloads
     }
 
     /// The netcode state (for tests and diagnostics).
@@ -69,7 +93,7 @@ impl ServerTransport {
     /// Disconnects every client at once, sending netcode disconnect packets immediately.
     pub fn disconnect_all(&mut self, server: &mut RenetServer) {
         self.netcode.disconnect_all();
-        apply_events(&mut self.netcode, server);
+        self.apply_events(server);
         self.flush();
     }
 
@@ -130,38 +154,99 @@ fn receive_packets(
     mut transport: ResMut<ServerTransport>,
     mut server: ResMut<RenetServer>,
     time: Res<Time<Real>>,
+    mut farewells: ResMut<Farewells>,
 ) {
     let transport = &mut *transport;
     transport.netcode.update(time.delta());
-    apply_events(&mut transport.netcode, &mut server);
-    let netcode = &mut transport.netcode;
-    let received = transport.socket.receive(|addr, bytes| {
+    transport.apply_events(&mut server);
+    let ServerTransport {
+        socket,
+        netcode,
+        guards,
+        limits,
+        violations,
+        refused_payloads,
+        ..
+    } = transport;
+    let received = socket.receive(|addr, bytes| {
         let payload = netcode.process_packet(addr, bytes);
-        // A join must reach renet before its first payload does.
-        apply_events(netcode, &mut server);
-        if let Some((client_id, payload)) = payload {
-            if let Err(err) = server.process_packet_from(payload, client_id) {
-                debug!("payload for unknown client {client_id}: {err}");
+        // A join must reach renet (and get its guard) before its first payload does.
+        while let Some(event) = netcode.take_event() {
+            apply_event(event, guards, limits, &mut server);
+        }
+        let Some((client_id, payload)) = payload else {
+            return;
+        };
+        let Some(guard) = guards.get_mut(&client_id) else {
+            return;
+        };
+        if violations.iter().any(|(id, _)| *id == client_id) {
+            // Already being sent away for a bad packet: nothing more of it reaches renet.
+            *refused_payloads += 1;
+            return;
+        }
+        match guard.check(payload) {
+            Ok(()) => {
+                if let Err(err) = server.process_packet_from(payload, client_id) {
+                    debug!("payload for unknown client {client_id}: {err}");
+                }
+            }
+            // A slice of a message the guard no longer remembers: dropped, like a lost packet.
+            Err(RenetViolation::StaleSlice) => *refused_payloads += 1,
+            Err(violation) => {
+                *refused_payloads += 1;
+                if !violations.iter().any(|(id, _)| *id == client_id) {
+                    violations.push((client_id, violation));
+                }
             }
         }
     });
     if let Err(err) = received {
         error!("server socket error: {err}");
     }
+    let now = time.elapsed();
+    for (client_id, violation) in &transport.violations {
+        if !farewells.contains(*client_id) {
+            warn!("disconnecting client {client_id}: invalid renet packet ({violation})");
+            crate::metrics::count_renet_violation();
+            let reason = format!("protocol violation: invalid packet ({violation})");
+            farewells.send(&mut server, *client_id, &reason, now);
+        }
+    }
+    transport
+        .violations
+        .retain(|(client_id, _)| server.is_connected(*client_id));
     for client_id in server.disconnections_id() {
         transport.netcode.disconnect(client_id);
     }
-    apply_events(&mut transport.netcode, &mut server);
+    transport.apply_events(&mut server);
     transport.flush();
-    transport.summarize_drops(time.elapsed());
+    transport.summarize_drops(now);
 }
 
-/// Tells renet who joined and left.
-fn apply_events(netcode: &mut NetcodeServer, server: &mut RenetServer) {
-    while let Some(event) = netcode.take_event() {
-        match event {
-            ServerEvent::Connected { client_id, .. } => server.add_connection(client_id),
-            ServerEvent::Disconnected { client_id, .. } => server.remove_connection(client_id),
+impl ServerTransport {
+    /// Tells renet who joined and left.
+    fn apply_events(&mut self, server: &mut RenetServer) {
+        while let Some(event) = self.netcode.take_event() {
+            apply_event(event, &mut self.guards, &self.limits, server);
+        }
+    }
+}
+
+fn apply_event(
+    event: ServerEvent,
+    guards: &mut HashMap<u64, RenetGuard>,
+    limits: &RenetLimits,
+    server: &mut RenetServer,
+) {
+    match event {
+        ServerEvent::Connected { client_id, .. } => {
+            guards.insert(client_id, RenetGuard::new(limits.clone()));
+            server.add_connection(client_id);
+        }
+        ServerEvent::Disconnected { client_id, .. } => {
+            guards.remove(&client_id);
+            server.remove_connection(client_id);
         }
     }
 }
