@@ -65,6 +65,11 @@ struct BotsArgs {
     /// How long to play, in seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     duration: u64,
+    /// The secure server's private key: each bot mints its own connect token with it (client ids
+    /// from 1, valid for `--connect`), so a secure server can be load-tested. Without it the bots
+    /// join an `--insecure` server.
+    #[arg(long, env = "SKIRMISH_KEY_FILE")]
+    key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,15 +176,45 @@ fn run_bots(args: &BotsArgs) -> ExitCode {
 
     use skirmish_client::{BotPlugin, ConnectionStatus};
 
+    let key = match args.key_file.as_ref().map(|path| ops::load_key(Some(path))) {
+        None => None,
+        Some(Ok(key)) => key,
+        Some(Err(err)) => {
+            eprintln!("skirmish bots: --key-file: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let mut bots = Vec::new();
     for index in 0..args.count {
         let mut app = skirmish_client::headless_app();
         app.add_plugins(BotPlugin {
             seed: u64::from(index) + 1,
         });
-        if let Err(err) =
-            skirmish_client::connect(app.world_mut(), args.connect, &format!("bot-{index}"))
-        {
+        let name = format!("bot-{index}");
+        let connected = match &key {
+            None => skirmish_client::connect(app.world_mut(), args.connect, &name),
+            Some(key) => {
+                let request = skirmish_shared::auth::TokenRequest {
+                    client_id: u64::from(index) + 1,
+                    server_addresses: vec![args.connect],
+                    expires_in: Duration::from_secs(300),
+                    timeout: Duration::from_secs(10),
+                };
+                match skirmish_shared::auth::mint_token(key, &request) {
+                    Ok(token) => skirmish_client::connect_with_token(
+                        app.world_mut(),
+                        token,
+                        &name,
+                        Default::default(),
+                    ),
+                    Err(err) => {
+                        eprintln!("skirmish bots: {err}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+        };
+        if let Err(err) = connected {
             eprintln!("skirmish bots: {err}");
             return ExitCode::from(2);
         }

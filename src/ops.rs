@@ -82,7 +82,7 @@ const KEY_ENV: &str = "SKIRMISH_PRIVATE_KEY";
 
 /// Reads the private key from `key_file`, or else from `SKIRMISH_PRIVATE_KEY`. `Ok(None)` when
 /// neither is given. Errors name the setting and never contain the key.
-fn load_key(key_file: Option<&PathBuf>) -> Result<Option<PrivateKey>, String> {
+pub(crate) fn load_key(key_file: Option<&PathBuf>) -> Result<Option<PrivateKey>, String> {
     if let Some(path) = key_file {
         let bytes = std::fs::read(path)
             .map_err(|err| format!("--key-file {}: cannot read it: {err}", path.display()))?;

@@ -112,6 +112,43 @@ fn headless_bots_play_against_a_real_server_process() {
 }
 
 #[test]
+fn bots_mint_their_own_tokens_for_a_secure_server() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = std::env::temp_dir().join(format!("skirmish-bots-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("server.key");
+    std::fs::write(&key_file, "11".repeat(32)).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let port = free_udp_port();
+    let _server = Server(
+        skirmish()
+            .args(["server", "--bots", "0", "--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--key-file")
+            .arg(&key_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the secure server"),
+    );
+    let output = skirmish()
+        .args(["bots", "--count", "3", "--duration", "3", "--connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .expect("run the bots");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "bots report: {stdout}");
+    assert!(
+        stdout.contains("3 of 3 bots connected"),
+        "bots report: {stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn sigterm_tells_clients_and_exits_0_within_2_seconds() {
     let (mut server, addr) = start_server(&["--bots", "1"]);
     let mut app = join(addr);

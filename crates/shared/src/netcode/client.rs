@@ -17,6 +17,10 @@ use super::{
 
 /// How the client gets its connect token.
 #[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per connection attempt and moved into the client"
+)]
 pub enum ClientAuthentication {
     /// A token minted by whoever holds the server's key.
     Secure {

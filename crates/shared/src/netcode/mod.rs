@@ -53,7 +53,7 @@ pub const USER_DATA_BYTES: usize = 256;
 pub const CONNECT_TOKEN_PRIVATE_BYTES: usize = 1024;
 /// Bytes of a whole connect token in the standard layout.
 pub const CONNECT_TOKEN_BYTES: usize = 2048;
-/// Bytes of a connect token's XChaCha20 nonce.
+/// Bytes of a connect token's `XChaCha20` nonce.
 pub const CONNECT_TOKEN_NONCE_BYTES: usize = 24;
 /// Bytes of an encrypted challenge token.
 pub const CHALLENGE_TOKEN_BYTES: usize = 300;

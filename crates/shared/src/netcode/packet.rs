@@ -301,10 +301,8 @@ pub fn read_packet<'a>(
     if !decrypt(sealed, sequence, key, &packet_aad(protocol_id, prefix)) {
         return Err(PacketError::Decrypt);
     }
-    if protect {
-        if let Some(replay) = replay {
-            replay.advance(sequence);
-        }
+    if protect && let Some(replay) = replay {
+        replay.advance(sequence);
     }
     let data: &'a [u8] = &sealed[..data_len];
     let mut reader = Reader::new(data);

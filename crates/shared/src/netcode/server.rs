@@ -396,9 +396,7 @@ impl NetcodeServer {
         accepts: impl Fn(PacketType) -> bool,
     ) -> Option<(u64, &'a [u8])> {
         let time = self.time;
-        let Some(connection) = self.slots[slot].as_mut() else {
-            return None;
-        };
+        let connection = self.slots[slot].as_mut()?;
         let key = connection.receive_key;
         let is_request = datagram.first().is_some_and(|prefix| prefix & 0x0F == 0);
         let accepts = |packet_type: PacketType| {

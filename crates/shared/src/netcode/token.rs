@@ -243,18 +243,18 @@ impl ConnectToken {
     /// Reads a token in the standard 2048-byte layout, or in renetcode 2.0's framing (client id
     /// in front, unpadded), which older `skirmish token` printed.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenError> {
-        if bytes.len() == CONNECT_TOKEN_BYTES {
-            if let Some(token) = Self::read_fields(&mut Reader::new(bytes)) {
-                return Ok(token);
-            }
+        if bytes.len() == CONNECT_TOKEN_BYTES
+            && let Some(token) = Self::read_fields(&mut Reader::new(bytes))
+        {
+            return Ok(token);
         }
         // renetcode's framing: 8 bytes of client id, then the same fields without padding.
         if bytes.len() < CONNECT_TOKEN_BYTES && bytes.len() > 8 {
             let mut reader = Reader::new(&bytes[8..]);
-            if let Some(token) = Self::read_fields(&mut reader) {
-                if reader.rest().is_empty() {
-                    return Ok(token);
-                }
+            if let Some(token) = Self::read_fields(&mut reader)
+                && reader.rest().is_empty()
+            {
+                return Ok(token);
             }
         }
         Err(TokenError::Malformed)
