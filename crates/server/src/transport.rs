@@ -22,7 +22,7 @@ use skirmish_shared::transport::{GameSocket, TrafficCounters};
 use crate::connection::Farewells;
 
 /// At most one log line about dropped datagrams per this interval.
-pub const DROP_SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+pub const DROP_SUMMARY_INTERVAL: Duration = skirmish_shared::log_limit::DEFAULT_INTERVAL;
 
 /// The server's socket and netcode state.
 #[derive(Resource)]
