@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::{ClientSession, ConnectionStatus, Predicted, ServerEntityMap};
-use skirmish_server::{ConnectedClients, ServerSettings, ServerTransport};
+use skirmish_server::{ConnectedClients, ServerTransport};
 use skirmish_shared::auth::mint_token;
 use skirmish_shared::prelude::*;
 
@@ -79,21 +79,14 @@ fn a_flood_of_100k_datagrams_does_not_stop_the_server() {
 #[test]
 fn replayed_and_truncated_packets_are_dropped_and_counted() {
     // The server believes clients dial the relay, so the relayed handshake is valid.
-    let (mut relay, relay_addr) = Relay::bind();
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        public_addresses: vec![relay_addr],
-        ..default()
-    };
-    let mut server = server_from(&settings, |_| {});
-    relay.server = server.addr;
+    let (mut server, mut relay, relay_addr) = relayed_server(false);
     let mut a = client(relay_addr, "relayed");
-    let start = Instant::now();
-    while !is_connected(&a) {
-        relay.pump();
-        step(&mut server, &mut [&mut a]);
-        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
-    }
+    relay.run_until(
+        &mut server,
+        &mut [&mut a],
+        "the relayed client connects",
+        |_, c| is_connected(c[0]),
+    );
     for _ in 0..60 {
         relay.pump();
         step(&mut server, &mut [&mut a]);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::ClientSession;
-use skirmish_server::{ConnectedClients, ServerSettings, ServerTransport};
+use skirmish_server::{ConnectedClients, ServerTransport};
 use skirmish_shared::auth::mint_token;
 use skirmish_shared::netcode::{
     ClientAuthentication, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType, peek_sequence,
@@ -111,21 +111,14 @@ fn a_0x95_datagram_from_a_pending_client_does_not_stop_the_server() {
 
 #[test]
 fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
-    let (mut relay, relay_addr) = Relay::bind();
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        public_addresses: vec![relay_addr],
-        ..default()
-    };
-    let mut server = server_from(&settings, |_| {});
-    relay.server = server.addr;
+    let (mut server, mut relay, relay_addr) = relayed_server(false);
     let mut player = client(relay_addr, "relayed");
-    let start = Instant::now();
-    while !is_connected(&player) {
-        relay.pump();
-        step(&mut server, &mut [&mut player]);
-        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
-    }
+    relay.run_until(
+        &mut server,
+        &mut [&mut player],
+        "the relayed client connects",
+        |_, c| is_connected(c[0]),
+    );
     // The relay's address is the server's, as the client sees it.
     let client_addr = relay.client.unwrap();
     for _ in 0..10 {
@@ -143,15 +136,7 @@ fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
 
 #[test]
 fn one_connection_never_repeats_a_sequence_number() {
-    let (mut relay, relay_addr) = Relay::bind();
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        public_addresses: vec![relay_addr],
-        private_key: Some(TEST_KEY),
-        ..default()
-    };
-    let mut server = server_from(&settings, |_| {});
-    relay.server = server.addr;
+    let (mut server, mut relay, relay_addr) = relayed_server(true);
     let token = mint_token(
         &TEST_KEY,
         &token_request(relay_addr, 9, Duration::from_secs(5)),
@@ -196,27 +181,19 @@ fn one_connection_never_repeats_a_sequence_number() {
 
 #[test]
 fn a_spoofed_connection_request_does_not_keep_a_vanished_clients_slot() {
-    let (mut relay, relay_addr) = Relay::bind();
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        public_addresses: vec![relay_addr],
-        private_key: Some(TEST_KEY),
-        ..default()
-    };
-    let mut server = server_from(&settings, |_| {});
-    relay.server = server.addr;
+    let (mut server, mut relay, relay_addr) = relayed_server(true);
     let token = mint_token(
         &TEST_KEY,
         &token_request(relay_addr, 3, Duration::from_secs(2)),
     )
     .unwrap();
     let mut player = token_client(token, |_| {});
-    let start = Instant::now();
-    while !is_connected(&player) {
-        relay.pump();
-        step(&mut server, &mut [&mut player]);
-        assert!(start.elapsed() < DEADLINE, "the relayed client connects");
-    }
+    relay.run_until(
+        &mut server,
+        &mut [&mut player],
+        "the relayed client connects",
+        |_, c| is_connected(c[0]),
+    );
     let request = relay
         .recorded
         .iter()

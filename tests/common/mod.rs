@@ -230,6 +230,21 @@ pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
     }
 }
 
+/// A server that clients reach through a [`Relay`]: its public address (the one tokens must name)
+/// is the relay's. `secure`: connect tokens signed with [`TEST_KEY`] are required.
+pub fn relayed_server(secure: bool) -> (TestServer, Relay, SocketAddr) {
+    let (mut relay, relay_addr) = Relay::bind();
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        public_addresses: vec![relay_addr],
+        private_key: secure.then_some(TEST_KEY),
+        ..default()
+    };
+    let server = server_from(&settings, |_| {});
+    relay.server = server.addr;
+    (server, relay, relay_addr)
+}
+
 /// Forwards datagrams between one client and the server (so the server sees the relay as the
 /// client, and the client sees it as the server), recording both directions.
 pub struct Relay {
@@ -256,6 +271,29 @@ impl Relay {
             from_server: Vec::new(),
         };
         (relay, addr)
+    }
+
+    /// Steps the relay and every app until `condition` holds; panics with `what` after
+    /// [`DEADLINE`].
+    pub fn run_until(
+        &mut self,
+        server: &mut TestServer,
+        clients: &mut [&mut App],
+        what: &str,
+        mut condition: impl FnMut(&mut TestServer, &mut [&mut App]) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            step(server, clients);
+            if condition(server, clients) {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out after {DEADLINE:?} waiting for: {what}"
+            );
+        }
     }
 
     /// Forwards everything waiting.

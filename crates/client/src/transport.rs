@@ -111,7 +111,6 @@ fn receive_packets(
     } else if transport.netcode.is_connecting() {
         client.set_connecting();
     }
-    let server_addr = transport.netcode.server_addr();
     let ClientTransport {
         socket,
         netcode,
@@ -119,7 +118,7 @@ fn receive_packets(
         violation,
     } = transport;
     let received = socket.receive(|addr, bytes| {
-        if addr != server_addr || violation.is_some() {
+        if addr != netcode.server_addr() || violation.is_some() {
             return; // Only the server may talk to us.
         }
         if let Some(payload) = netcode.process_packet(bytes) {

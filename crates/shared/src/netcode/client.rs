@@ -419,7 +419,8 @@ impl NetcodeClient {
             self.attempt_started = self.time;
             self.last_sent = None;
             self.challenge = None;
-            self.sequence = 0;
+            // The sequence goes on counting: the next server shares the token's keys, and a
+            // nonce must never be reused under them.
             self.replay = ReplayProtection::default();
         } else {
             self.state = ClientState::Disconnected(reason);

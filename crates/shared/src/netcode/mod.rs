@@ -34,8 +34,9 @@ pub use crypto::generate_random_bytes;
 pub use packet::{Packet, PacketError, PacketType, peek_sequence, read_packet, write_packet};
 pub use replay::ReplayProtection;
 pub use server::{
-    DropCounters, GLOBAL_SEQUENCE_START, MAX_TIMEOUT, NetcodeServer, SendError,
-    ServerAuthentication, ServerConfig, ServerDisconnectReason, ServerEvent,
+    DropCounters, GLOBAL_SEQUENCE_START, MAX_PENDING_PER_IP, MAX_PENDING_TIME, MAX_TIMEOUT,
+    NetcodeServer, SendError, ServerAuthentication, ServerConfig, ServerDisconnectReason,
+    ServerEvent,
 };
 pub use token::{ChallengeToken, ConnectToken, PrivateConnectToken, TokenError};
 

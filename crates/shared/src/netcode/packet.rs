@@ -38,7 +38,8 @@ impl PacketType {
     /// The type of a prefix byte, if it names one.
     pub fn from_prefix(prefix: u8) -> Option<Self> {
         Some(match prefix & 0x0F {
-            0 => Self::ConnectionRequest,
+            // The request's prefix is the whole byte 0: no sequence follows.
+            0 if prefix == 0 => Self::ConnectionRequest,
             1 => Self::ConnectionDenied,
             2 => Self::Challenge,
             3 => Self::Response,

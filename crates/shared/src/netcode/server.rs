@@ -25,11 +25,19 @@ use super::{
 /// The longest timeout a token may ask for; longer (and negative, "none") become this, so a
 /// vanished client never holds a slot for ever.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connect tokens remembered (by their tag) to refuse one token used from two addresses.
-const TOKEN_HISTORY: usize = 1024;
-/// The first global sequence of every server start: the top half of the sequence space, which a
-/// connection's own packets (counting from 0) never reach.
+/// Connect tokens remembered (by their tag) to refuse a token used from two addresses, or used
+/// again once it connected.
+const TOKEN_HISTORY: usize = 4096;
+/// The lowest global sequence: every server start picks its first one at random in
+/// `[1 << 63, 1 << 63 | 1 << 62)`, the top half of the sequence space, which a connection's own
+/// packets (counting from 0) never reach. Random, so two starts (or two servers one token names)
+/// do not reuse a nonce under the same token key either.
 pub const GLOBAL_SEQUENCE_START: u64 = 1 << 63;
+/// The longest a handshake may stay pending, whatever the token's timeout.
+pub const MAX_PENDING_TIME: Duration = Duration::from_secs(10);
+/// Handshakes pending at once from one IP address (one /64 for IPv6), so one host cannot fill
+/// the table.
+pub const MAX_PENDING_PER_IP: u8 = 16;
 
 /// How the server checks connect tokens.
 #[derive(Clone)]
@@ -159,6 +167,10 @@ impl Outbox {
 /// A client between its connection request and its response.
 struct Pending {
     client_id: u64,
+    /// The tag of its connect token's private part (which token this handshake is for).
+    token_mac: [u8; MAC_BYTES],
+    /// When the first request arrived; the deadline never moves past `first_seen + MAX_PENDING_TIME`.
+    first_seen: Duration,
     send_key: [u8; KEY_BYTES],
     receive_key: [u8; KEY_BYTES],
     /// When the handshake must be done by (server time).
@@ -187,9 +199,9 @@ struct Connection {
 /// A token already used, and from where.
 #[derive(Clone, Copy)]
 struct UsedToken {
-    mac: [u8; MAC_BYTES],
     addr: SocketAddr,
-    expire_timestamp: u64,
+    /// Whether it completed a handshake: a token connects once.
+    connected: bool,
 }
 
 /// Why [`NetcodeServer::send_payload`] sent nothing.
@@ -227,8 +239,10 @@ pub struct NetcodeServer {
     by_id: HashMap<u64, usize>,
     pending: HashMap<SocketAddr, Pending>,
     max_pending: usize,
-    used_tokens: Vec<UsedToken>,
-    next_used_token: usize,
+    used_tokens: HashMap<[u8; MAC_BYTES], UsedToken>,
+    /// Tags of `used_tokens`, oldest first (the next to forget when full).
+    used_order: VecDeque<[u8; MAC_BYTES]>,
+    pending_per_ip: HashMap<IpKey, u8>,
     outbox: Outbox,
     events: VecDeque<ServerEvent>,
     drops: DropCounters,
@@ -258,7 +272,8 @@ impl NetcodeServer {
             },
             public_addresses: config.public_addresses,
             time: config.current_time,
-            global_sequence: GLOBAL_SEQUENCE_START,
+            global_sequence: GLOBAL_SEQUENCE_START
+                | (u64::from_le_bytes(generate_random_bytes()) >> 2),
             challenge_sequence: 0,
             challenge_key: generate_random_bytes(),
             slots: (0..max_clients).map(|_| None).collect(),
@@ -266,8 +281,9 @@ impl NetcodeServer {
             by_id: HashMap::default(),
             pending: HashMap::default(),
             max_pending: (4 * max_clients).max(256),
-            used_tokens: Vec::with_capacity(TOKEN_HISTORY),
-            next_used_token: 0,
+            used_tokens: HashMap::default(),
+            used_order: VecDeque::new(),
+            pending_per_ip: HashMap::default(),
             outbox: Outbox::default(),
             events: VecDeque::new(),
             drops: DropCounters::default(),
@@ -398,11 +414,20 @@ impl NetcodeServer {
         let time = self.time;
         let connection = self.slots[slot].as_mut()?;
         let key = connection.receive_key;
-        let is_request = datagram.first().is_some_and(|prefix| prefix & 0x0F == 0);
-        let accepts = |packet_type: PacketType| {
-            // A request from a connected address is ignored without refreshing anything.
-            packet_type != PacketType::ConnectionRequest && accepts(packet_type)
+        let handshake = |packet_type: PacketType| {
+            matches!(
+                packet_type,
+                PacketType::ConnectionRequest | PacketType::Response
+            )
         };
+        let is_handshake = datagram
+            .first()
+            .and_then(|prefix| PacketType::from_prefix(*prefix))
+            .is_some_and(handshake);
+        // Requests and responses from a connected address are ignored without decrypting or
+        // refreshing anything: they could be recordings (responses carry no replay protection).
+        // A client that missed its first keep-alive gets the next one within `SEND_INTERVAL`.
+        let accepts = |packet_type: PacketType| !handshake(packet_type) && accepts(packet_type);
         let result = read_packet(
             datagram,
             self.protocol_id,
@@ -412,7 +437,7 @@ impl NetcodeServer {
         );
         let packet = match result {
             Ok((_, packet)) => packet,
-            Err(PacketError::UnexpectedType) if is_request => {
+            Err(PacketError::UnexpectedType) if is_handshake => {
                 self.drops.request_ignored += 1;
                 return None;
             }
@@ -421,28 +446,17 @@ impl NetcodeServer {
                 return None;
             }
         };
-        // Only an authenticated packet gets here: now it may refresh the connection.
-        connection.last_received = time;
+        // Only an authenticated, replay-protected packet gets here: now it may refresh the
+        // connection.
         match packet {
             Packet::Payload(payload) => {
+                connection.last_received = time;
                 connection.confirmed = true;
                 Some((connection.client_id, payload))
             }
             Packet::KeepAlive { .. } => {
+                connection.last_received = time;
                 connection.confirmed = true;
-                None
-            }
-            Packet::Response {
-                token_sequence,
-                token,
-            } => {
-                // The client missed our keep-alive and still answers the challenge: tell it again.
-                let client_id = connection.client_id;
-                let genuine = ChallengeToken::decrypt(token, token_sequence, &self.challenge_key)
-                    .is_some_and(|challenge| challenge.client_id == client_id);
-                if genuine {
-                    self.send_keep_alive(slot);
-                }
                 None
             }
             Packet::Disconnect => {
@@ -450,6 +464,7 @@ impl NetcodeServer {
                 None
             }
             Packet::ConnectionRequest { .. }
+            | Packet::Response { .. }
             | Packet::ConnectionDenied
             | Packet::Challenge { .. } => None,
         }
@@ -490,7 +505,7 @@ impl NetcodeServer {
         let mac: [u8; MAC_BYTES] = private_data[private_data.len() - MAC_BYTES..]
             .try_into()
             .expect("a tag is 16 bytes");
-        if !self.remember_token(mac, addr, expire_timestamp) {
+        if !self.remember_token(mac, addr) {
             self.drops.token_refused += 1;
             return;
         }
@@ -504,23 +519,43 @@ impl NetcodeServer {
             );
             return;
         }
-        if !self.pending.contains_key(&addr) {
-            if self.pending.len() >= self.max_pending {
+        let timeout = effective_timeout(token.timeout_seconds);
+        let expiry = Duration::from_secs(expire_timestamp);
+        match self.pending.get_mut(&addr) {
+            // Another token from the same address: its challenge could never be answered (we
+            // keep the first handshake), so it gets none.
+            Some(pending) if pending.token_mac != mac => {
                 self.drops.request_ignored += 1;
                 return;
             }
-            let timeout = effective_timeout(token.timeout_seconds);
-            self.pending.insert(
-                addr,
-                Pending {
-                    client_id: token.client_id,
-                    send_key: token.server_to_client_key,
-                    receive_key: token.client_to_server_key,
-                    deadline: self.time + timeout,
-                    timeout,
-                    user_data: token.user_data,
-                },
-            );
+            // The same handshake again (its challenge may have been lost): more time, within
+            // bounds.
+            Some(pending) => {
+                pending.deadline = (self.time + timeout.min(MAX_PENDING_TIME))
+                    .min(pending.first_seen + MAX_PENDING_TIME)
+                    .min(expiry);
+            }
+            None => {
+                let per_ip = self.pending_per_ip.entry(IpKey::of(addr)).or_insert(0);
+                if self.pending.len() >= self.max_pending || *per_ip >= MAX_PENDING_PER_IP {
+                    self.drops.request_ignored += 1;
+                    return;
+                }
+                *per_ip += 1;
+                self.pending.insert(
+                    addr,
+                    Pending {
+                        client_id: token.client_id,
+                        token_mac: mac,
+                        first_seen: self.time,
+                        send_key: token.server_to_client_key,
+                        receive_key: token.client_to_server_key,
+                        deadline: (self.time + timeout.min(MAX_PENDING_TIME)).min(expiry),
+                        timeout,
+                        user_data: token.user_data,
+                    },
+                );
+            }
         }
         let challenge = ChallengeToken {
             client_id: token.client_id,
@@ -566,9 +601,17 @@ impl NetcodeServer {
             self.send(addr, &Packet::ConnectionDenied, sequence, &send_key);
             return;
         };
-        let Some(pending) = self.pending.remove(&addr) else {
+        let Some(pending) = self.remove_pending(&addr) else {
             return;
         };
+        if let Some(used) = self.used_tokens.get_mut(&pending.token_mac) {
+            if used.connected {
+                // A recorded handshake replayed after its client left: a token connects once.
+                self.drops.token_refused += 1;
+                return;
+            }
+            used.connected = true;
+        }
         self.slots[slot] = Some(Connection {
             client_id: pending.client_id,
             addr,
@@ -591,30 +634,33 @@ impl NetcodeServer {
         self.send_keep_alive(slot);
     }
 
-    /// Records a token's first use. `false` if another address already used it.
-    fn remember_token(&mut self, mac: [u8; MAC_BYTES], addr: SocketAddr, expire: u64) -> bool {
-        if let Some(used) = self.used_tokens.iter().find(|used| used.mac == mac) {
-            return used.addr == addr;
+    /// Records a token's use from `addr`. `false` if another address already used it, or it
+    /// already connected once.
+    fn remember_token(&mut self, mac: [u8; MAC_BYTES], addr: SocketAddr) -> bool {
+        if let Some(used) = self.used_tokens.get(&mac) {
+            return used.addr == addr && !used.connected;
         }
-        let entry = UsedToken {
+        if self.used_order.len() >= TOKEN_HISTORY {
+            // Forget the oldest token (the first to expire, tokens living about as long).
+            if let Some(oldest) = self.used_order.pop_front() {
+                self.used_tokens.remove(&oldest);
+            }
+        }
+        self.used_tokens.insert(
             mac,
-            addr,
-            expire_timestamp: expire,
-        };
-        if self.used_tokens.len() < TOKEN_HISTORY {
-            self.used_tokens.push(entry);
-        } else {
-            // Overwrite the oldest entry; prefer one whose token has expired anyway.
-            let now = self.time.as_secs();
-            let index = self
-                .used_tokens
-                .iter()
-                .position(|used| used.expire_timestamp <= now)
-                .unwrap_or(self.next_used_token);
-            self.used_tokens[index] = entry;
-            self.next_used_token = (self.next_used_token + 1) % TOKEN_HISTORY;
-        }
+            UsedToken {
+                addr,
+                connected: false,
+            },
+        );
+        self.used_order.push_back(mac);
         true
+    }
+
+    fn remove_pending(&mut self, addr: &SocketAddr) -> Option<Pending> {
+        let pending = self.pending.remove(addr)?;
+        release_ip(&mut self.pending_per_ip, *addr);
+        Some(pending)
     }
 
     fn next_global_sequence(&mut self) -> u64 {
@@ -680,7 +726,14 @@ impl NetcodeServer {
     pub fn update(&mut self, delta: Duration) {
         self.time += delta;
         let now = self.time;
-        self.pending.retain(|_, pending| pending.deadline > now);
+        let per_ip = &mut self.pending_per_ip;
+        self.pending.retain(|addr, pending| {
+            let keep = pending.deadline > now;
+            if !keep {
+                release_ip(per_ip, *addr);
+            }
+            keep
+        });
         for slot in 0..self.slots.len() {
             let Some(connection) = &self.slots[slot] else {
                 continue;
@@ -736,6 +789,32 @@ impl NetcodeServer {
         }
         self.outbox.packets.clear();
         self.outbox.bytes.clear();
+    }
+}
+
+/// The part of an address that identifies a host: the IPv4 address, or the /64 of an IPv6 one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl IpKey {
+    fn of(addr: SocketAddr) -> Self {
+        match addr {
+            SocketAddr::V4(v4) => Self::V4(u32::from(*v4.ip())),
+            SocketAddr::V6(v6) => Self::V6((u128::from(*v6.ip()) >> 64) as u64),
+        }
+    }
+}
+
+fn release_ip(per_ip: &mut HashMap<IpKey, u8>, addr: SocketAddr) {
+    let key = IpKey::of(addr);
+    if let Some(count) = per_ip.get_mut(&key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            per_ip.remove(&key);
+        }
     }
 }
 

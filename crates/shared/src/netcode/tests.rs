@@ -164,9 +164,15 @@ fn a_lost_first_keep_alive_does_not_stall_the_handshake() {
 
 #[test]
 fn the_global_sequence_starts_in_the_top_half_on_every_start() {
+    let mut starts = Vec::new();
     for _ in 0..2 {
         let mut server = server(1);
-        assert_eq!(server.global_sequence(), 1 << 63);
+        let start = server.global_sequence();
+        assert!(
+            (GLOBAL_SEQUENCE_START..GLOBAL_SEQUENCE_START | 1 << 62).contains(&start),
+            "{start:#x} is in the top half, below any wrap"
+        );
+        starts.push(start);
         let mut client = client(1);
         // The challenge carries the global sequence in its plaintext header.
         let (_, request) = client.update(STEP).unwrap();
@@ -174,8 +180,9 @@ fn the_global_sequence_starts_in_the_top_half_on_every_start() {
         server.process_packet(client_addr(1), &mut request);
         let mut sequences = Vec::new();
         server.send_packets(|_, bytes| sequences.push(peek_sequence(bytes).unwrap()));
-        assert_eq!(sequences, vec![(PacketType::Challenge, 1 << 63)]);
+        assert_eq!(sequences, vec![(PacketType::Challenge, start)]);
     }
+    assert_ne!(starts[0], starts[1], "each start picks its own");
 }
 
 #[test]
@@ -197,7 +204,7 @@ fn one_connection_never_repeats_a_sequence_number() {
     }
     assert!(client.is_connected());
     assert!(
-        seen.contains(&(1 << 63)) && seen.contains(&0),
+        seen.iter().any(|&s| s >= GLOBAL_SEQUENCE_START) && seen.contains(&0),
         "challenge and first keep-alive"
     );
 }
@@ -278,10 +285,93 @@ fn pending_handshakes_are_bounded() {
     let mut server = server(1);
     for n in 0..300u16 {
         let mut request = client_request(u64::from(n));
-        server.process_packet(client_addr(n), &mut request);
+        let addr = SocketAddr::from(([10, 0, (n >> 8) as u8, n as u8], 6000));
+        server.process_packet(addr, &mut request);
     }
     assert_eq!(server.pending_clients(), 256);
     assert_eq!(server.drops().request_ignored, 44);
+}
+
+#[test]
+fn one_host_cannot_fill_the_pending_table() {
+    let mut server = server(1);
+    for n in 0..40u16 {
+        let mut request = client_request(u64::from(n));
+        server.process_packet(client_addr(n), &mut request);
+    }
+    assert_eq!(server.pending_clients(), usize::from(MAX_PENDING_PER_IP));
+    // Another host still gets in.
+    let mut other = client(99);
+    connect(
+        &mut server,
+        &mut other,
+        SocketAddr::from(([10, 9, 9, 9], 7000)),
+    );
+}
+
+#[test]
+fn a_second_token_from_a_pending_address_gets_no_challenge() {
+    let mut server = server(2);
+    let mut first = client_request(1);
+    server.process_packet(client_addr(1), &mut first);
+    server.send_packets(|_, _| {});
+    let mut second = client_request(2);
+    server.process_packet(client_addr(1), &mut second);
+    let mut answers = 0;
+    server.send_packets(|_, _| answers += 1);
+    assert_eq!(answers, 0, "its challenge could never be answered");
+    assert_eq!(server.drops().request_ignored, 1);
+}
+
+#[test]
+fn replayed_handshakes_neither_keep_a_client_alive_nor_bring_it_back() {
+    let mut server = server(2);
+    let mut client = client(3);
+    let addr = client_addr(1);
+    // Record everything the client sends while it connects.
+    let mut recorded = Vec::new();
+    for _ in 0..100 {
+        if let Some((_, packet)) = client.update(STEP) {
+            recorded.push(packet.to_vec());
+            server.process_packet(addr, &mut packet.to_vec());
+        }
+        server.update(STEP);
+        let mut sent = Vec::new();
+        server.send_packets(|_, bytes| sent.push(bytes.to_vec()));
+        for datagram in &mut sent {
+            client.process_packet(datagram);
+        }
+        if client.is_connected() {
+            break;
+        }
+    }
+    assert!(client.is_connected());
+    let request = recorded.iter().find(|p| p[0] == 0).unwrap().clone();
+    let response = recorded.iter().find(|p| p[0] & 0x0F == 3).unwrap().clone();
+
+    // The client vanishes; its recorded response is replayed from its address.
+    let mut elapsed = Duration::ZERO;
+    while server.is_client_connected(3) {
+        server.process_packet(addr, &mut response.clone());
+        server.update(Duration::from_millis(100));
+        server.send_packets(|_, _| {});
+        elapsed += Duration::from_millis(100);
+        assert!(
+            elapsed < Duration::from_secs(6),
+            "the replayed response kept the slot alive"
+        );
+    }
+    // Then its whole handshake is replayed: a token connects once.
+    for _ in 0..20 {
+        server.process_packet(addr, &mut request.clone());
+        server.process_packet(addr, &mut response.clone());
+        server.update(STEP);
+        server.send_packets(|_, _| {});
+    }
+    assert!(
+        !server.is_client_connected(3),
+        "a departed client is not brought back"
+    );
 }
 
 #[test]
