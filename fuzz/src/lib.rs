@@ -40,6 +40,12 @@ pub fn server() -> NetcodeServer {
 
 /// A client of [`server`] with a fresh token.
 pub fn client(client_id: u64) -> NetcodeClient {
+    client_and_token(client_id).0
+}
+
+/// A client of [`server`] with a fresh token, and the token (whose keys let a target seal
+/// packets as that client would).
+pub fn client_and_token(client_id: u64) -> (NetcodeClient, ConnectToken) {
     let token = ConnectToken::generate(
         NOW,
         PROTOCOL,
@@ -51,13 +57,23 @@ pub fn client(client_id: u64) -> NetcodeClient {
         &KEY,
     )
     .expect("one server address");
-    NetcodeClient::new(NOW, ClientAuthentication::Secure { connect_token: token })
-        .expect("a valid token")
+    let client = NetcodeClient::new(
+        NOW,
+        ClientAuthentication::Secure {
+            connect_token: token.clone(),
+        },
+    )
+    .expect("a valid token");
+    (client, token)
 }
 
 /// One exchange: the client's due packet to the server, the server's answers to the client.
 /// Returns every datagram the server sent.
-pub fn exchange(server: &mut NetcodeServer, client: &mut NetcodeClient, addr: SocketAddr) -> Vec<Vec<u8>> {
+pub fn exchange(
+    server: &mut NetcodeServer,
+    client: &mut NetcodeClient,
+    addr: SocketAddr,
+) -> Vec<Vec<u8>> {
     if let Some((_, packet)) = client.update(STEP) {
         let mut packet = packet.to_vec();
         server.process_packet(addr, &mut packet);
