@@ -4,7 +4,8 @@
 //! matchmaker, or `skirmish token`) mints a [`ConnectToken`] for one client: signed, encrypted,
 //! naming the server addresses it is valid for and when it expires. Tokens travel as base64 text
 //! of the netcode standard's 2048-byte layout (what matchmakers in other languages produce and
-//! read); the 1164-byte framing of renetcode (client id in front) is still read.
+//! read); renetcode's framing (the client id in front, unpadded: 1172 bytes for one IPv4 address)
+//! is still read.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -223,8 +223,22 @@ impl ConnectToken {
     pub fn to_renetcode_bytes(&self, client_id: u64) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(CONNECT_TOKEN_BYTES);
         bytes.put_u64(client_id);
-        self.write_fields(&mut bytes);
+        let mut renetcode = self.clone();
+        renetcode.swap_ipv6_byte_order();
+        renetcode.write_fields(&mut bytes);
         bytes
+    }
+
+    /// renetcode writes IPv6 addresses in network byte order, the standard as little-endian
+    /// segments: swapping each segment's bytes converts one into the other (both ways).
+    fn swap_ipv6_byte_order(&mut self) {
+        for address in &mut self.server_addresses {
+            if let SocketAddr::V6(v6) = address {
+                v6.set_ip(std::net::Ipv6Addr::from(
+                    v6.ip().segments().map(u16::swap_bytes),
+                ));
+            }
+        }
     }
 
     fn write_fields(&self, bytes: &mut Vec<u8>) {
@@ -251,9 +265,10 @@ impl ConnectToken {
         // renetcode's framing: 8 bytes of client id, then the same fields without padding.
         if bytes.len() < CONNECT_TOKEN_BYTES && bytes.len() > 8 {
             let mut reader = Reader::new(&bytes[8..]);
-            if let Some(token) = Self::read_fields(&mut reader)
+            if let Some(mut token) = Self::read_fields(&mut reader)
                 && reader.rest().is_empty()
             {
+                token.swap_ipv6_byte_order();
                 return Ok(token);
             }
         }
@@ -424,6 +439,14 @@ mod tests {
 
     #[test]
     fn renetcode_framing_is_read_too() {
+        let v6: SocketAddr = "[2001:db8::1]:7000".parse().unwrap();
+        let both = token(vec!["127.0.0.1:5000".parse().unwrap(), v6]);
+        let legacy = both.to_renetcode_bytes(42);
+        // renetcode writes IPv6 in network byte order: 2001:db8:: starts 0x20 0x01.
+        let v6_at = 8 + 1093 + 7 + 1;
+        assert_eq!(legacy[v6_at..v6_at + 4], [0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(ConnectToken::from_bytes(&legacy).unwrap(), both);
+
         let token = token(vec!["127.0.0.1:5000".parse().unwrap()]);
         let legacy = token.to_renetcode_bytes(42);
         // The standard fields up to the keys (1164 bytes with one IPv4 address), 8 bytes of id in front.
