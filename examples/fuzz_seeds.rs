@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bevy::math::Vec2;
 use bevy_renet::renet::{RenetClient, RenetServer};
-use skirmish_shared::netcode::{
+use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, NetcodeClient, NetcodeServer, ServerAuthentication,
     ServerConfig,
 };

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use skirmish_shared::transport::LinkConditioner;
+use skirmish_net::socket::LinkConditioner;
 
 use ops::{HealthcheckArgs, KeygenArgs, ServerArgs, TokenArgs};
 

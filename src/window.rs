@@ -10,9 +10,9 @@ mod imp {
     use std::process::ExitCode;
 
     use skirmish_client::screens::{HostGame, MenuFields};
+    use skirmish_net::socket::LinkConditioner;
     use skirmish_server::ServerSettings;
     use skirmish_shared::auth::token_from_text;
-    use skirmish_shared::transport::LinkConditioner;
 
     use crate::{ClientArgs, PlayArgs};
 
@@ -61,7 +61,7 @@ mod imp {
     /// Where to connect: an unsecure server's address, or a connect token.
     enum Target {
         Address(SocketAddr),
-        Token(Box<skirmish_shared::netcode::ConnectToken>),
+        Token(Box<skirmish_net::netcode::ConnectToken>),
     }
 
     fn run_window(target: Target, name: &str, conditioner: LinkConditioner) -> ExitCode {

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::ClientSession;
-use skirmish_server::{ConnectedClients, ServerTransport};
-use skirmish_shared::auth::mint_token;
-use skirmish_shared::netcode::{
+use skirmish_net::netcode::{
     ClientAuthentication, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType, peek_sequence,
 };
+use skirmish_server::{ConnectedClients, ServerTransport};
+use skirmish_shared::auth::mint_token;
 
 fn snapshots(client: &App) -> u64 {
     client.world().resource::<ClientSession>().snapshots_applied

@@ -5,7 +5,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use skirmish_shared::netcode::{self, ConnectToken, NetcodeClient, NetcodeServer, ServerEvent};
+use skirmish_net::netcode::{self, ConnectToken, NetcodeClient, NetcodeServer, ServerEvent};
 
 const PROTOCOL: u64 = 0x5EED;
 const KEY: [u8; 32] = [17; 32];

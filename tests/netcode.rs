@@ -9,9 +9,9 @@ use bevy::prelude::*;
 use common::*;
 use skirmish_client::transport::ClientTransport;
 use skirmish_client::{ClientSession, Interpolated, LocalPlayer, NetStats, Predicted};
+use skirmish_net::socket::LinkConditioner;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::{PLAYER_SPEED, POSITION_SCALE};
-use skirmish_shared::transport::LinkConditioner;
 
 /// The quantization step of positions on the wire.
 const POSITION_STEP: f32 = 1.0 / POSITION_SCALE;

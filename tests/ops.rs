@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use skirmish_client::{ClientPlugin, ConnectionStatus};
-use skirmish_shared::transport::LinkConditioner;
+use skirmish_net::socket::LinkConditioner;
 
 fn skirmish() -> Command {
     Command::new(env!("CARGO_BIN_EXE_skirmish"))
@@ -322,7 +322,7 @@ fn keys_and_tokens_from_the_command_line() {
     let key =
         skirmish_shared::auth::parse_private_key(&std::fs::read_to_string(&key_file).unwrap())
             .expect("the key file holds a key");
-    let private = skirmish_shared::netcode::PrivateConnectToken::decrypt(
+    let private = skirmish_net::netcode::PrivateConnectToken::decrypt(
         &parsed.private_data,
         parsed.protocol_id,
         parsed.expire_timestamp,

@@ -22,7 +22,7 @@ fn request(addr: SocketAddr, client_id: u64) -> skirmish_shared::auth::TokenRequ
     token_request(addr, client_id, Duration::from_secs(1))
 }
 
-fn client_with_token(token: skirmish_shared::netcode::ConnectToken) -> App {
+fn client_with_token(token: skirmish_net::netcode::ConnectToken) -> App {
     token_client(token, |app| {
         app.insert_resource(ConnectTimeout(Duration::from_secs(3)));
     })
@@ -52,7 +52,7 @@ fn refusal_reason(server: &mut TestServer, client: &mut App) -> String {
 }
 
 /// A client with `token` is refused, and told the token was not accepted.
-fn assert_token_refused(server: &mut TestServer, token: skirmish_shared::netcode::ConnectToken) {
+fn assert_token_refused(server: &mut TestServer, token: skirmish_net::netcode::ConnectToken) {
     let mut client = client_with_token(token);
     let reason = refusal_reason(server, &mut client);
     assert!(

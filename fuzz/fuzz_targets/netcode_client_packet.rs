@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use skirmish_fuzz::*;
-use skirmish_shared::netcode::{ClientState, NetcodeClient};
+use skirmish_net::netcode::{ClientState, NetcodeClient};
 
 fn prepared() -> [NetcodeClient; 3] {
     let requesting = client(1);

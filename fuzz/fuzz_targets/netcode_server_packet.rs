@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use skirmish_fuzz::*;
-use skirmish_shared::netcode::{ConnectToken, NetcodeServer, Packet, write_packet};
+use skirmish_net::netcode::{ConnectToken, NetcodeServer, Packet, write_packet};
 
 /// The server, and the tokens (keys) of its connected (address 1) and pending (address 2) clients.
 fn prepared() -> (NetcodeServer, [ConnectToken; 2]) {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skirmish_shared::netcode::{ChallengeToken, ConnectToken, PrivateConnectToken};
+use skirmish_net::netcode::{ChallengeToken, ConnectToken, PrivateConnectToken};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = ConnectToken::from_bytes(data) {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use skirmish_shared::netcode::{
+use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, NetcodeClient, NetcodeServer, ServerAuthentication,
     ServerConfig,
 };

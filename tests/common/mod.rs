@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
+use skirmish_net::socket::LinkConditioner;
 use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
 use skirmish_shared::auth::{PrivateKey, TokenRequest};
 use skirmish_shared::prelude::*;
-use skirmish_shared::transport::LinkConditioner;
 
 /// The private key of the tests' secure servers.
 pub const TEST_KEY: PrivateKey = [7; 32];
@@ -85,7 +85,7 @@ pub fn token_request(addr: SocketAddr, client_id: u64, timeout: Duration) -> Tok
 
 /// A headless client connecting with `token`; `configure` runs after the client plugin.
 pub fn token_client(
-    token: skirmish_shared::netcode::ConnectToken,
+    token: skirmish_net::netcode::ConnectToken,
     configure: impl FnOnce(&mut App),
 ) -> App {
     let mut app = App::new();

@@ -11,12 +11,13 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
-use skirmish_shared::SharedPlugin;
-use skirmish_shared::bits::{BitReader, OutOfBits};
-use skirmish_shared::netcode::{
+use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
+use skirmish_net::socket::{GameSocket, LinkConditioner};
+use skirmish_shared::SharedPlugin;
+use skirmish_shared::bits::{BitReader, OutOfBits};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
@@ -25,7 +26,6 @@ use skirmish_shared::protocol::{
 use skirmish_shared::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 use skirmish_shared::snapshot::{read_header, read_id_step};
-use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
 use crate::transport::{self, ClientTransport};
 

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use bevy::prelude::*;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
-use skirmish_shared::netcode::{DisconnectReason, NetcodeClient};
+use skirmish_net::netcode::{DisconnectReason, NetcodeClient};
+use skirmish_net::socket::{GameSocket, LinkConditioner, TrafficCounters};
 use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
-use skirmish_shared::transport::{GameSocket, LinkConditioner, TrafficCounters};
 
 /// The client's socket and netcode state.
 #[derive(Resource)]

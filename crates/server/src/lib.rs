@@ -31,11 +31,11 @@ use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
+use skirmish_net::netcode::{ServerAuthentication, ServerConfig};
+use skirmish_net::socket::{GameSocket, LinkConditioner};
 use skirmish_shared::SharedPlugin;
-use skirmish_shared::netcode::{ServerAuthentication, ServerConfig};
 use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
-use skirmish_shared::transport::{GameSocket, LinkConditioner};
 
 pub use connection::{
     AwaitingHello, ClientInfo, ConnectedClients, FAREWELL_GRACE, Farewells, HELLO_TIMEOUT,

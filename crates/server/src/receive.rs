@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use bevy_renet::renet::ClientId;
-use skirmish_shared::log_limit::LogLimiter;
+use skirmish_net::log_limit::LogLimiter;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{INPUT_REDUNDANCY, PROTOCOL_VERSION, decode, peek_hello_version};
 

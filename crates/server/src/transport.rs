@@ -15,14 +15,14 @@ use std::time::Duration;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
-use skirmish_shared::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
+use skirmish_net::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
+use skirmish_net::socket::{GameSocket, TrafficCounters};
 use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
-use skirmish_shared::transport::{GameSocket, TrafficCounters};
 
 use crate::connection::Farewells;
 
 /// At most one log line about dropped datagrams per this interval.
-pub const DROP_SUMMARY_INTERVAL: Duration = skirmish_shared::log_limit::DEFAULT_INTERVAL;
+pub const DROP_SUMMARY_INTERVAL: Duration = skirmish_net::log_limit::DEFAULT_INTERVAL;
 
 /// The server's socket and netcode state.
 #[derive(Resource)]

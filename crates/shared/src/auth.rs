@@ -9,9 +9,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::netcode::{ConnectToken, KEY_BYTES as NETCODE_KEY_BYTES, generate_random_bytes};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use skirmish_net::netcode::{ConnectToken, KEY_BYTES as NETCODE_KEY_BYTES, generate_random_bytes};
 
 use crate::protocol::PROTOCOL_ID;
 

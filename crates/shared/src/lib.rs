@@ -9,14 +9,11 @@ pub mod arena;
 pub mod auth;
 pub mod bits;
 pub mod game;
-pub mod log_limit;
-pub mod netcode;
 pub mod protocol;
 pub mod renet_guard;
 pub mod replication;
 pub mod simulation;
 pub mod snapshot;
-pub mod transport;
 
 use bevy::prelude::*;
 

@@ -99,7 +99,7 @@ pub const SLICE_SIZE: usize = 1200;
 
 /// The longest renet packet accepted, which is netcode's payload limit. renet never writes a
 /// longer one: slices and batches of small messages stay under about [`SLICE_SIZE`] plus a header.
-pub const MAX_PACKET_BYTES: usize = crate::netcode::MAX_PAYLOAD_BYTES;
+pub const MAX_PACKET_BYTES: usize = skirmish_net::netcode::MAX_PAYLOAD_BYTES;
 
 /// The delivery kind of a channel, as far as the wire format cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use skirmish_shared::log_limit::LogLimiter;
+//! use skirmish_net::log_limit::LogLimiter;
 //!
 //! let mut limiter = LogLimiter::new(Duration::from_secs(10));
 //! let start = Instant::now();
@@ -20,7 +20,7 @@
 //!
 //! ```
 //! # use std::time::Duration;
-//! # use skirmish_shared::log_limit::LogLimiter;
+//! # use skirmish_net::log_limit::LogLimiter;
 //! # let mut limiter = LogLimiter::new(Duration::from_secs(10));
 //! # let count = 3;
 //! if let Some(suppressed) = limiter.record_many(count) {
