@@ -11,13 +11,14 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
+use skirmish_net::bits::{BitReader, OutOfBits};
 use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
+use skirmish_net::snapshot::{read_header, read_id_step};
 use skirmish_net::socket::{GameSocket, LinkConditioner};
 use skirmish_shared::SharedPlugin;
-use skirmish_shared::bits::{BitReader, OutOfBits};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
@@ -25,7 +26,6 @@ use skirmish_shared::protocol::{
 };
 use skirmish_shared::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
-use skirmish_shared::snapshot::{read_header, read_id_step};
 
 use crate::transport::{self, ClientTransport};
 
@@ -524,7 +524,7 @@ impl ReplicaHistory {
     }
 }
 
-/// Applies one snapshot's bit-packed payload (layout in [`skirmish_shared::snapshot`]).
+/// Applies one snapshot's bit-packed payload (layout in [`skirmish_net::snapshot`]).
 /// Returns how many entity entries it carried.
 fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u64, String> {
     let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = world

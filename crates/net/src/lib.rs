@@ -1,16 +1,21 @@
 //! `skirmish-net`: the netcode under a Skirmish game, with no game types in it. A forker changes
 //! the game crates and never needs to edit this one.
 //!
-//! Today it holds the layers beneath renet:
+//! Today it holds:
+//! - [`codec`]: the wire codec (bincode 2 with a size limit) every message goes through;
+//! - [`bits`] and [`snapshot`]: bit packing and the snapshot's entity layout;
 //! - [`netcode`]: our own implementation of the netcode protocol (netcode.io 1.02): connect and
 //!   challenge tokens, the handshake, encrypted packets, client and server state machines;
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
 //!
-//! The rest of the netcode (channels and the connection protocol, the replication registry and
-//! snapshots, prediction and interpolation) moves here from `skirmish-shared`, `skirmish-server`
+//! The rest of the netcode (channels and the connection protocol, the replication registry,
+//! prediction and interpolation) moves here from `skirmish-shared`, `skirmish-server`
 //! and `skirmish-client` step by step.
 
+pub mod bits;
+pub mod codec;
 pub mod log_limit;
 pub mod netcode;
+pub mod snapshot;
 pub mod socket;

@@ -23,11 +23,11 @@ use bevy::ecs::entity::EntityHashMap;
 use bevy::ecs::world::EntityRef;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
-use skirmish_shared::bits::BitWriter;
+use skirmish_net::bits::BitWriter;
+use skirmish_net::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{MAX_MESSAGE_BYTES, Snapshot, encode};
 use skirmish_shared::replication::{Encoding, field_delta};
-use skirmish_shared::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 
 use crate::connection::{ConnectedClients, Farewells};
 use crate::{ServerSystems, TickRate};

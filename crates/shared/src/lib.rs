@@ -7,13 +7,11 @@
 
 pub mod arena;
 pub mod auth;
-pub mod bits;
 pub mod game;
 pub mod protocol;
 pub mod renet_guard;
 pub mod replication;
 pub mod simulation;
-pub mod snapshot;
 
 use bevy::prelude::*;
 

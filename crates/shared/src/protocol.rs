@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bevy_renet::renet::{ChannelConfig, ConnectionConfig, SendType};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 
 use crate::simulation::InputFrame;
 
@@ -20,9 +20,7 @@ pub const PROTOCOL_VERSION: u16 = 3;
 /// that other games' clients and tokens are refused by netcode itself.
 pub const PROTOCOL_ID: u64 = 0x534B_4952_4D00_0000;
 
-/// Largest message (in bytes) either side accepts. Anything longer is rejected before decoding,
-/// and the peer that sent it is disconnected.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub use skirmish_net::codec::{DecodeError, MAX_MESSAGE_BYTES, decode, encode};
 
 /// How many past input frames every input message repeats, so a lost packet costs nothing.
 pub const INPUT_REDUNDANCY: usize = 8;
@@ -161,7 +159,7 @@ pub enum ServerMessage {
 /// Holding snapshot `tick` means holding the complete replicated state at `tick` for every entity
 /// it carries: each entity's changes since the newest acknowledged snapshot that carried it, so a
 /// lost snapshot is repaired by the next one. The payload's bit layout is in
-/// [`snapshot`](crate::snapshot).
+/// [`snapshot`](skirmish_net::snapshot).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Server tick this snapshot describes.
@@ -169,65 +167,8 @@ pub struct Snapshot {
     /// Client tick of this client's newest input simulated by `tick`: the client replays its
     /// inputs after it on top of this snapshot (prediction and reconciliation).
     pub last_input: Option<u32>,
-    /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)).
+    /// Entities and despawns, bit-packed (see [`snapshot`](skirmish_net::snapshot)).
     pub payload: Vec<u8>,
-}
-
-/// Why a message could not be decoded.
-#[derive(Debug)]
-pub enum DecodeError {
-    /// The message is longer than [`MAX_MESSAGE_BYTES`].
-    TooLarge(usize),
-    /// The bytes are not a valid message.
-    Malformed(bincode::error::DecodeError),
-    /// A valid message followed by extra bytes.
-    TrailingBytes(usize),
-}
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooLarge(len) => {
-                write!(
-                    f,
-                    "message of {len} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit"
-                )
-            }
-            Self::Malformed(err) => write!(f, "malformed message: {err}"),
-            Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the message"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
-const fn wire_config() -> bincode::config::Configuration<
-    bincode::config::LittleEndian,
-    bincode::config::Varint,
-    bincode::config::Limit<MAX_MESSAGE_BYTES>,
-> {
-    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
-}
-
-/// Encodes a message (or any serde value) in the wire format.
-pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
-    // bincode enforces the limit only when decoding; encoding our serde types into a Vec cannot
-    // fail. Senders keep messages under MAX_MESSAGE_BYTES themselves.
-    bincode::serde::encode_to_vec(message, wire_config())
-        .expect("serde types of the protocol always encode")
-}
-
-/// Decodes a message, rejecting oversized input, malformed bytes and trailing garbage.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(DecodeError::TooLarge(bytes.len()));
-    }
-    let (value, read) =
-        bincode::serde::decode_from_slice(bytes, wire_config()).map_err(DecodeError::Malformed)?;
-    if read != bytes.len() {
-        return Err(DecodeError::TrailingBytes(bytes.len() - read));
-    }
-    Ok(value)
 }
 
 /// The protocol version of an encoded [`ClientMessage::Hello`], read even when the rest of the
@@ -241,8 +182,11 @@ pub fn peek_hello_version(bytes: &[u8]) -> Option<u16> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return None;
     }
-    let (HelloPrefix::Hello { version }, _) =
-        bincode::serde::decode_from_slice::<HelloPrefix, _>(bytes, wire_config()).ok()?;
+    let (HelloPrefix::Hello { version }, _) = bincode::serde::decode_from_slice::<HelloPrefix, _>(
+        bytes,
+        skirmish_net::codec::wire_config(),
+    )
+    .ok()?;
     Some(version)
 }
 
