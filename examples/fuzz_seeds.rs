@@ -11,9 +11,9 @@ use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, NetcodeClient, NetcodeServer, ServerAuthentication,
     ServerConfig,
 };
+use skirmish_net::renet_guard::{RenetLimits, check_renet_packet};
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{PROTOCOL_VERSION, connection_config, encode};
-use skirmish_shared::renet_guard::{RenetLimits, check_renet_packet};
 
 fn write(dir: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bevy_renet::renet::{RenetClient, RenetServer};
 use libfuzzer_sys::fuzz_target;
 use skirmish_shared::protocol::{ClientChannel, ServerChannel, connection_config};
-use skirmish_shared::renet_guard::{RenetGuard, RenetLimits};
+use skirmish_net::renet_guard::{RenetGuard, RenetLimits};
 
 const CLIENT_ID: u64 = 1;
 const TICK: Duration = Duration::from_millis(16);

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use bevy::prelude::*;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 use skirmish_net::netcode::{DisconnectReason, NetcodeClient};
+use skirmish_net::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use skirmish_net::socket::{GameSocket, LinkConditioner, TrafficCounters};
-use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 
 /// The client's socket and netcode state.
 #[derive(Resource)]

@@ -2,6 +2,8 @@
 //! the game crates and never needs to edit this one.
 //!
 //! Today it holds:
+//! - [`channels`]: the renet channels of every connection and their settings;
+//! - [`renet_guard`]: checks of every renet packet a peer sends, before renet reads it;
 //! - [`codec`]: the wire codec (bincode 2 with a size limit) every message goes through;
 //! - [`bits`] and [`snapshot`]: bit packing and the snapshot's entity layout;
 //! - [`netcode`]: our own implementation of the netcode protocol (netcode.io 1.02): connect and
@@ -9,13 +11,15 @@
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
 //!
-//! The rest of the netcode (channels and the connection protocol, the replication registry,
+//! The rest of the netcode (the connection protocol's messages, the replication registry,
 //! prediction and interpolation) moves here from `skirmish-shared`, `skirmish-server`
 //! and `skirmish-client` step by step.
 
 pub mod bits;
+pub mod channels;
 pub mod codec;
 pub mod log_limit;
 pub mod netcode;
+pub mod renet_guard;
 pub mod snapshot;
 pub mod socket;

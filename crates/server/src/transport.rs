@@ -16,8 +16,8 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 use skirmish_net::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
+use skirmish_net::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use skirmish_net::socket::{GameSocket, TrafficCounters};
-use skirmish_shared::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 
 use crate::connection::Farewells;
 

@@ -9,7 +9,6 @@ pub mod arena;
 pub mod auth;
 pub mod game;
 pub mod protocol;
-pub mod renet_guard;
 pub mod replication;
 pub mod simulation;
 

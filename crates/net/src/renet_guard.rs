@@ -91,7 +91,8 @@
 
 use bevy_renet::renet::{ChannelConfig, SendType};
 
-use crate::protocol::{MAX_MESSAGE_BYTES, connection_config};
+use crate::channels::connection_config;
+use crate::codec::MAX_MESSAGE_BYTES;
 
 /// Bytes in every slice of a sliced renet message except the last. The value is fixed in renet 2.0
 /// and not exported, and this module's tests confirm it against real traffic.
@@ -99,7 +100,7 @@ pub const SLICE_SIZE: usize = 1200;
 
 /// The longest renet packet accepted, which is netcode's payload limit. renet never writes a
 /// longer one: slices and batches of small messages stay under about [`SLICE_SIZE`] plus a header.
-pub const MAX_PACKET_BYTES: usize = skirmish_net::netcode::MAX_PAYLOAD_BYTES;
+pub const MAX_PACKET_BYTES: usize = crate::netcode::MAX_PAYLOAD_BYTES;
 
 /// The delivery kind of a channel, as far as the wire format cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,7 +630,7 @@ mod tests {
 
     use super::RenetViolation::*;
     use super::*;
-    use crate::protocol::{ClientChannel, ServerChannel};
+    use crate::channels::{ClientChannel, ServerChannel};
 
     const CLIENT_ID: u64 = 7;
     const INPUT: u8 = 0;
