@@ -194,13 +194,14 @@ fn run_bots(args: &BotsArgs) -> ExitCode {
         let connected = match &key {
             None => skirmish_client::connect(app.world_mut(), args.connect, &name),
             Some(key) => {
-                let request = skirmish_shared::auth::TokenRequest {
+                let request = skirmish_net::tokens::TokenRequest {
+                    protocol_id: skirmish_shared::protocol::PROTOCOL_ID,
                     client_id: u64::from(index) + 1,
                     server_addresses: vec![args.connect],
                     expires_in: Duration::from_secs(300),
                     timeout: Duration::from_secs(10),
                 };
-                match skirmish_shared::auth::mint_token(key, &request) {
+                match skirmish_net::tokens::mint_token(key, &request) {
                     Ok(token) => skirmish_client::connect_with_token(
                         app.world_mut(),
                         token,

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bevy::log::{info, warn};
+use skirmish_net::tokens::{self, PrivateKey, TokenRequest};
 use skirmish_server::{DEFAULT_PORT, Heartbeat, LogFormat, ServerSettings, ShutdownRequest};
-use skirmish_shared::auth::{self, PrivateKey, TokenRequest};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 use crate::SimArgs;
@@ -90,14 +90,14 @@ pub(crate) fn load_key(key_file: Option<&PathBuf>) -> Result<Option<PrivateKey>,
         // short text key is reported as short rather than taken as raw bytes.
         let parsed = std::str::from_utf8(&bytes)
             .map_err(|_| "not hex or base64 text".to_owned())
-            .and_then(auth::parse_private_key);
+            .and_then(tokens::parse_private_key);
         return match (parsed, PrivateKey::try_from(bytes.as_slice())) {
             (Ok(key), _) | (Err(_), Ok(key)) => Ok(Some(key)),
             (Err(err), Err(_)) => Err(format!("--key-file {}: {err}", path.display())),
         };
     }
     match std::env::var(KEY_ENV) {
-        Ok(text) => auth::parse_private_key(&text)
+        Ok(text) => tokens::parse_private_key(&text)
             .map(Some)
             .map_err(|err| format!("{KEY_ENV}: {err}")),
         Err(std::env::VarError::NotPresent) => Ok(None),
@@ -257,14 +257,15 @@ pub(crate) fn token(args: &TokenArgs) -> ExitCode {
         }
     };
     let request = TokenRequest {
+        protocol_id: skirmish_shared::protocol::PROTOCOL_ID,
         client_id: args.client_id,
         server_addresses: args.server.clone(),
         expires_in: Duration::from_secs(args.expires),
         timeout: Duration::from_secs(args.timeout),
     };
-    match auth::mint_token(&key, &request) {
+    match tokens::mint_token(&key, &request) {
         Ok(token) => {
-            println!("{}", auth::token_to_text(&token));
+            println!("{}", tokens::token_to_text(&token));
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -286,7 +287,7 @@ pub(crate) struct KeygenArgs {
 }
 
 pub(crate) fn keygen(args: &KeygenArgs) -> ExitCode {
-    let key = auth::generate_private_key();
+    let key = tokens::generate_private_key();
     let Some(path) = &args.out else {
         if let Some(mode) = stdout_file_mode().filter(|mode| mode & 0o077 != 0) {
             eprintln!(

@@ -11,8 +11,8 @@ mod imp {
 
     use skirmish_client::screens::{HostGame, MenuFields};
     use skirmish_net::socket::LinkConditioner;
+    use skirmish_net::tokens::token_from_text;
     use skirmish_server::ServerSettings;
-    use skirmish_shared::auth::token_from_text;
 
     use crate::{ClientArgs, PlayArgs};
 

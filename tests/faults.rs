@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::{ClientSession, ConnectionStatus, Predicted, ServerEntityMap};
+use skirmish_net::tokens::mint_token;
 use skirmish_server::{ConnectedClients, ServerTransport};
-use skirmish_shared::auth::mint_token;
 use skirmish_shared::prelude::*;
 
 /// A client of a secure test server whose token times out after 2 s without traffic.

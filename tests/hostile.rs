@@ -15,8 +15,8 @@ use skirmish_client::ClientSession;
 use skirmish_net::netcode::{
     ClientAuthentication, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType, peek_sequence,
 };
+use skirmish_net::tokens::mint_token;
 use skirmish_server::{ConnectedClients, ServerTransport};
-use skirmish_shared::auth::mint_token;
 
 fn snapshots(client: &App) -> u64 {
     client.world().resource::<ClientSession>().snapshots_applied

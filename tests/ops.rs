@@ -316,12 +316,11 @@ fn keys_and_tokens_from_the_command_line() {
     let stderr = String::from_utf8_lossy(&token.stderr);
     assert!(token.status.success(), "{stderr}");
     let text = String::from_utf8(token.stdout).unwrap();
-    let parsed = skirmish_shared::auth::token_from_text(&text).expect("a valid token");
+    let parsed = skirmish_net::tokens::token_from_text(&text).expect("a valid token");
     assert_eq!(parsed.server_addresses.len(), 2);
     // The client id is in the encrypted part, readable with the key only.
-    let key =
-        skirmish_shared::auth::parse_private_key(&std::fs::read_to_string(&key_file).unwrap())
-            .expect("the key file holds a key");
+    let key = skirmish_net::tokens::parse_private_key(&std::fs::read_to_string(&key_file).unwrap())
+        .expect("the key file holds a key");
     let private = skirmish_net::netcode::PrivateConnectToken::decrypt(
         &parsed.private_data,
         parsed.protocol_id,
@@ -806,7 +805,7 @@ fn keygen_out_writes_an_owner_only_key_file_the_server_accepts() {
     assert!(made.status.success(), "{made:?}");
     assert_eq!(mode(&key_file), 0o600);
     let key_text = std::fs::read_to_string(&key_file).unwrap();
-    skirmish_shared::auth::parse_private_key(&key_text).expect("a valid key");
+    skirmish_net::tokens::parse_private_key(&key_text).expect("a valid key");
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&made.stdout),

@@ -10,15 +10,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::{AnnouncedVersion, ConnectTimeout, ConnectionStatus};
+use skirmish_net::tokens::{mint_token, mint_token_at};
 use skirmish_server::ConnectedClients;
-use skirmish_shared::auth::{mint_token, mint_token_at};
 
 /// A secure server on 127.0.0.1; `public` overrides the address it believes clients dial.
 fn secure_server(public: Option<SocketAddr>) -> TestServer {
     secure_server_at(loopback_any(), public)
 }
 
-fn request(addr: SocketAddr, client_id: u64) -> skirmish_shared::auth::TokenRequest {
+fn request(addr: SocketAddr, client_id: u64) -> skirmish_net::tokens::TokenRequest {
     token_request(addr, client_id, Duration::from_secs(1))
 }
 

@@ -14,8 +14,8 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
 use skirmish_net::socket::LinkConditioner;
+use skirmish_net::tokens::{PrivateKey, TokenRequest};
 use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
-use skirmish_shared::auth::{PrivateKey, TokenRequest};
 use skirmish_shared::prelude::*;
 
 /// The private key of the tests' secure servers.
@@ -76,6 +76,7 @@ pub fn secure_server_at(bind: SocketAddr, public: Option<SocketAddr>) -> TestSer
 /// `timeout` without an answer before either side gives up.
 pub fn token_request(addr: SocketAddr, client_id: u64, timeout: Duration) -> TokenRequest {
     TokenRequest {
+        protocol_id: skirmish_shared::protocol::PROTOCOL_ID,
         client_id,
         server_addresses: vec![addr],
         expires_in: Duration::from_secs(60),

@@ -8,6 +8,7 @@
 //! - [`bits`] and [`snapshot`]: bit packing and the snapshot's entity layout;
 //! - [`netcode`]: our own implementation of the netcode protocol (netcode.io 1.02): connect and
 //!   challenge tokens, the handshake, encrypted packets, client and server state machines;
+//! - [`tokens`]: private keys and connect tokens as text, and minting tokens;
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
 //!
@@ -23,3 +24,4 @@ pub mod netcode;
 pub mod renet_guard;
 pub mod snapshot;
 pub mod socket;
+pub mod tokens;

@@ -46,7 +46,7 @@ pub use replication::{
     AckTimeout, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint, ReplicationState,
     SnapshotInterval,
 };
-pub use skirmish_shared::auth::PrivateKey;
+pub use skirmish_net::tokens::PrivateKey;
 pub use transport::ServerTransport;
 
 /// Default UDP port of a Skirmish server.
@@ -84,7 +84,7 @@ pub struct ServerSettings {
     /// `None` means one per tick.
     pub snapshot_rate: Option<u16>,
     /// The netcode private key. With a key the server is secure: clients need a connect token
-    /// minted with it (see [`skirmish_shared::auth`]). `None` serves unsecure clients (host mode
+    /// minted with it (see [`skirmish_net::tokens`]). `None` serves unsecure clients (host mode
     /// on loopback, or `--insecure`).
     pub private_key: Option<PrivateKey>,
 }

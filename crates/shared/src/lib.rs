@@ -6,7 +6,6 @@
 //! lives here.
 
 pub mod arena;
-pub mod auth;
 pub mod game;
 pub mod protocol;
 pub mod replication;

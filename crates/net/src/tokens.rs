@@ -9,11 +9,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::netcode::{ConnectToken, KEY_BYTES as NETCODE_KEY_BYTES, generate_random_bytes};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use skirmish_net::netcode::{ConnectToken, KEY_BYTES as NETCODE_KEY_BYTES, generate_random_bytes};
-
-use crate::protocol::PROTOCOL_ID;
 
 /// A netcode private key.
 pub type PrivateKey = [u8; NETCODE_KEY_BYTES];
@@ -46,6 +44,8 @@ pub fn generate_private_key() -> String {
 /// What a connect token grants.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
+    /// The game's netcode protocol id (the server refuses other games' tokens).
+    pub protocol_id: u64,
     /// The client's id on the server (unique per connected client).
     pub client_id: u64,
     /// Server addresses the token is valid for, in the order the client tries them.
@@ -76,7 +76,7 @@ pub fn mint_token_at(
     let timeout = i32::try_from(request.timeout.as_secs().max(1)).unwrap_or(i32::MAX);
     ConnectToken::generate(
         now,
-        PROTOCOL_ID,
+        request.protocol_id,
         request.expires_in.as_secs(),
         request.client_id,
         timeout,
@@ -129,6 +129,7 @@ mod tests {
     fn tokens_survive_text() {
         let key = [9u8; 32];
         let request = TokenRequest {
+            protocol_id: 0x5EED,
             client_id: 42,
             server_addresses: vec!["127.0.0.1:5000".parse().unwrap()],
             expires_in: Duration::from_secs(300),
