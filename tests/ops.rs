@@ -192,6 +192,56 @@ fn sigterm_tells_clients_and_exits_0_within_2_seconds() {
     }
 }
 
+#[test]
+fn a_term_delivered_twice_at_once_still_drains_gracefully() {
+    // `timeout` and some supervisors signal the process and its group within a moment.
+    let (mut server, addr) = start_server(&["--bots", "0"]);
+    let mut app = join(addr);
+    let pid = server.0.id().to_string();
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}; kill -TERM {pid}")])
+        .status()
+        .expect("run kill twice");
+    assert!(status.success());
+    update_until(
+        &mut app,
+        Duration::from_secs(5),
+        "the client sees the shutdown",
+        |app| {
+            matches!(
+                app.world().resource::<ConnectionStatus>(),
+                ConnectionStatus::Disconnected { .. }
+            )
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exit = loop {
+        if let Some(exit) = server.0.try_wait().expect("wait for the server") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server still runs 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "one signal delivered twice is one graceful shutdown"
+    );
+    match app.world().resource::<ConnectionStatus>() {
+        ConnectionStatus::Disconnected { reason } => {
+            assert_eq!(
+                reason,
+                skirmish_server::SHUTDOWN_REASON,
+                "the goodbye was sent"
+            );
+        }
+        other => unreachable!("{other:?}"),
+    }
+}
+
 /// GETs `url`, returning the status and body.
 fn get(url: &str) -> Result<(u16, String), String> {
     let agent = ureq::Agent::config_builder()

@@ -1,0 +1,70 @@
+//! `skirmish-net` is the netcode under any game: it depends on no Skirmish crate and names none of
+//! the demo's types, so a forker never has to edit it.
+
+use std::path::Path;
+
+const CRATE: &str = env!("CARGO_MANIFEST_DIR");
+
+#[test]
+fn depends_on_no_game_crate() {
+    let manifest = std::fs::read_to_string(Path::new(CRATE).join("Cargo.toml")).unwrap();
+    let dependencies = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .expect("a [dependencies] table")
+        .split("\n[")
+        .next()
+        .unwrap();
+    let names: Vec<&str> = dependencies
+        .lines()
+        .filter_map(|line| line.split(['.', '=', ' ']).next())
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .collect();
+    assert!(names.contains(&"bevy"), "the list was read: {names:?}");
+    for name in &names {
+        assert!(
+            !name.starts_with("skirmish"),
+            "skirmish-net depends on {name}"
+        );
+    }
+}
+
+#[test]
+fn names_none_of_the_demos_types() {
+    // The demo's components, events and systems (crates/shared, server, client).
+    const DEMO: [&str; 12] = [
+        "Health",
+        "Score",
+        "Kill",
+        "KillFeed",
+        "Projectile",
+        "ARENA_HALF",
+        "BotPlugin",
+        "PlayerSlot",
+        "InputFrame",
+        "PlayerInput",
+        "Position",
+        "Velocity",
+    ];
+    let mut stack = vec![Path::new(CRATE).join("src")];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for word in text.split(|c: char| !c.is_alphanumeric() && c != '_') {
+                assert!(
+                    !DEMO.contains(&word),
+                    "{} names the demo's `{word}`",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files > 5, "the sources were read");
+}
