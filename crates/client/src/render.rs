@@ -13,6 +13,7 @@ use crate::assets::GameAssets;
 use crate::interpolation::Interpolated;
 use crate::net::{ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer};
 use crate::prediction::Predicted;
+use crate::screens::Screen;
 use crate::stats::NetStats;
 
 /// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
@@ -47,7 +48,9 @@ impl Plugin for ClientRenderPlugin {
             read_gamepad.after(read_mouse).before(add_player_sprites),
         );
         app.insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+            .init_resource::<OverlayShown>()
             .add_systems(Startup, spawn_scene)
+            .add_systems(OnEnter(Screen::InGame), spawn_game_screen)
             .add_systems(
                 Update,
                 (
@@ -93,14 +96,41 @@ pub struct NetOverlay;
 const PLAYER_SIZE: f32 = 36.0;
 const BARREL_LENGTH: f32 = 24.0;
 
-fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
+fn spawn_scene(mut commands: Commands) {
     commands.spawn((Name::new("Camera"), Camera2d));
+    commands.spawn((
+        StatusText,
+        Text::new("Starting..."),
+        TextFont::from_font_size(18.0),
+        TextColor(Color::srgb(0.9, 0.92, 0.95)),
+        Node {
+            position_type: PositionType::Absolute,
+            top: px(12),
+            left: px(12),
+            ..default()
+        },
+    ));
+}
+
+/// Whether the F3 network overlay is shown (kept across games).
+#[derive(Resource, Debug, Default)]
+pub struct OverlayShown(pub bool);
+
+/// The game screen: arena, HUD, kill feed, scoreboard and network overlay. Everything here is
+/// despawned when the game screen is left, so nothing of a game stays on the menu.
+pub(crate) fn spawn_game_screen(
+    mut commands: Commands,
+    assets: Res<GameAssets>,
+    overlay: Res<OverlayShown>,
+) {
+    let scoped = DespawnOnExit(Screen::InGame);
     let tiled = SpriteImageMode::Tiled {
         tile_x: true,
         tile_y: true,
         stretch_value: 1.0,
     };
     commands.spawn((
+        scoped.clone(),
         Name::new("Arena floor"),
         Sprite {
             image: assets.floor.clone(),
@@ -112,6 +142,7 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
     ));
     for wall in WALLS {
         commands.spawn((
+            scoped.clone(),
             Name::new("Wall"),
             Sprite {
                 image: assets.wall.clone(),
@@ -123,9 +154,14 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
         ));
     }
     commands.spawn((
+        scoped.clone(),
         Name::new("Net overlay"),
         NetOverlay,
-        Visibility::Hidden,
+        if overlay.0 {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        },
         Text::new(""),
         assets.mono(15.0),
         TextColor(Color::srgb(0.75, 0.95, 0.8)),
@@ -139,6 +175,7 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
         },
     ));
     commands.spawn((
+        scoped.clone(),
         Name::new("HUD"),
         HudText,
         Text::new(""),
@@ -152,6 +189,7 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
         },
     ));
     commands.spawn((
+        scoped.clone(),
         Name::new("Kill feed"),
         KillFeedText,
         Text::new(""),
@@ -165,6 +203,7 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
         },
     ));
     commands.spawn((
+        scoped,
         Name::new("Scoreboard"),
         Scoreboard,
         Visibility::Hidden,
@@ -177,18 +216,6 @@ fn spawn_scene(mut commands: Commands, assets: Res<GameAssets>) {
             top: px(120),
             left: percent(30),
             padding: UiRect::all(px(12)),
-            ..default()
-        },
-    ));
-    commands.spawn((
-        StatusText,
-        Text::new("Starting..."),
-        TextFont::from_font_size(18.0),
-        TextColor(Color::srgb(0.9, 0.92, 0.95)),
-        Node {
-            position_type: PositionType::Absolute,
-            top: px(12),
-            left: px(12),
             ..default()
         },
     ));
@@ -534,15 +561,18 @@ fn update_hud(
 /// F3 shows or hides the network overlay.
 fn toggle_net_overlay(
     keys: Res<ButtonInput<KeyCode>>,
+    mut shown: ResMut<OverlayShown>,
     mut overlay: Query<&mut Visibility, With<NetOverlay>>,
 ) {
     if !keys.just_pressed(KeyCode::F3) {
         return;
     }
+    shown.0 = !shown.0;
     for mut visibility in &mut overlay {
-        *visibility = match *visibility {
-            Visibility::Hidden => Visibility::Inherited,
-            _ => Visibility::Hidden,
+        *visibility = if shown.0 {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
         };
     }
 }

@@ -380,6 +380,54 @@ mod tests {
         texts.iter(app.world()).map(|text| text.0.clone()).collect()
     }
 
+    fn named(app: &mut App, name: &str) -> usize {
+        let mut names = app.world_mut().query::<&Name>();
+        names
+            .iter(app.world())
+            .filter(|n| n.as_str() == name)
+            .count()
+    }
+
+    #[test]
+    fn nothing_of_the_game_screen_stays_on_the_menu() {
+        let mut app = create_test_app();
+        app.init_resource::<crate::render::OverlayShown>()
+            .add_systems(OnEnter(Screen::InGame), crate::render::spawn_game_screen);
+        app.world_mut()
+            .resource_mut::<NextState<Screen>>()
+            .set(Screen::InGame);
+        app.update();
+        for part in [
+            "HUD",
+            "Kill feed",
+            "Scoreboard",
+            "Net overlay",
+            "Arena floor",
+        ] {
+            assert_eq!(named(&mut app, part), 1, "{part} is on the game screen");
+        }
+        app.world_mut()
+            .resource_mut::<NextState<Screen>>()
+            .set(Screen::MainMenu);
+        app.update();
+        for part in [
+            "HUD",
+            "Kill feed",
+            "Scoreboard",
+            "Net overlay",
+            "Arena floor",
+            "Wall",
+        ] {
+            assert_eq!(named(&mut app, part), 0, "{part} is gone from the menu");
+        }
+        // Back in a game, everything is there once (not twice).
+        app.world_mut()
+            .resource_mut::<NextState<Screen>>()
+            .set(Screen::InGame);
+        app.update();
+        assert_eq!(named(&mut app, "HUD"), 1);
+    }
+
     #[test]
     fn host_connects_and_gives_up_on_a_silent_server_with_a_reason() {
         let mut app = create_test_app();
