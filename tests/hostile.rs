@@ -13,7 +13,8 @@ use bevy::prelude::*;
 use common::*;
 use skirmish_client::ClientSession;
 use skirmish_net::netcode::{
-    ClientAuthentication, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType, peek_sequence,
+    ClientAuthentication, ConnectToken, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType,
+    peek_sequence,
 };
 use skirmish_net::tokens::mint_token;
 use skirmish_server::{ConnectedClients, ServerTransport};
@@ -28,6 +29,15 @@ fn now() -> Duration {
         .unwrap()
 }
 
+/// A connect token of the test key for `client_id` at `server`, timing out after `timeout` s.
+fn token_for(server: SocketAddr, client_id: u64, timeout: u64) -> ConnectToken {
+    mint_token(
+        &TEST_KEY,
+        &token_request(server, client_id, Duration::from_secs(timeout)),
+    )
+    .unwrap()
+}
+
 /// The datagram that stopped renetcode: prefix 0x95 claims a 9-byte sequence.
 fn prefix_0x95() -> [u8; 18] {
     let mut datagram = [0x5Au8; 18];
@@ -38,22 +48,11 @@ fn prefix_0x95() -> [u8; 18] {
 #[test]
 fn a_0x95_datagram_from_a_pending_client_does_not_stop_the_server() {
     let mut server = secure_server_at(loopback_any(), None);
-    let mut player = token_client(
-        mint_token(
-            &TEST_KEY,
-            &token_request(server.addr, 1, Duration::from_secs(5)),
-        )
-        .unwrap(),
-        |_| {},
-    );
+    let mut player = token_client(token_for(server.addr, 1, 5), |_| {});
     connect_all(&mut server, &mut [&mut player]);
 
     // An attacker with a valid token becomes a pending client, then sends the bad prefix.
-    let token = mint_token(
-        &TEST_KEY,
-        &token_request(server.addr, 2, Duration::from_secs(5)),
-    )
-    .unwrap();
+    let token = token_for(server.addr, 2, 5);
     let mut attacker = NetcodeClient::new(
         now(),
         ClientAuthentication::Secure {
@@ -137,11 +136,7 @@ fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
 #[test]
 fn one_connection_never_repeats_a_sequence_number() {
     let (mut server, mut relay, relay_addr) = relayed_server(true);
-    let token = mint_token(
-        &TEST_KEY,
-        &token_request(relay_addr, 9, Duration::from_secs(5)),
-    )
-    .unwrap();
+    let token = token_for(relay_addr, 9, 5);
     let mut player = token_client(token, |_| {});
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) || !is_connected(&player) {
@@ -182,11 +177,7 @@ fn one_connection_never_repeats_a_sequence_number() {
 #[test]
 fn a_spoofed_connection_request_does_not_keep_a_vanished_clients_slot() {
     let (mut server, mut relay, relay_addr) = relayed_server(true);
-    let token = mint_token(
-        &TEST_KEY,
-        &token_request(relay_addr, 3, Duration::from_secs(2)),
-    )
-    .unwrap();
+    let token = token_for(relay_addr, 3, 2);
     let mut player = token_client(token, |_| {});
     relay.run_until(
         &mut server,
@@ -319,11 +310,7 @@ struct RawClient {
 
 impl RawClient {
     fn new(server: SocketAddr, client_id: u64) -> Self {
-        let token = mint_token(
-            &TEST_KEY,
-            &token_request(server, client_id, Duration::from_secs(5)),
-        )
-        .unwrap();
+        let token = token_for(server, client_id, 5);
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         socket.set_nonblocking(true).unwrap();
         Self {
@@ -392,14 +379,7 @@ fn bad_renet_slices_from_a_connected_client_are_refused_and_it_is_sent_away() {
     ];
     for (attack, packets) in attacks {
         let mut server = secure_server_at(loopback_any(), None);
-        let mut player = token_client(
-            mint_token(
-                &TEST_KEY,
-                &token_request(server.addr, 1, Duration::from_secs(5)),
-            )
-            .unwrap(),
-            |_| {},
-        );
+        let mut player = token_client(token_for(server.addr, 1, 5), |_| {});
         connect_all(&mut server, &mut [&mut player]);
         let mut attacker = RawClient::new(server.addr, 66);
         let start = Instant::now();

@@ -380,6 +380,13 @@ mod tests {
         texts.iter(app.world()).map(|text| text.0.clone()).collect()
     }
 
+    fn go_to(app: &mut App, screen: Screen) {
+        app.world_mut()
+            .resource_mut::<NextState<Screen>>()
+            .set(screen);
+        app.update();
+    }
+
     fn named(app: &mut App, name: &str) -> usize {
         let mut names = app.world_mut().query::<&Name>();
         names
@@ -393,10 +400,7 @@ mod tests {
         let mut app = create_test_app();
         app.init_resource::<crate::render::OverlayShown>()
             .add_systems(OnEnter(Screen::InGame), crate::render::spawn_game_screen);
-        app.world_mut()
-            .resource_mut::<NextState<Screen>>()
-            .set(Screen::InGame);
-        app.update();
+        go_to(&mut app, Screen::InGame);
         for part in [
             "HUD",
             "Kill feed",
@@ -406,10 +410,7 @@ mod tests {
         ] {
             assert_eq!(named(&mut app, part), 1, "{part} is on the game screen");
         }
-        app.world_mut()
-            .resource_mut::<NextState<Screen>>()
-            .set(Screen::MainMenu);
-        app.update();
+        go_to(&mut app, Screen::MainMenu);
         for part in [
             "HUD",
             "Kill feed",
@@ -421,10 +422,7 @@ mod tests {
             assert_eq!(named(&mut app, part), 0, "{part} is gone from the menu");
         }
         // Back in a game, everything is there once (not twice).
-        app.world_mut()
-            .resource_mut::<NextState<Screen>>()
-            .set(Screen::InGame);
-        app.update();
+        go_to(&mut app, Screen::InGame);
         assert_eq!(named(&mut app, "HUD"), 1);
     }
 
