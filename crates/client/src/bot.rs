@@ -14,8 +14,7 @@ pub struct BotPlugin {
 impl Plugin for BotPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(BotBrain {
-            // xorshift must not start at zero.
-            state: self.seed | 1,
+            rng: fastrand::Rng::with_seed(self.seed),
             direction: Vec2::ZERO,
             until: 0.0,
         })
@@ -26,20 +25,16 @@ impl Plugin for BotPlugin {
 /// The bot's random state and current intention.
 #[derive(Resource, Debug)]
 struct BotBrain {
-    state: u64,
+    rng: fastrand::Rng,
     direction: Vec2,
     /// Elapsed seconds at which to pick a new direction.
     until: f32,
 }
 
 impl BotBrain {
-    /// xorshift64*: a small, fast, deterministic generator; returns a value in `[0, 1)`.
+    /// A value in `[0, 1)`.
     fn next(&mut self) -> f32 {
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        let bits = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-        bits as f32 / (1u64 << 24) as f32
+        self.rng.f32()
     }
 }
 

@@ -35,7 +35,7 @@ const AIM_ERROR: f32 = 0.08;
 /// A bot's mind.
 #[derive(Component, Debug)]
 pub struct Bot {
-    rng: u64,
+    rng: fastrand::Rng,
     wander: Vec2,
     next_wander: u32,
     target: Option<Entity>,
@@ -44,10 +44,7 @@ pub struct Bot {
 
 impl Bot {
     fn random(&mut self) -> f32 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng >> 40) as f32 / (1u64 << 24) as f32
+        self.rng.f32()
     }
 }
 
@@ -77,7 +74,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
             slot,
             Weapon::default(),
             Bot {
-                rng: 0x9E37_79B9_7F4A_7C15 ^ (index + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+                rng: fastrand::Rng::with_seed(index + 1),
                 wander: Vec2::ZERO,
                 next_wander: 0,
                 target: None,
