@@ -3,7 +3,7 @@
 //! delay before they open fire on a new target, and some aim error.
 
 use bevy::prelude::*;
-use skirmish_shared::game::{Health, Score};
+use skirmish_shared::game::Health;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
@@ -68,9 +68,6 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
             Player { client_id },
             PlayerName(format!("Bot {}", index + 1)),
             Position(spawn_point(client_id, 0)),
-            Health::default(),
-            Rotation::default(),
-            Score::default(),
             slot,
             Weapon::default(),
             Bot {
@@ -155,5 +152,20 @@ mod tests {
         assert!(!is_bot_id(BOT_ID_BASE + MAX_BOTS));
         assert!(!is_bot_id(0));
         assert!(!is_bot_id(u64::MAX));
+    }
+
+    #[test]
+    fn bots_have_everything_a_player_has() {
+        let mut world = World::new();
+        let bot = spawn_bot(&mut world, 0);
+        let bot = world.entity(bot);
+        assert!(
+            bot.contains::<skirmish_shared::game::Ping>(),
+            "the scoreboard reads it"
+        );
+        assert!(bot.contains::<skirmish_shared::game::Score>());
+        assert!(bot.contains::<Health>());
+        assert!(bot.contains::<Rotation>());
+        assert!(bot.contains::<PlayerInput>());
     }
 }

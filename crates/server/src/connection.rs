@@ -150,10 +150,6 @@ pub(crate) fn admit(world: &mut World, client_id: ClientId, name: String) {
             Player { client_id },
             PlayerName(name),
             Position(spawn_point(client_id, 0)),
-            Health::default(),
-            Rotation::default(),
-            Score::default(),
-            Ping::default(),
             slot,
             Weapon::default(),
         ))

@@ -107,9 +107,16 @@ impl Quantize for Rotation {
     }
 }
 
-/// A player-controlled entity. Replicated.
+/// A player-controlled entity, human or bot: everything a player has comes with it. Replicated.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[require(Position, PlayerInput)]
+#[require(
+    Position,
+    PlayerInput,
+    Rotation,
+    crate::game::Health,
+    crate::game::Score,
+    crate::game::Ping
+)]
 pub struct Player {
     /// The netcode client id of the client that controls this player.
     pub client_id: u64,
