@@ -283,18 +283,10 @@ impl Relay {
         what: &str,
         mut condition: impl FnMut(&mut TestServer, &mut [&mut App]) -> bool,
     ) {
-        let start = Instant::now();
-        loop {
+        run_until(server, clients, what, |server, clients| {
             self.pump();
-            step(server, clients);
-            if condition(server, clients) {
-                return;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out after {DEADLINE:?} waiting for: {what}"
-            );
-        }
+            condition(server, clients)
+        });
     }
 
     /// Forwards everything waiting.

@@ -1,13 +1,16 @@
 //! `skirmish-net` is the netcode under any game: it depends on no Skirmish crate and names none of
 //! the demo's types, so a forker never has to edit it.
 
-use std::path::Path;
-
-const CRATE: &str = env!("CARGO_MANIFEST_DIR");
+/// This crate's directory. Read at run time (cargo sets it for tests): a build reused from a
+/// checkout elsewhere (a shared target directory) would carry that checkout's path.
+fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), Into::into)
+}
 
 #[test]
 fn depends_on_no_game_crate() {
-    let manifest = std::fs::read_to_string(Path::new(CRATE).join("Cargo.toml")).unwrap();
+    let manifest = std::fs::read_to_string(crate_dir().join("Cargo.toml")).unwrap();
     let dependencies = manifest
         .split("[dependencies]")
         .nth(1)
@@ -46,7 +49,7 @@ fn names_none_of_the_demos_types() {
         "Position",
         "Velocity",
     ];
-    let mut stack = vec![Path::new(CRATE).join("src")];
+    let mut stack = vec![crate_dir().join("src")];
     let mut files = 0;
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
+use skirmish_net::log_limit::LogLimiter;
 use skirmish_net::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
 use skirmish_net::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use skirmish_net::socket::{GameSocket, TrafficCounters};
@@ -29,8 +30,10 @@ pub const DROP_SUMMARY_INTERVAL: Duration = skirmish_net::log_limit::DEFAULT_INT
 pub struct ServerTransport {
     socket: GameSocket,
     netcode: NetcodeServer,
-    /// Drops already reported in the log, and when.
-    reported: (DropCounters, Duration),
+    /// Drops seen at the last frame, and at the last log line.
+    counted: DropCounters,
+    logged: DropCounters,
+    drop_log: LogLimiter,
     /// One renet guard per connected client.
     guards: HashMap<u64, RenetGuard>,
     limits: RenetLimits,
@@ -46,7 +49,9 @@ impl ServerTransport {
         Self {
             socket,
             netcode: NetcodeServer::new(config),
-            reported: (DropCounters::default(), Duration::ZERO),
+            counted: DropCounters::default(),
+            logged: DropCounters::default(),
+            drop_log: LogLimiter::new(DROP_SUMMARY_INTERVAL),
             guards: HashMap::default(),
             limits: RenetLimits::server(),
             violations: Vec::new(),
@@ -104,28 +109,27 @@ impl ServerTransport {
         socket.flush();
     }
 
-    /// One log line when datagrams were dropped since the last one, at most once an interval.
-    fn summarize_drops(&mut self, now: Duration) {
-        let (reported, at) = self.reported;
-        if now.saturating_sub(at) < DROP_SUMMARY_INTERVAL {
+    /// One log line when datagrams were dropped, at most once an interval, summing up the drops
+    /// since the last line by why.
+    fn summarize_drops(&mut self) {
+        let drops = self.netcode.drops();
+        let new = drops.total() - self.counted.total();
+        self.counted = drops;
+        if new == 0 || self.drop_log.record_many(new).is_none() {
             return;
         }
-        let drops = self.netcode.drops();
-        let new = drops.total() - reported.total();
-        if new > 0 {
-            info!(
-                "dropped {new} datagrams in the last {}s (malformed {}, unknown sender {}, \
-                 replayed {}, failed to decrypt {}, token refused {}, request ignored {})",
-                now.saturating_sub(at).as_secs(),
-                drops.malformed - reported.malformed,
-                drops.unknown_sender - reported.unknown_sender,
-                drops.replayed - reported.replayed,
-                drops.decrypt_failed - reported.decrypt_failed,
-                drops.token_refused - reported.token_refused,
-                drops.request_ignored - reported.request_ignored,
-            );
-        }
-        self.reported = (drops, now);
+        let since = std::mem::replace(&mut self.logged, drops);
+        info!(
+            "dropped {} datagrams since the last report (malformed {}, unknown sender {}, \
+             replayed {}, failed to decrypt {}, token refused {}, request ignored {})",
+            drops.total() - since.total(),
+            drops.malformed - since.malformed,
+            drops.unknown_sender - since.unknown_sender,
+            drops.replayed - since.replayed,
+            drops.decrypt_failed - since.decrypt_failed,
+            drops.token_refused - since.token_refused,
+            drops.request_ignored - since.request_ignored,
+        );
     }
 }
 
@@ -221,7 +225,7 @@ fn receive_packets(
     }
     transport.apply_events(&mut server);
     transport.flush();
-    transport.summarize_drops(now);
+    transport.summarize_drops();
 }
 
 impl ServerTransport {
