@@ -199,9 +199,7 @@ fn receive_packets(
             Err(RenetViolation::StaleSlice) => *refused_payloads += 1,
             Err(violation) => {
                 *refused_payloads += 1;
-                if !violations.iter().any(|(id, _)| *id == client_id) {
-                    violations.push((client_id, violation));
-                }
+                violations.push((client_id, violation));
             }
         }
     });
