@@ -13,7 +13,8 @@ use skirmish_net::netcode::{
 };
 use skirmish_net::renet_guard::{RenetLimits, check_renet_packet};
 use skirmish_shared::prelude::*;
-use skirmish_shared::protocol::{PROTOCOL_VERSION, connection_config, encode};
+use skirmish_shared::game::Killed;
+use skirmish_shared::protocol::{PROTOCOL_VERSION, SetName, connection_config, encode};
 
 fn write(dir: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,8 +61,7 @@ fn renet_session() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 }
 
 fn main() {
-    let frame = |tick| InputFrame {
-        tick,
+    let frame = |tick: u32| InputFrame {
         movement: Vec2::new(0.6, -0.8),
         aim: Vec2::Y,
         fire: tick % 2 == 0,
@@ -73,13 +73,18 @@ fn main() {
         },
         ClientMessage::Input {
             ack: Some(40),
+            first_tick: 33,
             frames: (33..41).map(frame).collect(),
         },
         ClientMessage::Input {
             ack: None,
+            first_tick: 0,
             frames: vec![],
         },
-        ClientMessage::SetName("Crab".into()),
+        ClientMessage::Message {
+            kind: 0,
+            bytes: encode(&SetName("Crab".into())),
+        },
     ];
     for (index, message) in client.iter().enumerate() {
         write("client_message", &format!("seed-{index}"), &encode(message));
@@ -92,9 +97,12 @@ fn main() {
             tick_rate: 60,
             registry_fingerprint: 0,
         },
-        ServerMessage::Kill {
-            killer: 1,
-            victim: 2,
+        ServerMessage::Message {
+            kind: 0,
+            bytes: encode(&Killed {
+                killer: 1,
+                victim: 2,
+            }),
         },
         ServerMessage::Goodbye {
             reason: "server shutting down".into(),

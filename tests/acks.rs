@@ -10,7 +10,7 @@ use bevy::prelude::*;
 use common::*;
 use skirmish_client::{ClientSession, ClientSystems, ConnectionStatus};
 use skirmish_server::{
-    AckTimeout, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint,
+    AckTimeout, ClientReplication, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint,
     ServerSettings,
 };
 use skirmish_shared::prelude::*;
@@ -40,10 +40,11 @@ fn never_ack(mut session: ResMut<ClientSession>) {
 }
 
 fn footprint(server: &TestServer, client_id: u64) -> Option<ReplicationFootprint> {
-    let clients = server.app.world().resource::<ConnectedClients>();
-    clients
-        .get(&client_id)
-        .map(|info| info.replication_footprint())
+    let world = server.app.world();
+    let client = *world.resource::<ConnectedClients>().get(&client_id)?;
+    world
+        .get::<ClientReplication>(client)
+        .map(ClientReplication::footprint)
 }
 
 fn snapshots(client: &App) -> u64 {

@@ -9,12 +9,11 @@ use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
 use common::*;
 use skirmish_client::{InputState, KillFeed};
-use skirmish_server::ConnectedClients;
 use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE};
 use skirmish_shared::prelude::*;
 
 fn player_entity(server: &TestServer, client_id: u64) -> Entity {
-    server.app.world().resource::<ConnectedClients>()[&client_id].player
+    skirmish_server::player_of(server.app.world(), client_id).expect("the client plays")
 }
 
 /// Puts a player somewhere on the server (the authority), as a level script would.

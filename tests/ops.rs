@@ -766,9 +766,6 @@ fn stop_and_collect(mut server: Server, printed: &std::sync::mpsc::Receiver<Stri
 
 #[test]
 fn name_change_floods_are_counted_not_logged_one_by_one() {
-    use bevy_renet::RenetClient;
-    use skirmish_shared::prelude::{ClientChannel, ClientMessage};
-    use skirmish_shared::protocol::encode;
 
     let (server, addr, metrics_addr, printed) = start_logged_server(&[]);
     let mut app = join(addr);
@@ -780,10 +777,8 @@ fn name_change_floods_are_counted_not_logged_one_by_one() {
         // A few per frame, so the reliable channel never overflows.
         for _ in 0..10 {
             if sent < RENAMES {
-                let rename = ClientMessage::SetName(format!("Name {sent}"));
                 app.world_mut()
-                    .resource_mut::<RenetClient>()
-                    .send_message(ClientChannel::Command, encode(&rename));
+                    .write_message(skirmish_shared::protocol::SetName(format!("Name {sent}")));
                 sent += 1;
             }
         }

@@ -15,7 +15,7 @@ use bevy::state::app::StatesPlugin;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
 use skirmish_net::socket::LinkConditioner;
 use skirmish_net::tokens::{PrivateKey, TokenRequest};
-use skirmish_server::{ConnectedClients, ServerPlugin, ServerSettings};
+use skirmish_server::{ServerPlugin, ServerSettings};
 use skirmish_shared::prelude::*;
 
 /// The private key of the tests' secure servers.
@@ -181,12 +181,7 @@ pub fn players_seen(app: &mut App) -> Vec<(u64, Vec2)> {
 
 /// The position of `client_id`'s player as the server has it.
 pub fn server_position(server: &mut TestServer, client_id: u64) -> Option<Vec2> {
-    let entity = server
-        .app
-        .world()
-        .resource::<ConnectedClients>()
-        .get(&client_id)?
-        .player;
+    let entity = skirmish_server::player_of(server.app.world(), client_id)?;
     server.app.world().get::<Position>(entity).map(|p| p.0)
 }
 

@@ -18,13 +18,15 @@ use skirmish_net::netcode::{
 };
 use skirmish_net::snapshot::{read_header, read_id_step};
 use skirmish_net::socket::{GameSocket, LinkConditioner};
+use skirmish_net::messages::MessageRegistry;
 use skirmish_shared::SharedPlugin;
+use skirmish_shared::game::Killed;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
     connection_config, decode, encode,
 };
-use skirmish_shared::replication::{Encoding, apply_field_delta};
+use skirmish_net::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 use crate::transport::{self, ClientTransport};
@@ -98,9 +100,16 @@ impl Plugin for ClientPlugin {
                     give_up_connecting,
                     track_connection,
                     mark_local_player,
+                    record_kills,
                 )
                     .chain()
                     .in_set(ClientSystems::Receive),
+            )
+            .add_systems(
+                PostUpdate,
+                send_game_messages
+                    .run_if(resource_exists::<RenetClient>)
+                    .before(RenetSend),
             )
             .add_systems(
                 FixedUpdate,
@@ -182,7 +191,7 @@ pub struct ClientSession {
     secure: bool,
     /// The reason the server gave in its goodbye, shown when the connection ends.
     goodbye: Option<String>,
-    input_history: VecDeque<InputFrame>,
+    input_history: VecDeque<(u32, InputFrame)>,
     sent_this_tick: Option<InputFrame>,
 }
 
@@ -196,7 +205,8 @@ impl ClientSession {
     pub fn inputs_after(&self, tick: Option<u32>) -> impl Iterator<Item = &InputFrame> {
         self.input_history
             .iter()
-            .filter(move |frame| tick.is_none_or(|tick| frame.tick > tick))
+            .filter(move |(at, _)| tick.is_none_or(|tick| *at > tick))
+            .map(|(_, frame)| frame)
     }
 }
 
@@ -407,10 +417,12 @@ fn handle_messages<B: AsRef<[u8]>>(
                 tick_rate,
                 registry_fingerprint,
             } => {
-                let ours = world.resource::<ReplicationRegistry>().fingerprint();
+                let ours = skirmish_net::protocol::registry_fingerprint(world);
                 if registry_fingerprint != ours {
                     return Err(
-                        "the server replicates different components (incompatible build)".into(),
+                        "the server replicates different components or messages (incompatible \
+                         build)"
+                            .into(),
                     );
                 }
                 world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate.max(1))));
@@ -425,12 +437,15 @@ fn handle_messages<B: AsRef<[u8]>>(
                 session.welcomed = true;
                 world.insert_resource(ConnectionStatus::Connected);
             }
-            ServerMessage::Kill { killer, victim } => {
-                let mut feed = world.resource_mut::<KillFeed>();
-                if feed.0.len() == KillFeed::CAPACITY {
-                    feed.0.pop_front();
-                }
-                feed.0.push_back((killer, victim));
+            ServerMessage::Message { kind, bytes } => {
+                let rule = world
+                    .resource::<MessageRegistry>()
+                    .server_messages()
+                    .get(usize::from(kind))
+                    .copied()
+                    .ok_or_else(|| format!("unknown server message kind {kind}"))?;
+                (rule.deliver)(world, None, &bytes)
+                    .map_err(|err| format!("bad {}: {err}", rule.name))?;
             }
             ServerMessage::Goodbye { reason } => {
                 info!("the server says goodbye: {reason}");
@@ -449,7 +464,7 @@ fn handle_messages<B: AsRef<[u8]>>(
         {
             ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
             ServerMessage::Welcome { .. }
-            | ServerMessage::Kill { .. }
+            | ServerMessage::Message { .. }
             | ServerMessage::Goodbye { .. } => {
                 return Err("a reliable message on the snapshot channel".into());
             }
@@ -475,7 +490,7 @@ fn handle_messages<B: AsRef<[u8]>>(
             while session
                 .input_history
                 .front()
-                .is_some_and(|frame| frame.tick <= acked)
+                .is_some_and(|(at, _)| *at <= acked)
             {
                 session.input_history.pop_front();
             }
@@ -748,6 +763,40 @@ pub(crate) fn mark_local_player(
     }
 }
 
+/// Keeps the latest kills the server told us about.
+fn record_kills(mut kills: MessageReader<Killed>, mut feed: ResMut<KillFeed>) {
+    for kill in kills.read() {
+        if feed.0.len() == KillFeed::CAPACITY {
+            feed.0.pop_front();
+        }
+        feed.0.push_back((kill.killer, kill.victim));
+    }
+}
+
+/// Sends the game's client messages (for example [`SetName`](skirmish_shared::protocol::SetName))
+/// once welcomed.
+fn send_game_messages(world: &mut World) {
+    let connected = world.resource::<RenetClient>().is_connected()
+        && world.resource::<ClientSession>().welcomed;
+    if !connected {
+        return;
+    }
+    let rules: Vec<_> = world
+        .resource::<MessageRegistry>()
+        .client_messages()
+        .to_vec();
+    let mut outgoing = Vec::new();
+    for (kind, rule) in (0u8..).zip(&rules) {
+        (rule.take_outgoing)(world, &mut outgoing);
+        for (_, bytes) in outgoing.drain(..) {
+            let message = ClientMessage::Message { kind, bytes };
+            world
+                .resource_mut::<RenetClient>()
+                .send_message(ClientChannel::Command, encode(&message));
+        }
+    }
+}
+
 /// Samples [`InputState`] for this tick and sends it with the previous frames and our ack.
 fn send_input(
     input: Res<InputState>,
@@ -763,7 +812,6 @@ fn send_input(
         return;
     }
     let frame = InputFrame {
-        tick: tick.0,
         movement: input.movement,
         aim: input.aim,
         fire: input.fire,
@@ -772,12 +820,19 @@ fn send_input(
     if session.input_history.len() == INPUT_HISTORY {
         session.input_history.pop_front();
     }
-    session.input_history.push_back(frame);
+    session.input_history.push_back((tick.0, frame));
     session.sent_this_tick = Some(frame);
     let skip = session.input_history.len().saturating_sub(INPUT_REDUNDANCY);
+    let first_tick = session.input_history[skip].0;
     let message = ClientMessage::Input {
         ack: session.last_snapshot_tick,
-        frames: session.input_history.iter().skip(skip).copied().collect(),
+        first_tick,
+        frames: session
+            .input_history
+            .iter()
+            .skip(skip)
+            .map(|(_, frame)| *frame)
+            .collect(),
     };
     client.send_message(ClientChannel::Input, encode(&message));
 }

@@ -12,16 +12,33 @@
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
 //!
-//! The rest of the netcode (the connection protocol's messages, the replication registry,
+//! - [`replication`]: the replication registry (`replicate::<C>()`, [`replication::Quantize`]);
+//! - [`tick`]: the simulation tick and the order of the simulation sets.
+//!
+//! The rest of the netcode (the connection protocol's messages,
 //! prediction and interpolation) moves here from `skirmish-shared`, `skirmish-server`
 //! and `skirmish-client` step by step.
 
 pub mod bits;
 pub mod channels;
 pub mod codec;
+pub mod input;
 pub mod log_limit;
+pub mod messages;
 pub mod netcode;
+pub mod protocol;
 pub mod renet_guard;
+pub mod replication;
+pub mod server;
 pub mod snapshot;
 pub mod socket;
+pub mod tick;
 pub mod tokens;
+
+/// The types a game built on `skirmish-net` uses most.
+pub mod prelude {
+    pub use crate::replication::{
+        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
+    };
+    pub use crate::tick::{SimulationSystems, SimulationTick};
+}

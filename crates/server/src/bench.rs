@@ -14,7 +14,9 @@ use skirmish_shared::SharedPlugin;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{Snapshot, encode};
 
-use crate::replication::{ClientReplication, ReplicationState, SnapshotCache, collect_into};
+use skirmish_net::server::replication::{
+    ClientReplication, ReplicationState, SnapshotCache, collect_into,
+};
 
 /// Half the side of the benchmark arena.
 const HALF: f32 = 1000.0;

@@ -7,7 +7,7 @@ use skirmish_shared::game::Health;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
-use crate::game::{SlotCounter, Weapon, spawn_point};
+use crate::combat::{SlotCounter, Weapon, spawn_point};
 
 /// Client ids of bots start here (netcode client ids are random 64-bit values).
 pub const BOT_ID_BASE: u64 = 0xB07_0000_0000_0000;
@@ -131,7 +131,6 @@ fn drive_bots(
             }
         };
         input.0 = InputFrame {
-            tick: tick.0,
             movement,
             aim,
             fire,

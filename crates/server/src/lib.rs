@@ -1,6 +1,7 @@
-//! The authoritative Skirmish server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
-//! audio) that accepts `renet_netcode` clients, applies their inputs to their own players, runs the
-//! shared simulation and replicates the world to every client.
+//! The demo's authoritative server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
+//! audio). The networking is `skirmish-net`'s [`NetServerPlugin`]; this crate is the game on top:
+//! [`players`] (a player per client that joins), [`combat`], [`bots`], and operations
+//! ([`metrics`], [`http`], shutdown, Agones).
 //!
 //! ```no_run
 //! use skirmish_server::{LogFormat, ServerSettings, headless_app};
@@ -14,55 +15,35 @@
 pub mod agones;
 pub mod bench;
 pub mod bots;
-mod connection;
-pub mod game;
+pub mod combat;
 pub mod http;
-mod input;
 pub mod metrics;
-mod receive;
-mod replication;
-mod transport;
+pub mod players;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
-use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
-use skirmish_net::netcode::{ServerAuthentication, ServerConfig};
-use skirmish_net::socket::{GameSocket, LinkConditioner};
+use skirmish_net::server::{ListenConfig, NetServerPlugin};
+use skirmish_net::socket::LinkConditioner;
 use skirmish_shared::SharedPlugin;
-use skirmish_shared::protocol::{PROTOCOL_ID, connection_config};
-use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
 
-pub use connection::{
-    AwaitingHello, ClientInfo, ConnectedClients, FAREWELL_GRACE, Farewells, HELLO_TIMEOUT,
-};
-pub use input::InputBuffer;
 pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics, serve_metrics_with};
-pub use replication::{
-    AckTimeout, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint, ReplicationState,
-    SnapshotInterval,
+pub use players::player_of;
+pub use skirmish_net::server::{
+    AckTimeout, ClientReplication, ConnectedClient, ConnectedClients, DEFAULT_ACK_TIMEOUT,
+    FAREWELL_GRACE, Farewells, HELLO_TIMEOUT, IN_FLIGHT_SNAPSHOTS, MAX_CLIENTS_LIMIT,
+    ReplicationFootprint, ReplicationState, ServerSystems, ServerTransport, SnapshotInterval,
+    StartError, TickRate,
 };
 pub use skirmish_net::tokens::PrivateKey;
-pub use transport::ServerTransport;
 
 /// Default UDP port of a Skirmish server.
 pub const DEFAULT_PORT: u16 = 5000;
-
-/// The most clients one server accepts (netcode's own limit is 1024).
-pub const MAX_CLIENTS_LIMIT: usize = 256;
-
-/// Ordering of the server's own systems. Configured once by [`ServerPlugin`].
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServerSystems {
-    /// `PreUpdate`, after renet received packets: decode, validate and apply client messages.
-    Receive,
-    /// `PostUpdate`, before renet sends packets: collect changes and send snapshots.
-    Send,
-}
 
 /// Settings of a server instance. Its `Debug` output never shows the private key.
 #[derive(Clone)]
@@ -139,26 +120,6 @@ impl Default for ServerSettings {
     }
 }
 
-/// Why a server could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The UDP socket could not be bound or configured.
-    Socket(std::io::Error),
-    /// A setting is out of range.
-    InvalidSetting(String),
-}
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Socket(err) => write!(f, "cannot open the server socket: {err}"),
-            Self::InvalidSetting(msg) => write!(f, "invalid setting: {msg}"),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
 /// The server's systems, without transport: add it to an app with `MinimalPlugins`, then call
 /// [`listen`] to open the socket.
 pub struct ServerPlugin {
@@ -174,26 +135,13 @@ impl Default for ServerPlugin {
     }
 }
 
-/// The server's tick rate, in Hz.
-#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq, Deref)]
-pub struct TickRate(pub u16);
-
 impl Plugin for ServerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((SharedPlugin, RenetServerPlugin, transport::plugin))
-            .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate.max(1))))
-            .insert_resource(TickRate(self.tick_rate))
-            .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
-            .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
-            .add_plugins((
-                bots::plugin,
-                connection::plugin,
-                game::plugin,
-                input::plugin,
-                receive::plugin,
-                replication::plugin,
-                metrics::plugin,
-            ));
+        app.add_plugins((
+            SharedPlugin,
+            NetServerPlugin::<InputFrame>::new(self.tick_rate),
+        ))
+        .add_plugins((bots::plugin, combat::plugin, players::plugin, metrics::plugin));
     }
 }
 
@@ -213,68 +161,20 @@ pub fn listen_on(
     socket: UdpSocket,
     settings: &ServerSettings,
 ) -> Result<SocketAddr, StartError> {
-    if settings.max_clients == 0 || settings.max_clients > MAX_CLIENTS_LIMIT {
-        return Err(StartError::InvalidSetting(format!(
-            "max clients must be between 1 and {MAX_CLIENTS_LIMIT}, got {}",
-            settings.max_clients
-        )));
-    }
     if settings.tick_rate == 0 || settings.tick_rate > 240 {
         return Err(StartError::InvalidSetting(format!(
             "tick rate must be between 1 and 240 Hz, got {}",
             settings.tick_rate
         )));
     }
-    let snapshot_interval = match settings.snapshot_rate {
-        None => 1,
-        Some(rate) if rate >= 1 && rate <= settings.tick_rate => {
-            u32::from(settings.tick_rate.div_ceil(rate))
-        }
-        Some(rate) => {
-            return Err(StartError::InvalidSetting(format!(
-                "snapshot rate must be between 1 and the tick rate ({}), got {rate}",
-                settings.tick_rate
-            )));
-        }
-    };
-    world.insert_resource(SnapshotInterval(snapshot_interval));
-    let local_addr = socket.local_addr().map_err(StartError::Socket)?;
-    let public_addresses = if settings.public_addresses.is_empty() {
-        if local_addr.ip().is_unspecified() {
-            vec![SocketAddr::new(
-                Ipv4Addr::LOCALHOST.into(),
-                local_addr.port(),
-            )]
-        } else {
-            vec![local_addr]
-        }
-    } else {
-        settings.public_addresses.clone()
-    };
-    let config = ServerConfig {
-        current_time: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default(),
+    let config = ListenConfig {
+        public_addresses: settings.public_addresses.clone(),
         max_clients: settings.max_clients,
-        protocol_id: PROTOCOL_ID,
-        public_addresses: public_addresses.clone(),
-        authentication: match settings.private_key {
-            Some(private_key) => ServerAuthentication::Secure { private_key },
-            None => ServerAuthentication::Unsecure,
-        },
+        snapshot_rate: settings.snapshot_rate,
+        conditioner: settings.conditioner,
+        private_key: settings.private_key,
     };
-    let socket = GameSocket::new(socket, settings.conditioner).map_err(StartError::Socket)?;
-    world.insert_resource(RenetServer::new(connection_config()));
-    world.insert_resource(ServerTransport::new(config, socket));
-    let security = if settings.private_key.is_some() {
-        "secure: connect tokens required"
-    } else {
-        "unsecure"
-    };
-    info!("listening on {local_addr} ({security}; clients dial {public_addresses:?})");
-    if settings.conditioner.is_active() {
-        warn!("link conditioner active: {:?}", settings.conditioner);
-    }
+    let local_addr = skirmish_net::server::listen(world, socket, &config)?;
     if settings.bots as u64 > bots::MAX_BOTS {
         return Err(StartError::InvalidSetting(format!(
             "at most {} bots, got {}",

@@ -22,14 +22,11 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
-use bevy_renet::renet::DisconnectReason;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
-use crate::connection::{ConnectedClients, Farewells};
+use skirmish_net::server::{ConnectedClients, Farewells, ReplicationState, ServerTransport};
 use crate::http;
-use crate::replication::ReplicationState;
-use crate::transport::ServerTransport;
 
 /// `/healthz` fails once no tick has completed for this long.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);
@@ -135,37 +132,6 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
     counter!("skirmish_packets_in_total").absolute(traffic.packets_received);
     counter!("skirmish_packets_out_total").absolute(traffic.packets_sent);
     counter!("skirmish_datagrams_dropped_total").absolute(transport.dropped_datagrams());
-}
-
-/// Counts a client disconnected for a renet packet the guard refused.
-pub(crate) fn count_renet_violation() {
-    counter!("skirmish_renet_violations_total").increment(1);
-}
-
-/// Counts a message that could not be decoded.
-pub(crate) fn count_decode_error() {
-    counter!("skirmish_decode_errors_total").increment(1);
-}
-
-/// Counts a connection refused before it played, under a short, bounded reason label.
-pub(crate) fn count_refusal(reason: &'static str) {
-    counter!("skirmish_refusals_total", "reason" => reason).increment(1);
-}
-
-/// Counts a `SetName` message (they are not logged one by one).
-pub(crate) fn count_name_change() {
-    counter!("skirmish_name_changes_total").increment(1);
-}
-
-/// Counts a disconnect under a short, bounded reason label.
-pub(crate) fn count_disconnect(reason: &DisconnectReason) {
-    let label = match reason {
-        DisconnectReason::DisconnectedByClient => "client_left",
-        DisconnectReason::DisconnectedByServer => "kicked",
-        DisconnectReason::Transport => "timeout_or_transport",
-        _ => "protocol_error",
-    };
-    counter!("skirmish_disconnects_total", "reason" => label).increment(1);
 }
 
 /// On a [`ShutdownRequest`]: tell every client why, give the goodbyes a moment, close every

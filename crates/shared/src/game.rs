@@ -65,8 +65,9 @@ pub struct PlayerSlot(pub u8);
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping(pub u16);
 
-/// Someone killed someone: written by the server's combat, broadcast to every client.
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+/// Someone killed someone: written by the server's combat, sent to every client (a server
+/// message, see [`crate::protocol`]) for the kill feed.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Killed {
     /// Client id of the shooter.
     pub killer: u64,

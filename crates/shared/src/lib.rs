@@ -8,7 +8,6 @@
 pub mod arena;
 pub mod game;
 pub mod protocol;
-pub mod replication;
 pub mod simulation;
 
 use bevy::prelude::*;
@@ -16,9 +15,10 @@ use bevy::prelude::*;
 /// Everything a game built on Skirmish usually needs from this crate.
 pub mod prelude {
     pub use crate::SharedPlugin;
+    pub use skirmish_net::input::NetInput;
     pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
-    pub use crate::replication::{
+    pub use skirmish_net::replication::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
     };
     pub use crate::simulation::{
@@ -31,11 +31,11 @@ pub mod prelude {
 /// components are registered in the same order on both sides.
 ///
 /// Register your own replicated components next to the demo's, in the `plugin` function of
-/// `crates/shared/src/replication.rs`, so both sides always agree.
+/// `crates/shared/src/protocol.rs`, so both sides always agree.
 pub struct SharedPlugin;
 
 impl Plugin for SharedPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((replication::plugin, simulation::plugin));
+        app.add_plugins((protocol::plugin, simulation::plugin));
     }
 }

@@ -5,33 +5,15 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::game::{Health, PLAYER_RADIUS};
-use crate::replication::{Quantize, Quantized};
-
-/// Default simulation rate of the server, in ticks per second.
-pub const DEFAULT_TICK_RATE: u16 = 60;
+pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
+use skirmish_net::input::NetInput;
+use skirmish_net::replication::{Quantize, Quantized};
 
 /// Half the side of the square arena, in world units: positions stay in `[-ARENA_HALF, ARENA_HALF]`.
 pub const ARENA_HALF: f32 = 1000.0;
 
 /// How fast a player moves at full input, in units per second.
 pub const PLAYER_SPEED: f32 = 300.0;
-
-/// Ordering of the shared simulation inside `FixedUpdate`.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SimulationSystems {
-    /// Runs first in `FixedUpdate`: advances [`SimulationTick`].
-    Tick,
-    /// Runs in `FixedUpdate` after `Tick`: feeds this tick's input into [`PlayerInput`]
-    /// (server: from the client's buffer; client: from the local input).
-    Input,
-    /// Runs in `FixedUpdate` after `Input`: game rules (movement, ...).
-    Simulate,
-}
-
-/// The number of `FixedUpdate` steps the simulation has run. On the server this is the tick every
-/// snapshot is stamped with.
-#[derive(Resource, Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deref)]
-pub struct SimulationTick(pub u32);
 
 /// Quantization steps per world unit for [`Position`] and [`Velocity`]: positions are exact to
 /// 1/16 unit on the wire (and in the simulation, which snaps to the same grid).
@@ -126,11 +108,10 @@ pub struct Player {
 #[derive(Component, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerName(pub String);
 
-/// The input a player applies on one simulation tick.
+/// The input a player applies on one simulation tick: the demo's input type (see
+/// [`NetInput`]).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InputFrame {
-    /// The client's simulation tick this input was sampled on.
-    pub tick: u32,
     /// Desired movement direction; its length is clamped to 1.
     pub movement: Vec2,
     /// Aim direction (normalized by the server; zero means "not aiming").
@@ -139,10 +120,10 @@ pub struct InputFrame {
     pub fire: bool,
 }
 
-impl InputFrame {
-    /// Makes an input frame safe to simulate: non-finite movement becomes zero and the movement
-    /// length is clamped to 1. The server applies this to everything a client sends.
-    pub fn sanitized(self) -> Self {
+impl NetInput for InputFrame {
+    /// Non-finite movement becomes zero and the movement length is clamped to 1; the aim is a
+    /// unit vector or zero.
+    fn sanitized(self) -> Self {
         Self {
             movement: clamp_movement(self.movement),
             aim: clamp_movement(self.aim).normalize_or_zero(),
@@ -158,25 +139,13 @@ pub struct PlayerInput(pub InputFrame);
 
 /// Adds the shared simulation to an app (server or client).
 pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<SimulationTick>()
-        .configure_sets(
-            FixedUpdate,
-            (
-                SimulationSystems::Tick,
-                SimulationSystems::Input,
-                SimulationSystems::Simulate,
-            )
-                .chain(),
-        )
-        .add_systems(FixedUpdate, advance_tick.in_set(SimulationSystems::Tick))
-        .add_systems(
+    if !app.is_plugin_added::<skirmish_net::tick::TickPlugin>() {
+        app.add_plugins(skirmish_net::tick::TickPlugin);
+    }
+    app.add_systems(
             FixedUpdate,
             move_players.in_set(SimulationSystems::Simulate),
         );
-}
-
-fn advance_tick(mut tick: ResMut<SimulationTick>) {
-    tick.0 = tick.0.wrapping_add(1);
 }
 
 /// Moves every player by its current input, keeping it inside the arena.
@@ -246,7 +215,6 @@ mod tests {
             .spawn((
                 Player { client_id: 1 },
                 PlayerInput(InputFrame {
-                    tick: 0,
                     movement: Vec2::X,
                     ..default()
                 }),
@@ -286,7 +254,6 @@ mod tests {
             "players cannot leave the arena"
         );
         let frame = InputFrame {
-            tick: 3,
             movement: Vec2::new(f32::INFINITY, 0.0),
             aim: Vec2::new(f32::NAN, 1.0),
             fire: true,

@@ -15,15 +15,14 @@ use std::time::Duration;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
-use skirmish_net::log_limit::LogLimiter;
-use skirmish_net::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
-use skirmish_net::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
-use skirmish_net::socket::{GameSocket, TrafficCounters};
-
-use crate::connection::Farewells;
+use crate::log_limit::LogLimiter;
+use crate::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
+use crate::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
+use crate::server::clients::Farewells;
+use crate::socket::{GameSocket, TrafficCounters};
 
 /// At most one log line about dropped datagrams per this interval.
-pub const DROP_SUMMARY_INTERVAL: Duration = skirmish_net::log_limit::DEFAULT_INTERVAL;
+pub const DROP_SUMMARY_INTERVAL: Duration = crate::log_limit::DEFAULT_INTERVAL;
 
 /// The server's socket and netcode state.
 #[derive(Resource)]
@@ -210,7 +209,7 @@ fn receive_packets(
     for (client_id, violation) in &transport.violations {
         if !farewells.contains(*client_id) {
             warn!("disconnecting client {client_id}: invalid renet packet ({violation})");
-            crate::metrics::count_renet_violation();
+            metrics::counter!("skirmish_renet_violations_total").increment(1);
             let reason = format!("protocol violation: invalid packet ({violation})");
             farewells.send(&mut server, *client_id, &reason, now);
         }

@@ -23,14 +23,18 @@ use bevy::ecs::entity::EntityHashMap;
 use bevy::ecs::world::EntityRef;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
-use skirmish_net::bits::BitWriter;
-use skirmish_net::snapshot::{EntityHeader, write_end, write_header, write_id_step};
-use skirmish_shared::prelude::*;
-use skirmish_shared::protocol::{MAX_MESSAGE_BYTES, Snapshot, encode};
-use skirmish_shared::replication::{Encoding, field_delta};
 
-use crate::connection::{ConnectedClients, Farewells};
-use crate::{ServerSystems, TickRate};
+use crate::bits::BitWriter;
+use crate::channels::ServerChannel;
+use crate::codec::{MAX_MESSAGE_BYTES, encode};
+use crate::protocol::{ServerMessage, Snapshot};
+use crate::replication::{
+    Encoding, NetId, Quantized, Replicated, ReplicationRegistry, field_delta,
+};
+use crate::server::clients::{ConnectedClient, Farewells};
+use crate::server::{ServerSystems, TickRate};
+use crate::snapshot::{EntityHeader, write_end, write_header, write_id_step};
+use crate::tick::SimulationTick;
 
 /// Most snapshot payload bytes sent to one client per tick. When more is pending, entities that
 /// were left out longest go first (their priority grows each snapshot they miss).
@@ -140,7 +144,7 @@ struct EntityRecord {
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
 /// link all clients acknowledged the previous tick, so each entity is encoded once per tick.
 #[derive(Resource, Debug, Default)]
-pub(crate) struct SnapshotCache {
+pub struct SnapshotCache {
     entries: Vec<CacheEntry>,
     scratch: BitWriter,
 }
@@ -244,8 +248,8 @@ const NOT_SENT: u32 = u32::MAX;
 const UNACKED: u32 = u32::MAX - 1;
 
 /// What one client has acknowledged, entity by entity.
-#[derive(Debug, Default)]
-pub(crate) struct ClientReplication {
+#[derive(Component, Debug, Default)]
+pub struct ClientReplication {
     /// Indexed by the record's dense index.
     entities: Vec<ClientEntity>,
     /// Despawns not acknowledged yet, sorted by id, each stored once with the tick of the first
@@ -272,7 +276,7 @@ struct SentSnapshot {
 }
 
 /// What the server stores for one client's replication, for tests and monitoring. Each figure is
-/// bounded: see [`ClientInfo::replication_footprint`](crate::ClientInfo::replication_footprint).
+/// bounded: see [`ClientReplication::footprint`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReplicationFootprint {
     /// Despawn entries stored (every copy counted): despawns the client has not acknowledged.
@@ -287,7 +291,7 @@ pub struct ReplicationFootprint {
 
 impl ClientReplication {
     /// What this client's replication stores right now; cheap (no walk over entities).
-    pub(crate) fn footprint(&self) -> ReplicationFootprint {
+    pub fn footprint(&self) -> ReplicationFootprint {
         ReplicationFootprint {
             despawn_entries: self.pending_despawns.len(),
             in_flight_snapshots: self.in_flight.len(),
@@ -305,7 +309,7 @@ impl ClientReplication {
     /// Records that the client applied the snapshot of `tick`: every entity that snapshot carried
     /// is now up to date on the client as of `tick`, and every despawn first sent at or before
     /// `tick` arrived. Linear in the pending despawns and the snapshots in flight.
-    pub(crate) fn acknowledge(&mut self, tick: u32) {
+    pub fn acknowledge(&mut self, tick: u32) {
         if self.newest_ack.is_some_and(|newest| tick <= newest)
             || self.newest_sent.is_none_or(|sent| tick > sent)
         {
@@ -411,7 +415,7 @@ impl ClientReplication {
     }
 
     /// Builds this client's snapshot payload for `tick` and remembers what it carries.
-    pub(crate) fn build_payload(
+    pub fn build_payload(
         &mut self,
         state: &ReplicationState,
         cache: &mut SnapshotCache,
@@ -620,7 +624,7 @@ fn collect_changes(
 
 /// The body of [`collect_changes`], usable on any iterator of replicated entities (the
 /// benchmark drives it directly).
-pub(crate) fn collect_into<'w>(
+pub fn collect_into<'w>(
     state: &mut ReplicationState,
     registry: &ReplicationRegistry,
     entities: impl Iterator<Item = (Entity, EntityRef<'w>)>,
@@ -751,7 +755,7 @@ pub(crate) fn collect_into<'w>(
 /// Sends away clients whose newest ack is older than [`AckTimeout`], telling them why.
 fn send_away_silent_clients(
     mut server: ResMut<RenetServer>,
-    clients: Res<ConnectedClients>,
+    clients: Query<(&ConnectedClient, &ClientReplication)>,
     mut farewells: ResMut<Farewells>,
     tick: Res<SimulationTick>,
     tick_rate: Res<TickRate>,
@@ -759,9 +763,9 @@ fn send_away_silent_clients(
     time: Res<Time<Real>>,
 ) {
     let limit = (timeout.0.as_secs_f64() * f64::from(tick_rate.0)).ceil() as u32;
-    for (&client_id, info) in clients.iter() {
-        if info
-            .replication
+    for (client, replication) in &clients {
+        let client_id = client.client_id;
+        if replication
             .ack_age(tick.0)
             .is_none_or(|age| age <= limit)
             || farewells.contains(client_id)
@@ -777,17 +781,18 @@ fn send_away_silent_clients(
 
 fn send_snapshots(
     mut server: ResMut<RenetServer>,
-    mut clients: ResMut<ConnectedClients>,
+    mut clients: Query<(&ConnectedClient, &mut ClientReplication)>,
     state: Res<ReplicationState>,
     mut cache: ResMut<SnapshotCache>,
     tick: Res<SimulationTick>,
 ) {
     let mut sent = 0;
-    for (&client_id, info) in clients.iter_mut() {
+    for (client, mut replication) in &mut clients {
+        let client_id = client.client_id;
         let snapshot = Snapshot {
             tick: tick.0,
-            last_input: info.inputs.last_consumed(),
-            payload: info.replication.build_payload(&state, &mut cache, tick.0),
+            last_input: client.last_input,
+            payload: replication.build_payload(&state, &mut cache, tick.0),
         };
         let message = encode(&ServerMessage::Snapshot(snapshot));
         if message.len() > MAX_MESSAGE_BYTES {
@@ -807,9 +812,62 @@ fn send_snapshots(
 #[cfg(test)]
 mod tests {
     use bevy::platform::collections::HashSet;
-    use skirmish_shared::SharedPlugin;
-
     use super::*;
+    use crate::replication::{AppReplicateExt, Quantize};
+
+    /// A position, quantized to 1/16 unit.
+    #[derive(Component, Clone, Copy)]
+    struct Place(Vec2);
+    /// A velocity, quantized to 1/16 unit.
+    #[derive(Component, Clone, Copy)]
+    struct Drift(Vec2);
+    /// An angle, 4096 steps per turn.
+    #[derive(Component, Clone, Copy)]
+    struct Heading(f32);
+
+    fn quantize_vec2(value: Vec2) -> Quantized {
+        let q = (value * 16.0).round();
+        [q.x as i32, q.y as i32, 0, 0]
+    }
+
+    impl Quantize for Place {
+        const FIELDS: usize = 2;
+        fn quantize(&self) -> Quantized {
+            quantize_vec2(self.0)
+        }
+        fn dequantize(q: Quantized) -> Self {
+            Self(Vec2::new(q[0] as f32, q[1] as f32) / 16.0)
+        }
+    }
+
+    impl Quantize for Drift {
+        const FIELDS: usize = 2;
+        fn quantize(&self) -> Quantized {
+            quantize_vec2(self.0)
+        }
+        fn dequantize(q: Quantized) -> Self {
+            Self(Vec2::new(q[0] as f32, q[1] as f32) / 16.0)
+        }
+    }
+
+    impl Quantize for Heading {
+        const FIELDS: usize = 1;
+        const WRAP: [u32; 4] = [4096, 0, 0, 0];
+        fn quantize(&self) -> Quantized {
+            let turns = self.0 / std::f32::consts::TAU;
+            [((turns.rem_euclid(1.0) * 4096.0).round() as i32) % 4096, 0, 0, 0]
+        }
+        fn dequantize(q: Quantized) -> Self {
+            Self(q[0] as f32 / 4096.0 * std::f32::consts::TAU)
+        }
+    }
+
+    fn test_registry(app: &mut App) {
+        app.init_resource::<ReplicationRegistry>()
+            .replicate_quantized::<Place>()
+            .replicate_quantized::<Drift>()
+            .replicate_quantized::<Heading>();
+    }
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
     /// despawn the next; `ack(tick)` says which snapshot (if any) the client acknowledges before
@@ -822,7 +880,7 @@ mod tests {
         mut check: impl FnMut(u32, &ClientReplication),
     ) {
         let mut app = App::new();
-        app.add_plugins(SharedPlugin);
+        app.add_plugins(test_registry);
         let world = app.world_mut();
         let mut state = ReplicationState::default();
         let mut cache = SnapshotCache::default();
@@ -833,7 +891,7 @@ mod tests {
                 world.despawn(entity);
             }
             for i in 0..per_tick {
-                let position = Position(Vec2::new(i as f32, tick as f32));
+                let position = Place(Vec2::new(i as f32, tick as f32));
                 alive.push(world.spawn((Replicated, position)).id());
             }
             world.increment_change_tick();
@@ -927,16 +985,16 @@ mod tests {
     #[test]
     fn over_budget_worlds_arrive_in_turns_without_starving_anyone() {
         let mut app = App::new();
-        app.add_plugins(SharedPlugin);
+        app.add_plugins(test_registry);
         let world = app.world_mut();
         let count = 3000;
         for i in 0..count {
             let i = i as f32;
             world.spawn((
                 Replicated,
-                Position(Vec2::new(i * 0.3 - 450.0, 500.0 - i * 0.33)),
-                Velocity(Vec2::new(i, -i)),
-                Rotation(i),
+                Place(Vec2::new(i * 0.3 - 450.0, 500.0 - i * 0.33)),
+                Drift(Vec2::new(i, -i)),
+                Heading(i),
             ));
         }
         let mut state = ReplicationState::default();

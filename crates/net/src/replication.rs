@@ -1,20 +1,20 @@
 //! The replication registry: which components the server sends to clients, and how.
 //!
-//! A forker makes a component replicated with one call, made in the shared protocol plugin so the
-//! server and the client register the same components in the same order:
+//! A game makes a component replicated with one call, made in its shared plugin so the server and
+//! the client register the same components in the same order:
 //!
 //! ```
 //! use bevy::prelude::*;
 //! use serde::{Deserialize, Serialize};
-//! use skirmish_shared::prelude::*;
+//! use skirmish_net::prelude::*;
 //!
 //! #[derive(Component, Clone, Serialize, Deserialize)]
-//! struct Health(u8);
+//! struct Armor(u8);
 //!
 //! let mut app = App::new();
-//! app.replicate::<Health>();
-//! // On the server, spawning `(Replicated, Health(100))` is now all it takes: every client gets
-//! // the entity, every change to `Health`, and its despawn.
+//! app.replicate::<Armor>();
+//! // On the server, spawning `(Replicated, Armor(100))` is now all it takes: every client gets
+//! // the entity, every change to `Armor`, and its despawn.
 //! # assert_eq!(app.world().resource::<ReplicationRegistry>().len(), 1);
 //! ```
 
@@ -25,9 +25,7 @@ use bevy::ecs::world::{EntityRef, EntityWorldMut};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
-use crate::protocol::{self, DecodeError};
-use crate::simulation::{Player, PlayerName, Position, Rotation, Velocity};
+use crate::codec::{self as protocol, DecodeError};
 
 /// Marks an entity the server replicates to every client, together with its registered components.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -61,19 +59,19 @@ pub type Quantized = [i32; 4];
 ///
 /// ```
 /// use bevy::prelude::*;
-/// use skirmish_shared::replication::{Quantize, Quantized};
+/// use skirmish_net::replication::{Quantize, Quantized};
 ///
-/// /// Health in whole points, 0..=255.
+/// /// Armor in whole points, 0..=255.
 /// #[derive(Component)]
-/// struct Health(f32);
+/// struct Armor(f32);
 ///
-/// impl Quantize for Health {
+/// impl Quantize for Armor {
 ///     const FIELDS: usize = 1;
 ///     fn quantize(&self) -> Quantized {
 ///         [self.0.clamp(0.0, 255.0).round() as i32, 0, 0, 0]
 ///     }
 ///     fn dequantize(q: Quantized) -> Self {
-///         Health(q[0] as f32)
+///         Armor(q[0] as f32)
 ///     }
 /// }
 /// ```
@@ -182,16 +180,23 @@ impl ReplicationRegistry {
     /// A hash of the registered type names in order. The server sends it in its welcome so a
     /// client built with a different registry notices at once instead of misreading components.
     pub fn fingerprint(&self) -> u64 {
-        // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for rule in &self.rules {
-            for byte in rule.name.bytes().chain([0]) {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        hash
+        fnv1a(FNV_OFFSET, self.rules.iter().map(|rule| rule.name.as_bytes()))
     }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `parts` (each followed by a zero byte), starting from `seed`: stable across builds
+/// and platforms, unlike `DefaultHasher`.
+pub fn fnv1a<'a>(seed: u64, parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut hash = seed;
+    for part in parts {
+        for &byte in part.iter().chain(&[0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// Registers replicated components on an [`App`].
@@ -318,33 +323,17 @@ fn remove_component<C: Component>(entity: &mut EntityWorldMut) {
     entity.remove::<C>();
 }
 
-/// Registers the demo's replicated components. Both server and client add it (through
-/// [`SharedPlugin`](crate::SharedPlugin)), so the registry is identical on both sides.
-pub(super) fn plugin(app: &mut App) {
-    app.init_resource::<ReplicationRegistry>()
-        .replicate_quantized::<Position>()
-        .replicate_quantized::<Velocity>()
-        .replicate_quantized::<Rotation>()
-        .replicate::<Player>()
-        .replicate::<PlayerName>()
-        .replicate::<Health>()
-        .replicate::<Projectile>()
-        .replicate::<Score>()
-        .replicate::<Ping>()
-        .replicate::<PlayerSlot>();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[derive(Component, Serialize, Deserialize, PartialEq, Debug)]
-    struct Health(u8);
+    struct Armor(u8);
 
     #[test]
     fn registered_component_round_trips_through_its_rule() {
         let mut app = App::new();
-        app.replicate::<Health>();
+        app.replicate::<Armor>();
         let rule = app
             .world()
             .resource::<ReplicationRegistry>()
@@ -355,17 +344,17 @@ mod tests {
             panic!("replicate registers a serde encoding");
         };
 
-        let source = app.world_mut().spawn(Health(77)).id();
+        let source = app.world_mut().spawn(Armor(77)).id();
         let mut bytes = Vec::new();
         assert!(serialize(&app.world().entity(source), &mut bytes));
 
         let mut target = app.world_mut().spawn_empty();
         write(&mut target, &bytes).expect("bytes from serialize must decode");
         let target = target.id();
-        assert_eq!(app.world().get::<Health>(target), Some(&Health(77)));
+        assert_eq!(app.world().get::<Armor>(target), Some(&Armor(77)));
 
         (rule.remove)(&mut app.world_mut().entity_mut(target));
-        assert!(app.world().get::<Health>(target).is_none());
+        assert!(app.world().get::<Armor>(target).is_none());
     }
 
     #[derive(Component, Serialize, Deserialize)]
@@ -413,12 +402,15 @@ mod tests {
         }
     }
 
+    #[derive(Component, Serialize, Deserialize)]
+    struct Mana(u8);
+
     #[test]
     fn fingerprint_depends_on_order() {
         let mut a = App::new();
-        a.replicate::<Health>().replicate::<Position>();
+        a.replicate::<Armor>().replicate::<Mana>();
         let mut b = App::new();
-        b.replicate::<Position>().replicate::<Health>();
+        b.replicate::<Mana>().replicate::<Armor>();
         let fingerprint = |app: &App| app.world().resource::<ReplicationRegistry>().fingerprint();
         assert_ne!(fingerprint(&a), fingerprint(&b));
     }
@@ -426,7 +418,7 @@ mod tests {
     #[test]
     fn double_registration_is_ignored() {
         let mut app = App::new();
-        app.replicate::<Health>().replicate::<Health>();
+        app.replicate::<Armor>().replicate::<Armor>();
         assert_eq!(app.world().resource::<ReplicationRegistry>().len(), 1);
     }
 }

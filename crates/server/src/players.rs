@@ -1,0 +1,135 @@
+//! Who plays: a player entity for every client that joins (spawned by an observer on
+//! [`ClientJoined`], controlled by the client entity so it leaves with it), each tick's input fed
+//! to it, names, pings and the kill feed.
+
+use bevy::prelude::*;
+use skirmish_net::log_limit::LogLimiter;
+use skirmish_net::messages::{FromClient, SendTo, ToClients};
+use skirmish_net::server::names::sanitize_name;
+use skirmish_net::server::{
+    ClientInput, ClientJoined, ConnectedClient, ConnectedClients, ControlledBy, Controls,
+    ReservedClientIds, ServerSystems,
+};
+use skirmish_shared::game::Killed;
+use skirmish_shared::prelude::*;
+use skirmish_shared::protocol::SetName;
+
+use crate::bots::BOT_IDS;
+use crate::combat::{SlotCounter, Weapon, spawn_point};
+
+pub(super) fn plugin(app: &mut App) {
+    app.insert_resource(ReservedClientIds(vec![BOT_IDS]))
+        .add_observer(spawn_player)
+        .add_systems(
+            FixedUpdate,
+            feed_inputs
+                .in_set(SimulationSystems::Input)
+                .after(ServerSystems::Inputs),
+        )
+        .add_systems(PreUpdate, rename_players.after(ServerSystems::Receive))
+        .add_systems(
+            PostUpdate,
+            (broadcast_kills, update_pings).before(ServerSystems::Send),
+        );
+}
+
+/// The player of a client that joined.
+fn spawn_player(joined: On<ClientJoined>, mut commands: Commands, mut slots: ResMut<SlotCounter>) {
+    let client_id = joined.client_id;
+    commands.spawn((
+        Name::new(format!("Player {client_id}")),
+        Replicated,
+        Player { client_id },
+        PlayerName(joined.name.clone()),
+        Position(spawn_point(client_id, 0)),
+        slots.take(),
+        Weapon::default(),
+        ControlledBy(joined.client),
+    ));
+}
+
+/// The player entity of client `client_id`, if it plays.
+pub fn player_of(world: &World, client_id: u64) -> Option<Entity> {
+    let client = *world.resource::<ConnectedClients>().get(&client_id)?;
+    world.get::<Controls>(client)?.entities().first().copied()
+}
+
+/// Feeds each client's input for this tick to the player it controls.
+fn feed_inputs(
+    clients: Query<&ClientInput<InputFrame>>,
+    mut players: Query<(&ControlledBy, &mut PlayerInput)>,
+) {
+    for (controlled_by, mut input) in &mut players {
+        if let Ok(client_input) = clients.get(controlled_by.0)
+            && input.0 != client_input.0
+        {
+            input.0 = client_input.0;
+        }
+    }
+}
+
+/// Applies [`SetName`]: any client may rename itself every packet, so renames are counted and
+/// logged sparingly.
+fn rename_players(
+    mut renames: MessageReader<FromClient<SetName>>,
+    clients: Query<&Controls>,
+    mut commands: Commands,
+    mut log: Local<LogLimiter>,
+) {
+    for rename in renames.read() {
+        metrics::counter!("skirmish_name_changes_total").increment(1);
+        let name = sanitize_name(&rename.message.0);
+        if let Some(suppressed) = log.record() {
+            let held_back = if suppressed == 0 {
+                String::new()
+            } else {
+                format!(
+                    " ({suppressed} more not logged in the last {} s)",
+                    log.interval().as_secs()
+                )
+            };
+            info!("client {} is called {name:?}{held_back}", rename.client_id);
+        }
+        let Ok(controls) = clients.get(rename.client) else {
+            continue;
+        };
+        for &player in controls.entities() {
+            commands.entity(player).try_insert(PlayerName(name.clone()));
+        }
+    }
+}
+
+/// Tells every client about each kill (for the kill feed).
+fn broadcast_kills(mut killed: MessageReader<Killed>, mut to_clients: MessageWriter<ToClients<Killed>>) {
+    for kill in killed.read() {
+        to_clients.write(ToClients {
+            to: SendTo::All,
+            message: *kill,
+        });
+    }
+}
+
+/// Once a second, publishes each client's round-trip time on its player for the scoreboard.
+fn update_pings(
+    time: Res<Time<Real>>,
+    mut since: Local<f32>,
+    clients: Query<(&ConnectedClient, &Controls)>,
+    mut pings: Query<&mut Ping>,
+) {
+    *since += time.delta_secs();
+    if *since < 1.0 {
+        return;
+    }
+    *since = 0.0;
+    for (client, controls) in &clients {
+        let rtt = client.rtt.as_millis().min(9999) as u16;
+        for &player in controls.entities() {
+            if let Ok(mut ping) = pings.get_mut(player)
+                // Small wobbles are not worth replicating to everyone.
+                && rtt.abs_diff(ping.0) >= 5
+            {
+                ping.0 = rtt;
+            }
+        }
+    }
+}
