@@ -12,8 +12,8 @@ use skirmish_net::netcode::{
     ServerConfig,
 };
 use skirmish_net::renet_guard::{RenetLimits, check_renet_packet};
-use skirmish_shared::prelude::*;
 use skirmish_shared::game::Killed;
+use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{PROTOCOL_VERSION, SetName, connection_config, encode};
 
 fn write(dir: &str, name: &str, bytes: &[u8]) {

@@ -10,8 +10,8 @@ use bevy::prelude::*;
 use common::*;
 use skirmish_client::{ClientSession, ClientSystems, ConnectionStatus};
 use skirmish_server::{
-    AckTimeout, ClientReplication, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint,
-    ServerSettings,
+    AckTimeout, ClientReplication, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS,
+    ReplicationFootprint, ServerSettings,
 };
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;

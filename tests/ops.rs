@@ -766,7 +766,6 @@ fn stop_and_collect(mut server: Server, printed: &std::sync::mpsc::Receiver<Stri
 
 #[test]
 fn name_change_floods_are_counted_not_logged_one_by_one() {
-
     let (server, addr, metrics_addr, printed) = start_logged_server(&[]);
     let mut app = join(addr);
     const RENAMES: u32 = 600;

@@ -12,13 +12,14 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 use skirmish_net::bits::{BitReader, OutOfBits};
+use skirmish_net::messages::MessageRegistry;
 use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, DisconnectReason as NetcodeDisconnectReason, NetcodeClient,
     generate_random_bytes,
 };
+use skirmish_net::replication::{Encoding, apply_field_delta};
 use skirmish_net::snapshot::{read_header, read_id_step};
 use skirmish_net::socket::{GameSocket, LinkConditioner};
-use skirmish_net::messages::MessageRegistry;
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::game::Killed;
 use skirmish_shared::prelude::*;
@@ -26,7 +27,6 @@ use skirmish_shared::protocol::{
     INPUT_REDUNDANCY, MAX_MESSAGE_BYTES, PROTOCOL_ID, PROTOCOL_VERSION, Snapshot,
     connection_config, decode, encode,
 };
-use skirmish_net::replication::{Encoding, apply_field_delta};
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 use crate::transport::{self, ClientTransport};

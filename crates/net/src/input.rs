@@ -159,7 +159,11 @@ mod tests {
 
     impl NetInput for Axis {
         fn sanitized(self) -> Self {
-            Self(if self.0.is_finite() { self.0.clamp(-1.0, 1.0) } else { 0.0 })
+            Self(if self.0.is_finite() {
+                self.0.clamp(-1.0, 1.0)
+            } else {
+                0.0
+            })
         }
     }
 

@@ -141,9 +141,7 @@ impl AppMessageExt for App {
         M: Message + Serialize + DeserializeOwned,
     {
         self.add_message::<M>().add_message::<ToClients<M>>();
-        let mut registry = self
-            .world_mut()
-            .get_resource_or_init::<MessageRegistry>();
+        let mut registry = self.world_mut().get_resource_or_init::<MessageRegistry>();
         assert!(registry.server.len() < 256, "at most 256 server messages");
         registry.server.push(MessageRule {
             name: type_name::<M>(),
@@ -158,9 +156,7 @@ impl AppMessageExt for App {
         M: Message + Serialize + DeserializeOwned,
     {
         self.add_message::<M>().add_message::<FromClient<M>>();
-        let mut registry = self
-            .world_mut()
-            .get_resource_or_init::<MessageRegistry>();
+        let mut registry = self.world_mut().get_resource_or_init::<MessageRegistry>();
         assert!(registry.client.len() < 256, "at most 256 client messages");
         registry.client.push(MessageRule {
             name: type_name::<M>(),
@@ -245,7 +241,10 @@ mod tests {
         server.add_client_message::<Chat>();
 
         client.world_mut().write_message(Chat("hi".into()));
-        let rule = client.world().resource::<MessageRegistry>().client_messages()[0];
+        let rule = client
+            .world()
+            .resource::<MessageRegistry>()
+            .client_messages()[0];
         let mut outgoing = Vec::new();
         (rule.take_outgoing)(client.world_mut(), &mut outgoing);
         assert_eq!(outgoing.len(), 1);

@@ -180,7 +180,10 @@ impl ReplicationRegistry {
     /// A hash of the registered type names in order. The server sends it in its welcome so a
     /// client built with a different registry notices at once instead of misreading components.
     pub fn fingerprint(&self) -> u64 {
-        fnv1a(FNV_OFFSET, self.rules.iter().map(|rule| rule.name.as_bytes()))
+        fnv1a(
+            FNV_OFFSET,
+            self.rules.iter().map(|rule| rule.name.as_bytes()),
+        )
     }
 }
 

@@ -141,7 +141,12 @@ impl Plugin for ServerPlugin {
             SharedPlugin,
             NetServerPlugin::<InputFrame>::new(self.tick_rate),
         ))
-        .add_plugins((bots::plugin, combat::plugin, players::plugin, metrics::plugin));
+        .add_plugins((
+            bots::plugin,
+            combat::plugin,
+            players::plugin,
+            metrics::plugin,
+        ));
     }
 }
 

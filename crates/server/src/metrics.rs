@@ -25,8 +25,8 @@ use bevy_renet::RenetServer;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
-use skirmish_net::server::{ConnectedClients, Farewells, ReplicationState, ServerTransport};
 use crate::http;
+use skirmish_net::server::{ConnectedClients, Farewells, ReplicationState, ServerTransport};
 
 /// `/healthz` fails once no tick has completed for this long.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);

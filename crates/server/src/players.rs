@@ -100,7 +100,10 @@ fn rename_players(
 }
 
 /// Tells every client about each kill (for the kill feed).
-fn broadcast_kills(mut killed: MessageReader<Killed>, mut to_clients: MessageWriter<ToClients<Killed>>) {
+fn broadcast_kills(
+    mut killed: MessageReader<Killed>,
+    mut to_clients: MessageWriter<ToClients<Killed>>,
+) {
     for kill in killed.read() {
         to_clients.write(ToClients {
             to: SendTo::All,

@@ -15,15 +15,15 @@ use bevy::prelude::*;
 /// Everything a game built on Skirmish usually needs from this crate.
 pub mod prelude {
     pub use crate::SharedPlugin;
-    pub use skirmish_net::input::NetInput;
     pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
-    pub use skirmish_net::replication::{
-        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
-    };
     pub use crate::simulation::{
         InputFrame, Player, PlayerInput, PlayerName, Position, Rotation, SimulationSystems,
         SimulationTick, Velocity,
+    };
+    pub use skirmish_net::input::NetInput;
+    pub use skirmish_net::replication::{
+        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
     };
 }
 

@@ -5,9 +5,9 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::game::{Health, PLAYER_RADIUS};
-pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
 use skirmish_net::input::NetInput;
 use skirmish_net::replication::{Quantize, Quantized};
+pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
 
 /// Half the side of the square arena, in world units: positions stay in `[-ARENA_HALF, ARENA_HALF]`.
 pub const ARENA_HALF: f32 = 1000.0;
@@ -143,9 +143,9 @@ pub(super) fn plugin(app: &mut App) {
         app.add_plugins(skirmish_net::tick::TickPlugin);
     }
     app.add_systems(
-            FixedUpdate,
-            move_players.in_set(SimulationSystems::Simulate),
-        );
+        FixedUpdate,
+        move_players.in_set(SimulationSystems::Simulate),
+    );
 }
 
 /// Moves every player by its current input, keeping it inside the arena.

@@ -168,15 +168,17 @@ pub(super) fn plugin<I: NetInput>(app: &mut App) {
                 .chain()
                 .in_set(ServerSystems::Receive),
         )
-        .add_systems(
-            FixedUpdate,
-            take_inputs::<I>.in_set(ServerSystems::Inputs),
-        );
+        .add_systems(FixedUpdate, take_inputs::<I>.in_set(ServerSystems::Inputs));
 }
 
 /// Makes client `client_id` (its entity `client`, awaiting its hello) a player: its components,
 /// the welcome, and [`ClientJoined`].
-pub(crate) fn admit<I: NetInput>(world: &mut World, client: Entity, client_id: ClientId, name: String) {
+pub(crate) fn admit<I: NetInput>(
+    world: &mut World,
+    client: Entity,
+    client_id: ClientId,
+    name: String,
+) {
     let Ok(mut entity) = world.get_entity_mut(client) else {
         return;
     };
@@ -196,10 +198,15 @@ pub(crate) fn admit<I: NetInput>(world: &mut World, client: Entity, client_id: C
         tick_rate: world.resource::<super::TickRate>().0,
         registry_fingerprint: crate::protocol::registry_fingerprint(world),
     };
+    world.resource_mut::<RenetServer>().send_message(
+        client_id,
+        ServerChannel::Reliable,
+        encode(&welcome),
+    );
     world
-        .resource_mut::<RenetServer>()
-        .send_message(client_id, ServerChannel::Reliable, encode(&welcome));
-    world.resource_mut::<ConnectedClients>().0.insert(client_id, client);
+        .resource_mut::<ConnectedClients>()
+        .0
+        .insert(client_id, client);
     let playing = world.resource::<ConnectedClients>().len();
     info!("client {client_id} joined ({playing} playing)");
     world.trigger(ClientJoined {
@@ -284,8 +291,7 @@ fn time_out_hellos(
 ) {
     let now = time.elapsed();
     for hello in &awaiting {
-        if now.saturating_sub(hello.since) > HELLO_TIMEOUT && !farewells.contains(hello.client_id)
-        {
+        if now.saturating_sub(hello.since) > HELLO_TIMEOUT && !farewells.contains(hello.client_id) {
             warn!("client {} never said hello; disconnecting", hello.client_id);
             farewells.send(&mut server, hello.client_id, "no hello from your game", now);
         }
@@ -301,7 +307,11 @@ fn measure_round_trips(server: Res<RenetServer>, mut clients: Query<&mut Connect
 
 /// Feeds one buffered input per client into its [`ClientInput`].
 fn take_inputs<I: NetInput>(
-    mut clients: Query<(&mut ConnectedClient, &mut InputBuffer<I>, &mut ClientInput<I>)>,
+    mut clients: Query<(
+        &mut ConnectedClient,
+        &mut InputBuffer<I>,
+        &mut ClientInput<I>,
+    )>,
 ) {
     for (mut client, mut buffer, mut input) in &mut clients {
         let frame = buffer.pop();

@@ -97,7 +97,10 @@ impl<I: NetInput> Plugin for NetServerPlugin<I> {
             .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate.max(1))))
             .insert_resource(TickRate(self.tick_rate))
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
-            .configure_sets(FixedUpdate, ServerSystems::Inputs.in_set(SimulationSystems::Input))
+            .configure_sets(
+                FixedUpdate,
+                ServerSystems::Inputs.in_set(SimulationSystems::Input),
+            )
             .configure_sets(PostUpdate, ServerSystems::Send.before(RenetSend))
             .add_systems(
                 PostUpdate,
@@ -225,7 +228,9 @@ pub fn listen(
     socket: UdpSocket,
     config: &ListenConfig,
 ) -> Result<SocketAddr, StartError> {
-    let tick_rate = world.get_resource::<TickRate>().map_or(DEFAULT_TICK_RATE, |rate| rate.0);
+    let tick_rate = world
+        .get_resource::<TickRate>()
+        .map_or(DEFAULT_TICK_RATE, |rate| rate.0);
     if config.max_clients == 0 || config.max_clients > MAX_CLIENTS_LIMIT {
         return Err(StartError::InvalidSetting(format!(
             "max clients must be between 1 and {MAX_CLIENTS_LIMIT}, got {}",

@@ -2,7 +2,6 @@
 //! hello with the game's protocol version. A message that fails to decode or breaks the protocol
 //! sends only its sender away, with the reason logged and told to it.
 
-
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 use bevy_renet::renet::ClientId;
@@ -151,7 +150,12 @@ fn deliver(world: &mut World, inbox: Inbox) {
             counter!("skirmish_decode_errors_total").increment(1);
             let reason = format!("your game broke the protocol (bad {}: {err})", rule.name);
             world.resource_scope(|world, mut farewells: Mut<Farewells>| {
-                farewells.send(&mut world.resource_mut::<RenetServer>(), client_id, &reason, now);
+                farewells.send(
+                    &mut world.resource_mut::<RenetServer>(),
+                    client_id,
+                    &reason,
+                    now,
+                );
             });
         }
     }
@@ -230,9 +234,7 @@ fn receive_hello<I: NetInput>(
     }
     match decode::<ClientMessage<I>>(&bytes) {
         // Refused only now that it said hello, so that it surely hears why.
-        Ok(ClientMessage::Hello { .. }) if reserved.contains(client_id) => {
-            Err(Refusal::ReservedId)
-        }
+        Ok(ClientMessage::Hello { .. }) if reserved.contains(client_id) => Err(Refusal::ReservedId),
         Ok(ClientMessage::Hello { name, .. }) => {
             let name = sanitize_name(&name);
             info!("client {client_id} says hello as {name:?}");

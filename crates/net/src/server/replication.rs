@@ -765,9 +765,7 @@ fn send_away_silent_clients(
     let limit = (timeout.0.as_secs_f64() * f64::from(tick_rate.0)).ceil() as u32;
     for (client, replication) in &clients {
         let client_id = client.client_id;
-        if replication
-            .ack_age(tick.0)
-            .is_none_or(|age| age <= limit)
+        if replication.ack_age(tick.0).is_none_or(|age| age <= limit)
             || farewells.contains(client_id)
         {
             continue;
@@ -811,9 +809,9 @@ fn send_snapshots(
 
 #[cfg(test)]
 mod tests {
-    use bevy::platform::collections::HashSet;
     use super::*;
     use crate::replication::{AppReplicateExt, Quantize};
+    use bevy::platform::collections::HashSet;
 
     /// A position, quantized to 1/16 unit.
     #[derive(Component, Clone, Copy)]
@@ -855,7 +853,12 @@ mod tests {
         const WRAP: [u32; 4] = [4096, 0, 0, 0];
         fn quantize(&self) -> Quantized {
             let turns = self.0 / std::f32::consts::TAU;
-            [((turns.rem_euclid(1.0) * 4096.0).round() as i32) % 4096, 0, 0, 0]
+            [
+                ((turns.rem_euclid(1.0) * 4096.0).round() as i32) % 4096,
+                0,
+                0,
+                0,
+            ]
         }
         fn dequantize(q: Quantized) -> Self {
             Self(q[0] as f32 / 4096.0 * std::f32::consts::TAU)

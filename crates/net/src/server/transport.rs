@@ -12,14 +12,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bevy::platform::collections::HashMap;
-use bevy::prelude::*;
-use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 use crate::log_limit::LogLimiter;
 use crate::netcode::{DropCounters, NetcodeServer, ServerConfig, ServerEvent};
 use crate::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
 use crate::server::clients::Farewells;
 use crate::socket::{GameSocket, TrafficCounters};
+use bevy::platform::collections::HashMap;
+use bevy::prelude::*;
+use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 /// At most one log line about dropped datagrams per this interval.
 pub const DROP_SUMMARY_INTERVAL: Duration = crate::log_limit::DEFAULT_INTERVAL;
