@@ -167,7 +167,7 @@ fn a_vanished_server_is_noticed_and_clients_can_join_again() {
         &mut [&mut a],
         "the player is predicted",
         |_, c| {
-            let mut predicted = c[0].world_mut().query::<&Predicted>();
+            let mut predicted = c[0].world_mut().query::<&Predicted<Position>>();
             predicted.iter(c[0].world()).count() == 1
         },
     );
@@ -192,7 +192,7 @@ fn a_vanished_server_is_noticed_and_clients_can_join_again() {
         a.world().resource::<ServerEntityMap>().is_empty(),
         "the replicated world is gone"
     );
-    let mut predicted = a.world_mut().query::<&Predicted>();
+    let mut predicted = a.world_mut().query::<&Predicted<Position>>();
     assert_eq!(
         predicted.iter(a.world()).count(),
         0,

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use common::*;
-use skirmish_client::transport::ClientTransport;
 use skirmish_client::{ClientSession, Interpolated, LocalPlayer, NetStats, Predicted};
+use skirmish_net::client::{ClientTransport, InterpolationClock};
 use skirmish_net::socket::LinkConditioner;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::{PLAYER_SPEED, POSITION_SCALE};
@@ -19,8 +19,8 @@ const POSITION_STEP: f32 = 1.0 / POSITION_SCALE;
 fn predicted(client: &mut App) -> Option<Vec2> {
     let mut query = client
         .world_mut()
-        .query_filtered::<&Predicted, With<LocalPlayer>>();
-    query.single(client.world()).ok().map(|p| p.position)
+        .query_filtered::<&Predicted<Position>, With<LocalPlayer>>();
+    query.single(client.world()).ok().map(|p| p.value.0)
 }
 
 fn bad_network() -> LinkConditioner {
@@ -107,11 +107,13 @@ fn interpolated_remote_never_jumps_or_goes_backwards_under_loss() {
     let mover_id = client_id(&mover);
 
     let interpolated = |watcher: &mut App| -> Option<Vec2> {
-        let mut query = watcher.world_mut().query::<(&Player, &Interpolated)>();
+        let mut query = watcher
+            .world_mut()
+            .query::<(&Player, &Interpolated<Position>)>();
         query
             .iter(watcher.world())
             .find(|(player, _)| player.client_id == mover_id)
-            .map(|(_, interpolated)| interpolated.0)
+            .map(|(_, interpolated)| interpolated.shown().0)
     };
     run_until(
         &mut server,
@@ -141,19 +143,17 @@ fn interpolated_remote_never_jumps_or_goes_backwards_under_loss() {
         let max_step = PLAYER_SPEED * dt * 1.15 + 0.01;
         assert!(now.x >= last.x - 1e-3, "moved backwards: {last} -> {now}");
         if (now - last).length() > max_step {
-            let clock = *watcher
-                .world()
-                .resource::<skirmish_client::interpolation::InterpolationClock>();
-            let mut q = watcher.world_mut().query::<(
-                &Player,
-                &skirmish_client::interpolation::InterpolationBuffer,
-            )>();
+            let clock = *watcher.world().resource::<InterpolationClock>();
+            let mut q = watcher
+                .world_mut()
+                .query::<(&Player, &Interpolated<Position>)>();
             let samples: Vec<(u32, Vec2)> = q
                 .iter(watcher.world())
                 .find(|(p, _)| p.client_id == mover_id)
                 .unwrap()
                 .1
                 .samples()
+                .map(|(tick, position)| (*tick, position.0))
                 .collect();
             panic!(
                 "jumped {} in {dt}s: {last} -> {now}, clock {clock:?}, samples {:?}",

@@ -1,9 +1,9 @@
-//! The Skirmish client.
+//! The demo's client app, on `skirmish-net`'s client (connection, snapshots, input sending,
+//! prediction, interpolation, stats).
 //!
-//! - [`net`] ([`ClientPlugin`]): connecting, sending inputs, receiving snapshots and applying them
-//!   to local entities. Needs no window or GPU: tests and bots use it on `MinimalPlugins`.
-//! - [`prediction`], [`interpolation`], [`stats`]: the local player predicted and reconciled,
-//!   remote entities interpolated between snapshots, and the connection measured.
+//! - [`net`] ([`ClientPlugin`]): the demo's networking glue (its input, its own player marked,
+//!   the kill feed). Needs no window or GPU: tests and bots use it on `MinimalPlugins`.
+//! - [`movement`]: the local player's movement predicted, everyone else's interpolated.
 //! - [`bot`] ([`BotPlugin`]): a wandering bot that drives [`InputState`], for examples and load.
 //! - `render` (`ClientRenderPlugin`, cargo feature `render`): the window, camera, a sprite per
 //!   replicated player and keyboard input.
@@ -13,24 +13,21 @@ pub mod assets;
 #[cfg(feature = "audio")]
 pub mod audio;
 pub mod bot;
-pub mod interpolation;
+pub mod movement;
 pub mod net;
-pub mod prediction;
 #[cfg(feature = "render")]
 pub mod render;
 #[cfg(feature = "render")]
 pub mod screens;
-pub mod stats;
-pub mod transport;
 
 pub use bot::BotPlugin;
-pub use interpolation::{Interpolated, InterpolationSettings};
 pub use net::{
-    AnnouncedVersion, ClientPlugin, ClientSession, ClientSystems, ConnectError, ConnectTimeout,
+    AnnouncedVersion, ClientPlugin, ClientSession, ConnectError, ConnectTimeout, ConnectionState,
     ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied,
     apply_server_messages, connect, connect_with, connect_with_token, disconnect, headless_app,
 };
-pub use prediction::{Predicted, PredictionSettings};
 #[cfg(feature = "render")]
 pub use render::ClientRenderPlugin;
-pub use stats::NetStats;
+pub use skirmish_net::client::{
+    ClientSystems, Interpolated, InterpolationSettings, NetStats, Predicted, PredictionSettings,
+};

@@ -10,11 +10,9 @@ use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::ClientPlugin;
 use crate::assets::GameAssets;
-use crate::interpolation::Interpolated;
-use crate::net::{ClientSystems, ConnectionStatus, InputState, KillFeed, LocalPlayer};
-use crate::prediction::Predicted;
+use crate::net::{ConnectionStatus, InputState, KillFeed, LocalPlayer};
 use crate::screens::Screen;
-use crate::stats::NetStats;
+use skirmish_net::client::{ClientSystems, Interpolated, NetStats, Predicted};
 
 /// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
 /// and [`ClientRenderPlugin`]. Call [`connect`](crate::connect) on it, then `run` it.
@@ -221,7 +219,7 @@ pub(crate) fn spawn_game_screen(
     ));
 }
 
-/// WASD or arrow keys -> [`InputState::movement`].
+/// WASD or arrow keys -> the movement of [`InputState`].
 fn read_keyboard(keys: Res<ButtonInput<KeyCode>>, mut input: ResMut<InputState>) {
     let pressed = |a: KeyCode, b: KeyCode| keys.pressed(a) || keys.pressed(b);
     let mut movement = Vec2::ZERO;
@@ -451,15 +449,15 @@ fn update_name_labels(
 fn sync_transforms(
     mut query: Query<(
         &Position,
-        Option<&Predicted>,
-        Option<&Interpolated>,
+        Option<&Predicted<Position>>,
+        Option<&Interpolated<Position>>,
         &mut Transform,
     )>,
 ) {
     for (position, predicted, interpolated, mut transform) in &mut query {
         let shown = match (predicted, interpolated) {
-            (Some(predicted), _) => predicted.rendered(),
-            (None, Some(interpolated)) => interpolated.0,
+            (Some(predicted), _) => predicted.shown().0,
+            (None, Some(interpolated)) => interpolated.shown().0,
             (None, None) => position.0,
         };
         transform.translation.x = shown.x;

@@ -21,6 +21,7 @@
 
 pub mod bits;
 pub mod channels;
+pub mod client;
 pub mod codec;
 pub mod input;
 pub mod log_limit;

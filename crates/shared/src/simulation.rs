@@ -5,6 +5,7 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::game::{Health, PLAYER_RADIUS};
+use skirmish_net::client::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::replication::{Quantize, Quantized};
 pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
@@ -86,6 +87,20 @@ impl Quantize for Rotation {
     fn dequantize(quantized: Quantized) -> Self {
         let steps = quantized[0].rem_euclid(ROTATION_STEPS as i32);
         Self(steps as f32 / ROTATION_STEPS as f32 * std::f32::consts::TAU)
+    }
+}
+
+impl Blend for Position {
+    fn lerp(&self, to: &Self, t: f32) -> Self {
+        Self(self.0.lerp(to.0, t))
+    }
+
+    fn distance(&self, other: &Self) -> f32 {
+        self.0.distance(other.0)
+    }
+
+    fn offset_by(&self, a: &Self, b: &Self) -> Self {
+        Self(self.0 + a.0 - b.0)
     }
 }
 

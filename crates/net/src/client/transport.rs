@@ -4,11 +4,11 @@
 
 use std::net::SocketAddr;
 
+use crate::netcode::{DisconnectReason, NetcodeClient};
+use crate::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
+use crate::socket::{GameSocket, LinkConditioner, TrafficCounters};
 use bevy::prelude::*;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
-use skirmish_net::netcode::{DisconnectReason, NetcodeClient};
-use skirmish_net::renet_guard::{RenetGuard, RenetLimits, RenetViolation};
-use skirmish_net::socket::{GameSocket, LinkConditioner, TrafficCounters};
 
 /// The client's socket and netcode state.
 #[derive(Resource)]

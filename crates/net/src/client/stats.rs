@@ -6,8 +6,9 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
-use crate::net::{ClientSession, ServerEntityMap};
-use crate::transport::ClientTransport;
+use crate::client::ClientSession;
+use crate::client::snapshot::ServerEntityMap;
+use crate::client::transport::ClientTransport;
 
 /// Rates are computed over windows of this length.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -29,7 +30,8 @@ pub struct NetStats {
     pub entities: usize,
     /// Prediction corrections since connecting.
     pub corrections: u64,
-    /// Size of the latest correction, in world units.
+    /// Size of the latest correction (in the units of the predicted component's
+    /// [`Blend::distance`](crate::client::Blend::distance), world units for positions).
     pub last_correction: f32,
     /// Largest correction since connecting, in world units.
     pub max_correction: f32,

@@ -1,0 +1,177 @@
+//! Applying snapshots: the bit-packed payload (layout in [`crate::snapshot`]) becomes local
+//! entities, mapped from the server's [`NetId`]s by [`ServerEntityMap`], with quantized values
+//! decoded against the history of what this client applied.
+
+use std::collections::VecDeque;
+
+use bevy::ecs::world::EntityWorldMut;
+use bevy::platform::collections::HashMap;
+use bevy::prelude::*;
+
+use crate::bits::{BitReader, OutOfBits};
+use crate::codec::MAX_MESSAGE_BYTES;
+use crate::protocol::Snapshot;
+use crate::replication::{Encoding, NetId, Quantized, ReplicationRegistry, apply_field_delta};
+use crate::snapshot::{read_header, read_id_step};
+
+/// Maps server network ids to the local entities that mirror them.
+#[derive(Resource, Debug, Default)]
+pub struct ServerEntityMap(pub(crate) HashMap<NetId, Entity>);
+
+impl ServerEntityMap {
+    /// The local entity mirroring a server entity.
+    pub fn get(&self, net_id: NetId) -> Option<Entity> {
+        self.0.get(&net_id).copied()
+    }
+
+    /// Number of replicated entities present locally.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no replicated entity is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Quantized values the client applied, per entity and kind, so deltas against a baseline tick
+/// can be decoded. Mirrors the server's history.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct ReplicaHistory(HashMap<(NetId, u8), VecDeque<(u32, Option<Quantized>)>>);
+
+/// Quantized history kept, in ticks; twice the server's horizon so a client that fell behind
+/// still has every baseline the server may use.
+const HISTORY_TICKS: u32 = 2 * crate::server::replication::HISTORY_TICKS;
+
+impl ReplicaHistory {
+    fn value_at(&self, net_id: NetId, kind: u8, tick: u32) -> Option<Quantized> {
+        self.0
+            .get(&(net_id, kind))?
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= tick)
+            .and_then(|(_, value)| *value)
+    }
+
+    fn record(&mut self, net_id: NetId, kind: u8, tick: u32, value: Option<Quantized>) {
+        let history = self.0.entry((net_id, kind)).or_default();
+        if history.back().is_some_and(|(at, _)| *at == tick) {
+            history.pop_back();
+        }
+        history.push_back((tick, value));
+        let horizon = tick.saturating_sub(HISTORY_TICKS);
+        while history.len() > 1 && history[1].0 <= horizon {
+            history.pop_front();
+        }
+    }
+
+    fn forget(&mut self, net_id: NetId) {
+        self.0.retain(|(id, _), _| *id != net_id);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Applies one snapshot's bit-packed payload. Returns how many entity entries it carried.
+pub(crate) fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u64, String> {
+    let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = world
+        .resource::<ReplicationRegistry>()
+        .iter()
+        .map(|(_, rule)| (rule.encoding, rule.remove, rule.name))
+        .collect();
+    let kinds = rules.len();
+    let tick = snapshot.tick;
+    let mut reader = BitReader::new(&snapshot.payload);
+    let malformed = |err: OutOfBits| format!("malformed snapshot {tick}: {err}");
+    world.resource_scope(|world, mut map: Mut<ServerEntityMap>| {
+        world.resource_scope(|world, mut history: Mut<ReplicaHistory>| {
+            let mut previous_id = u32::MAX;
+            let mut previous_header = None;
+            let mut entries = 0;
+            while let Some(id) = read_id_step(&mut reader, previous_id).map_err(malformed)? {
+                previous_id = id;
+                entries += 1;
+                let net_id = NetId(id);
+                let header =
+                    read_header(&mut reader, previous_header.as_ref(), kinds).map_err(malformed)?;
+                previous_header = Some(header);
+                let baseline = match header.back {
+                    0 => None,
+                    back => Some(tick.checked_sub(back).ok_or("baseline before tick 0")?),
+                };
+                let entity = match map.0.get(&net_id) {
+                    Some(&entity) if world.get_entity(entity).is_ok() => entity,
+                    _ => {
+                        let entity = world.spawn(net_id).id();
+                        map.0.insert(net_id, entity);
+                        entity
+                    }
+                };
+                for kind in header.changed.iter() {
+                    let (encoding, _, name) = rules[usize::from(kind)];
+                    match encoding {
+                        Encoding::Serde { write, .. } => {
+                            let bytes = reader.read_bytes(MAX_MESSAGE_BYTES).map_err(malformed)?;
+                            write(&mut world.entity_mut(entity), &bytes)
+                                .map_err(|err| format!("bad {name} for {net_id:?}: {err}"))?;
+                        }
+                        Encoding::Quantized {
+                            fields,
+                            wrap,
+                            write,
+                            ..
+                        } => {
+                            let base = baseline.and_then(|b| history.value_at(net_id, kind, b));
+                            let mut value = [0; 4];
+                            for field in 0..fields {
+                                let read = reader.read_signed().map_err(malformed)?;
+                                value[field] = match base {
+                                    Some(base) => apply_field_delta(base[field], read, wrap[field]),
+                                    None => read,
+                                };
+                            }
+                            write(&mut world.entity_mut(entity), value);
+                            history.record(net_id, kind, tick, Some(value));
+                        }
+                    }
+                }
+                for kind in header.removed.iter() {
+                    let (_, remove, _) = rules[usize::from(kind)];
+                    remove(&mut world.entity_mut(entity));
+                    history.record(net_id, kind, tick, None);
+                }
+            }
+            let despawns = reader.read_varint().map_err(malformed)?;
+            let mut previous_id = u32::MAX;
+            for _ in 0..despawns {
+                let id = read_id_step(&mut reader, previous_id)
+                    .map_err(malformed)?
+                    .ok_or_else(|| format!("malformed snapshot {tick}: despawn list"))?;
+                previous_id = id;
+                history.forget(NetId(id));
+                if let Some(entity) = map.0.remove(&NetId(id)) {
+                    // The game may have despawned it already; that is fine.
+                    let _ = world.try_despawn(entity);
+                }
+            }
+            Ok(entries)
+        })
+    })
+}
+
+/// Despawns every replicated entity and forgets their history (a new connection starts empty).
+pub(crate) fn despawn_replicas(world: &mut World) {
+    if let Some(mut history) = world.get_resource_mut::<ReplicaHistory>() {
+        history.clear();
+    }
+    let Some(mut map) = world.get_resource_mut::<ServerEntityMap>() else {
+        return;
+    };
+    let entities: Vec<Entity> = map.0.drain().map(|(_, entity)| entity).collect();
+    for entity in entities {
+        let _ = world.try_despawn(entity);
+    }
+}

@@ -1,0 +1,120 @@
+//! The authoritative app: a ship for every client that joins (gone when it leaves), helms
+//! applied each tick, gems scattered and collected.
+
+use std::net::{SocketAddr, UdpSocket};
+
+use bevy::prelude::*;
+use skirmish_net::messages::{SendTo, ToClients};
+use skirmish_net::prelude::*;
+use skirmish_net::server::{
+    ClientInput, ClientJoined, ControlledBy, ListenConfig, NetServerPlugin, ServerSystems,
+    StartError,
+};
+
+use crate::shared::{
+    Collected, FIELD_HALF, Gem, GemsPlugin, Haul, Helm, PICKUP_RADIUS, Pilot, Ship, steer,
+};
+
+/// Gems on the field at once.
+pub const GEMS: usize = 8;
+
+/// The game's server rules.
+pub struct GemsServerPlugin;
+
+impl Plugin for GemsServerPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((GemsPlugin, NetServerPlugin::<Helm>::new(30)))
+            .insert_resource(Scatter(0x5EED))
+            .add_observer(launch_ship)
+            .add_systems(
+                FixedUpdate,
+                (
+                    fly_ships.after(ServerSystems::Inputs),
+                    (collect_gems, scatter_gems).chain(),
+                )
+                    .chain()
+                    .in_set(SimulationSystems::Simulate),
+            );
+    }
+}
+
+/// A headless server app listening on `addr` (port 0: any); returns it and the bound address.
+pub fn server_app(addr: SocketAddr) -> Result<(App, SocketAddr), StartError> {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, GemsServerPlugin));
+    let socket = UdpSocket::bind(addr).map_err(StartError::Socket)?;
+    let bound = skirmish_net::server::listen(app.world_mut(), socket, &ListenConfig::default())?;
+    Ok((app, bound))
+}
+
+/// A ship for a client that joined, controlled by it (so it leaves with it).
+fn launch_ship(joined: On<ClientJoined>, mut commands: Commands) {
+    commands.spawn((
+        Replicated,
+        Pilot(joined.client_id),
+        ControlledBy(joined.client),
+    ));
+}
+
+/// Every ship flies by its client's helm for this tick.
+fn fly_ships(
+    time: Res<Time>,
+    helms: Query<&ClientInput<Helm>>,
+    mut ships: Query<(&ControlledBy, &mut Ship)>,
+) {
+    for (controlled_by, mut ship) in &mut ships {
+        if let Ok(helm) = helms.get(controlled_by.0) {
+            let next = steer(*ship, helm.0, time.delta_secs());
+            if next != *ship {
+                *ship = next;
+            }
+        }
+    }
+}
+
+/// Ships that touch a gem take it; everyone hears.
+fn collect_gems(
+    mut commands: Commands,
+    gems: Query<(Entity, &Gem)>,
+    mut pilots: Query<(&Pilot, &Ship, &mut Haul)>,
+    mut collected: MessageWriter<ToClients<Collected>>,
+) {
+    for (entity, gem) in &gems {
+        let taker = pilots
+            .iter_mut()
+            .find(|(_, ship, _)| ship.at.distance(gem.at()) <= PICKUP_RADIUS);
+        if let Some((pilot, _, mut haul)) = taker {
+            haul.0 += 1;
+            commands.entity(entity).despawn();
+            collected.write(ToClients {
+                to: SendTo::All,
+                message: Collected {
+                    pilot: pilot.0,
+                    haul: haul.0,
+                },
+            });
+        }
+    }
+}
+
+/// The seed of the gem scatter (a tiny LCG: deterministic, no dependency).
+#[derive(Resource)]
+struct Scatter(u64);
+
+impl Scatter {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// Keeps [`GEMS`] gems on the field.
+fn scatter_gems(mut commands: Commands, gems: Query<(), With<Gem>>, mut scatter: ResMut<Scatter>) {
+    for _ in gems.iter().count()..GEMS {
+        let at = Vec2::new(scatter.next(), scatter.next()) * 2.0 * FIELD_HALF - FIELD_HALF;
+        commands.spawn((Replicated, Gem { x: at.x, y: at.y }));
+    }
+}
