@@ -64,7 +64,7 @@ fn main() {
     let frame = |tick: u32| InputFrame {
         movement: Vec2::new(0.6, -0.8),
         aim: Vec2::Y,
-        fire: tick % 2 == 0,
+        fire: tick.is_multiple_of(2),
     };
     let client = [
         ClientMessage::Hello {

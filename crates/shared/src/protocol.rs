@@ -1,6 +1,6 @@
 //! What the demo's server and client must agree on: its protocol id and version, its replicated
-//! components, its messages and its input type, registered in [`plugin`] on both sides in the
-//! same order. The connection protocol itself (hello, welcome, snapshots, the codec and channels)
+//! components, its messages and its input type, registered in this module's plugin on both sides
+//! in the same order. The connection protocol itself (hello, welcome, snapshots, the codec and channels)
 //! is `skirmish-net`'s.
 
 use bevy::prelude::*;

@@ -274,7 +274,7 @@ pub fn connect_with(
 }
 
 /// Starts connecting to a secure server with a connect token (see
-/// [`skirmish_net::tokens`]): the token names the server addresses. Our client id is inside the
+/// [`crate::tokens`]): the token names the server addresses. Our client id is inside the
 /// token's encrypted part, so it is learnt from the server's welcome; until then it reads 0.
 pub fn connect_with_token(
     world: &mut World,

@@ -2,8 +2,8 @@
 //! headless app next to the game's own plugins, then [`listen`].
 //!
 //! - [`transport`]: our netcode layer on the UDP socket, feeding renet, every packet guarded;
-//! - [`clients`]: connections as entities, [`ClientJoined`](clients::ClientJoined) and
-//!   [`ClientLeft`](clients::ClientLeft), goodbyes;
+//! - [`clients`]: connections as entities, [`ClientJoined`] and [`ClientLeft`],
+//!   goodbyes;
 //! - [`receive`](self): hello, inputs, acks and the game's messages from each client;
 //! - [`replication`]: what changed, per-client snapshots within a byte budget;
 //! - [`names`]: player names made safe to show.

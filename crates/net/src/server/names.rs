@@ -18,10 +18,10 @@ const INVISIBLE: [char; 8] = [
 ///
 /// - no control, format (bidirectional overrides and isolates, zero-width spaces and joiners, the
 ///   byte order mark, soft hyphens, tags), private-use or unassigned characters, nor the
-///   invisible letters of [`INVISIBLE`];
+///   invisible letters (Hangul fillers, the braille blank...);
 /// - every run of spaces (any Unicode space or line separator) is one plain space, none at the
 ///   ends;
-/// - at most [`MAX_MARKS_PER_CHAR`] combining marks on a character, none without one;
+/// - at most two combining marks on a character, none without one;
 /// - at most [`NAME_MAX_CHARS`] characters; never empty (`Player`).
 pub fn sanitize_name(name: &str) -> String {
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};

@@ -622,7 +622,7 @@ fn collect_changes(
     });
 }
 
-/// The body of [`collect_changes`], usable on any iterator of replicated entities (the
+/// The body of the replication's change collection, usable on any iterator of replicated entities (the
 /// benchmark drives it directly).
 pub fn collect_into<'w>(
     state: &mut ReplicationState,
