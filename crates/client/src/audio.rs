@@ -41,7 +41,8 @@ pub(crate) fn plugin(app: &mut App) {
         respawn: add(asset_bytes!("sounds/respawn.wav")),
     };
     app.insert_resource(sounds)
-        .add_systems(Update, (play_shots, play_health_changes, play_kills));
+        .add_observer(play_shot)
+        .add_systems(Update, (play_health_changes, play_kills));
 }
 
 /// Volume for a sound at `at`, heard from `camera`: full up close, silent at [`HEARING_RANGE`].
@@ -60,20 +61,22 @@ fn play(commands: &mut Commands, sound: &Handle<AudioSource>, volume: f32) {
     ));
 }
 
-fn play_shots(
+/// A shot sound for each projectile that appears, quieter far from the camera.
+fn play_shot(
+    add: On<Add, Projectile>,
     mut commands: Commands,
     sounds: Res<Sounds>,
     camera: Query<&GlobalTransform, With<Camera2d>>,
-    projectiles: Query<&Position, Added<Projectile>>,
+    positions: Query<&Position>,
 ) {
-    let camera = camera.single().ok();
-    for position in &projectiles {
-        play(
-            &mut commands,
-            &sounds.shot,
-            volume_at(camera, position.0, 0.35),
-        );
-    }
+    let Ok(position) = positions.get(add.entity) else {
+        return;
+    };
+    play(
+        &mut commands,
+        &sounds.shot,
+        volume_at(camera.single().ok(), position.0, 0.35),
+    );
 }
 
 /// A hit when health drops; a respawn chime when the local player comes back.

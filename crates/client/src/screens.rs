@@ -399,7 +399,14 @@ mod tests {
     fn nothing_of_the_game_screen_stays_on_the_menu() {
         let mut app = create_test_app();
         app.init_resource::<crate::render::OverlayShown>()
-            .add_systems(OnEnter(Screen::InGame), crate::render::spawn_game_screen);
+            .add_systems(
+                OnEnter(Screen::InGame),
+                (
+                    crate::render::arena::spawn_arena,
+                    crate::render::hud::spawn_hud,
+                    crate::render::overlay::spawn_overlay,
+                ),
+            );
         go_to(&mut app, Screen::InGame);
         for part in [
             "HUD",
