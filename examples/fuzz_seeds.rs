@@ -113,11 +113,7 @@ fn main() {
         bytes.extend(encode(message));
         write("server_message", &format!("reliable-{index}"), &bytes);
     }
-    for (index, snapshot) in skirmish_server::bench::sample_snapshots(12, 40)
-        .iter()
-        .enumerate()
-        .step_by(3)
-    {
+    for (index, snapshot) in sample_snapshots(12, 40).iter().enumerate().step_by(3) {
         let mut bytes = vec![0];
         bytes.extend(snapshot);
         write("server_message", &format!("snapshot-{index}"), &bytes);
@@ -228,4 +224,50 @@ fn netcode_seeds() {
             );
         }
     }
+}
+
+/// Real snapshot messages for one client watching `entities` moving bodies over `ticks` ticks,
+/// acknowledging each one: the first absolute, then deltas. Built with the server's own
+/// replication path, without sockets.
+fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
+    use bevy::prelude::*;
+    use skirmish_net::protocol::Snapshot;
+    use skirmish_net::server::replication::{
+        ClientReplication, ReplicationState, SnapshotCache, collect_into,
+    };
+
+    let mut app = App::new();
+    app.add_plugins(skirmish_shared::SharedPlugin);
+    let world = app.world_mut();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..entities {
+        let position = Vec2::new(rng.f32(), rng.f32()) * 1000.0;
+        world.spawn((Replicated, Position(position), Velocity(Vec2::X * 90.0)));
+    }
+    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+    let (mut state, mut cache) = (ReplicationState::default(), SnapshotCache::default());
+    let mut client = ClientReplication::default();
+    let mut messages = Vec::new();
+    for tick in 0..ticks {
+        world.increment_change_tick();
+        let mut moving = world.query::<(&mut Position, &mut Rotation)>();
+        for (mut position, mut rotation) in moving.iter_mut(world) {
+            position.x += 1.5;
+            rotation.0 += 0.01;
+        }
+        world.increment_change_tick();
+        let this_run = world.change_tick();
+        let registry = world.resource::<ReplicationRegistry>();
+        collect_into(&mut state, registry, query.iter(world), tick, this_run);
+        if tick > 0 {
+            client.acknowledge(tick - 1);
+        }
+        let payload = client.build_payload(&state, &mut cache, tick);
+        messages.push(encode(&ServerMessage::Snapshot(Snapshot {
+            tick,
+            last_input: Some(tick),
+            payload,
+        })));
+    }
+    messages
 }

@@ -7,6 +7,7 @@
 //! - `skirmish token`, `keygen`, `healthcheck`: operating a dedicated server.
 //! - `skirmish bench`, `bots`: measuring.
 
+mod bench;
 mod ops;
 mod window;
 
@@ -253,7 +254,6 @@ fn run_bots(args: &BotsArgs) -> ExitCode {
 }
 
 fn run_bench(args: &BenchArgs) -> ExitCode {
-    use skirmish_server::bench;
     if cfg!(debug_assertions) {
         eprintln!(
             "note: this is a debug build; run `cargo run --release -- bench` for real figures"

@@ -24,7 +24,7 @@ pub struct GemsServerPlugin;
 impl Plugin for GemsServerPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((GemsPlugin, NetServerPlugin::<Helm>::new(30)))
-            .insert_resource(Scatter(0x5EED))
+            .insert_resource(Scatter(fastrand::Rng::with_seed(0x5EED)))
             .add_observer(launch_ship)
             .add_systems(
                 FixedUpdate,
@@ -97,24 +97,14 @@ fn collect_gems(
     }
 }
 
-/// The seed of the gem scatter (a tiny LCG: deterministic, no dependency).
+/// Where the next gems fall: seeded, so a run is reproducible.
 #[derive(Resource)]
-struct Scatter(u64);
-
-impl Scatter {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+struct Scatter(fastrand::Rng);
 
 /// Keeps [`GEMS`] gems on the field.
 fn scatter_gems(mut commands: Commands, gems: Query<(), With<Gem>>, mut scatter: ResMut<Scatter>) {
     for _ in gems.iter().count()..GEMS {
-        let at = Vec2::new(scatter.next(), scatter.next()) * 2.0 * FIELD_HALF - FIELD_HALF;
+        let at = Vec2::new(scatter.0.f32(), scatter.0.f32()) * 2.0 * FIELD_HALF - FIELD_HALF;
         commands.spawn((Replicated, Gem { x: at.x, y: at.y }));
     }
 }

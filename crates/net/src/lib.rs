@@ -1,7 +1,62 @@
-//! `skirmish-net`: the netcode under a Skirmish game, with no game types in it. A forker changes
-//! the game crates and never needs to edit this one.
+//! `skirmish-net`: the netcode under a Skirmish game, with no game types in it. A game registers
+//! what it sends from its own plugins; a fork changes its game crates and never edits this one.
 //!
-//! Today it holds:
+//! A game has three parts, each a Bevy plugin of its own:
+//!
+//! ```
+//! use bevy::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//! use skirmish_net::client::NetClientPlugin;
+//! use skirmish_net::input::NetInput;
+//! use skirmish_net::messages::AppMessageExt;
+//! use skirmish_net::prelude::*;
+//! use skirmish_net::protocol::GameProtocol;
+//! use skirmish_net::server::{ClientJoined, ControlledBy, NetServerPlugin};
+//!
+//! // Shared: what both apps agree on, registered in the same order on both.
+//! #[derive(Component, Serialize, Deserialize)]
+//! struct Lantern { lit: bool }
+//!
+//! #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+//! struct Walk { north: bool }
+//! impl NetInput for Walk {}
+//!
+//! #[derive(Message, Clone, Serialize, Deserialize)]
+//! struct Bell;
+//!
+//! fn shared(app: &mut App) {
+//!     app.insert_resource(GameProtocol { id: 0x4C41_4E54, version: 1 })
+//!         .replicate::<Lantern>()
+//!         .add_server_message::<Bell>();
+//! }
+//!
+//! // Server: the game's observer spawns what a joining client plays.
+//! fn light_a_lantern(joined: On<ClientJoined>, mut commands: Commands) {
+//!     commands.spawn((Replicated, Lantern { lit: true }, ControlledBy(joined.client)));
+//! }
+//!
+//! let mut server = App::new();
+//! server
+//!     .add_plugins((MinimalPlugins, shared, NetServerPlugin::<Walk>::new(60)))
+//!     .add_observer(light_a_lantern);
+//!
+//! // Client: everything replicated arrives as entities; `connect` to join.
+//! let mut client = App::new();
+//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin::<Walk>::default()));
+//! ```
+//!
+//! `minimal/` in the repository is a complete small game on this crate (with prediction and
+//! interpolation), and `docs/TEMPLATE.md` the forker's guide.
+//!
+//! Modules:
+//! - [`replication`]: the replication registry (`replicate::<C>()`, [`replication::Quantize`]);
+//! - [`messages`]: the game's typed messages in each direction;
+//! - [`input`]: the game's input type ([`input::NetInput`]) and the server's input buffer;
+//! - [`protocol`]: the connection protocol's messages (hello, welcome, goodbye, snapshots);
+//! - [`tick`]: the simulation tick and the order of the simulation sets;
+//! - [`server`]: the server half (transport, clients as entities, replication);
+//! - [`client`]: the client half (connection, snapshots, input, prediction, interpolation,
+//!   stats);
 //! - [`channels`]: the renet channels of every connection and their settings;
 //! - [`renet_guard`]: checks of every renet packet a peer sends, before renet reads it;
 //! - [`codec`]: the wire codec (bincode 2 with a size limit) every message goes through;
@@ -11,13 +66,6 @@
 //! - [`tokens`]: private keys and connect tokens as text, and minting tokens;
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
-//!
-//! - [`replication`]: the replication registry (`replicate::<C>()`, [`replication::Quantize`]);
-//! - [`tick`]: the simulation tick and the order of the simulation sets.
-//!
-//! The rest of the netcode (the connection protocol's messages,
-//! prediction and interpolation) moves here from `skirmish-shared`, `skirmish-server`
-//! and `skirmish-client` step by step.
 
 pub mod bits;
 pub mod channels;
@@ -38,6 +86,8 @@ pub mod tokens;
 
 /// The types a game built on `skirmish-net` uses most.
 pub mod prelude {
+    pub use crate::input::NetInput;
+    pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
     pub use crate::replication::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
     };

@@ -13,7 +13,6 @@
 
 #[cfg(feature = "agones")]
 pub mod agones;
-pub mod bench;
 pub mod bots;
 pub mod combat;
 pub mod http;

@@ -205,18 +205,6 @@ impl Harness {
     }
 }
 
-/// Real snapshot messages (encoded `ServerMessage::Snapshot`s) for one client watching `entities`
-/// moving bodies over `ticks` ticks, acknowledging each one: the first ones absolute, then deltas.
-/// Seeds for the fuzz targets.
-pub fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
-    let mut harness = Harness::new(1, entities, entities);
-    let mut messages = Vec::new();
-    for _ in 0..ticks {
-        harness.step(true, |message| messages.push(message));
-    }
-    messages
-}
-
 /// Runs one scenario and returns its figures.
 pub fn run(scenario: Scenario) -> BenchRow {
     let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
