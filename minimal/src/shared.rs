@@ -5,7 +5,7 @@ use std::f32::consts::TAU;
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
-use skirmish_net::client::Blend;
+use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
@@ -61,10 +61,10 @@ impl Gem {
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Haul(pub u32);
 
-/// The input: turn (-1 left to 1 right) and thrust.
+/// The input: turn (1 turns left, counter-clockwise; -1 right) and thrust.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Helm {
-    /// Turn rate, -1 to 1.
+    /// Turn rate, -1 (right) to 1 (left).
     pub turn: f32,
     /// Whether the engine pushes.
     pub thrust: bool,

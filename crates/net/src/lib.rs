@@ -53,6 +53,7 @@
 //! - [`messages`]: the game's typed messages in each direction;
 //! - [`input`]: the game's input type ([`input::NetInput`]) and the server's input buffer;
 //! - [`protocol`]: the connection protocol's messages (hello, welcome, goodbye, snapshots);
+//! - [`blend`]: what prediction and interpolation need of a component ([`blend::Blend`]);
 //! - [`tick`]: the simulation tick and the order of the simulation sets;
 //! - [`server`]: the server half (transport, clients as entities, replication);
 //! - [`client`]: the client half (connection, snapshots, input, prediction, interpolation,
@@ -68,6 +69,7 @@
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
 
 pub mod bits;
+pub mod blend;
 pub mod channels;
 pub mod client;
 pub mod codec;
@@ -86,10 +88,20 @@ pub mod tokens;
 
 /// The types a game built on `skirmish-net` uses most.
 pub mod prelude {
+    pub use crate::blend::Blend;
+    pub use crate::client::{
+        AppPredictionExt, ClientSystems, Controlled, Interpolated, LocalInput, NetClientPlugin,
+        Predicted, PredictedInput, PredictionStep,
+    };
     pub use crate::input::NetInput;
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
+    pub use crate::protocol::GameProtocol;
     pub use crate::replication::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
+    };
+    pub use crate::server::{
+        ClientInput, ClientJoined, ClientLeft, ControlledBy, Controls, NetServerPlugin,
+        ServerSystems,
     };
     pub use crate::tick::{SimulationSystems, SimulationTick};
 }

@@ -23,7 +23,7 @@
 //! # let _ = ToClients { to: SendTo::All, message: Goal { scorer: 7 } };
 //! ```
 
-use std::any::type_name;
+use std::any::{TypeId, type_name};
 
 use bevy::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
@@ -77,6 +77,8 @@ pub struct FromClient<M> {
 pub struct MessageRule {
     /// The type's name, for errors and the fingerprint.
     pub name: &'static str,
+    /// The type.
+    pub type_id: TypeId,
     /// Sending side: takes every message written since the last call, encoded, with their
     /// recipients (always [`SendTo::All`] for client messages: they go to the server).
     pub take_outgoing: fn(&mut World, &mut Vec<(SendTo, Vec<u8>)>),
@@ -117,19 +119,20 @@ impl MessageRegistry {
 /// Registers the game's message types on an [`App`].
 pub trait AppMessageExt {
     /// Registers `M`, sent by the server (write [`ToClients<M>`]) and read by clients
-    /// (`MessageReader<M>`).
+    /// (`MessageReader<M>`). A second registration is ignored, with a warning.
     ///
     /// # Panics
-    /// If more than 256 server message types are registered.
+    /// If more than 256 server message types are registered, or `M` is a client message too
+    /// (a client would send back what it receives: use one type per direction).
     fn add_server_message<M>(&mut self) -> &mut Self
     where
         M: Message + Serialize + DeserializeOwned;
 
     /// Registers `M`, sent by clients (write `M`) and read by the server
-    /// (`MessageReader<FromClient<M>>`).
+    /// (`MessageReader<FromClient<M>>`). A second registration is ignored, with a warning.
     ///
     /// # Panics
-    /// If more than 256 client message types are registered.
+    /// If more than 256 client message types are registered, or `M` is a server message too.
     fn add_client_message<M>(&mut self) -> &mut Self
     where
         M: Message + Serialize + DeserializeOwned;
@@ -140,14 +143,15 @@ impl AppMessageExt for App {
     where
         M: Message + Serialize + DeserializeOwned,
     {
-        self.add_message::<M>().add_message::<ToClients<M>>();
-        let mut registry = self.world_mut().get_resource_or_init::<MessageRegistry>();
-        assert!(registry.server.len() < 256, "at most 256 server messages");
-        registry.server.push(MessageRule {
+        let rule = MessageRule {
             name: type_name::<M>(),
+            type_id: TypeId::of::<M>(),
             take_outgoing: take_to_clients::<M>,
             deliver: deliver_from_server::<M>,
-        });
+        };
+        if register(self, rule, Direction::ToClients) {
+            self.add_message::<M>().add_message::<ToClients<M>>();
+        }
         self
     }
 
@@ -155,16 +159,49 @@ impl AppMessageExt for App {
     where
         M: Message + Serialize + DeserializeOwned,
     {
-        self.add_message::<M>().add_message::<FromClient<M>>();
-        let mut registry = self.world_mut().get_resource_or_init::<MessageRegistry>();
-        assert!(registry.client.len() < 256, "at most 256 client messages");
-        registry.client.push(MessageRule {
+        let rule = MessageRule {
             name: type_name::<M>(),
+            type_id: TypeId::of::<M>(),
             take_outgoing: take_to_server::<M>,
             deliver: deliver_from_client::<M>,
-        });
+        };
+        if register(self, rule, Direction::ToServer) {
+            self.add_message::<M>().add_message::<FromClient<M>>();
+        }
         self
     }
+}
+
+#[derive(PartialEq)]
+enum Direction {
+    ToClients,
+    ToServer,
+}
+
+/// Adds `rule` in `direction`; `false` if it was registered already.
+fn register(app: &mut App, rule: MessageRule, direction: Direction) -> bool {
+    let mut registry = app.world_mut().get_resource_or_init::<MessageRegistry>();
+    let registry = &mut *registry;
+    let (same, other) = match direction {
+        Direction::ToClients => (&mut registry.server, &registry.client),
+        Direction::ToServer => (&mut registry.client, &registry.server),
+    };
+    assert!(
+        !other.iter().any(|known| known.type_id == rule.type_id),
+        "{} is registered in both directions; a client would send back what it receives: use \
+         one message type per direction",
+        rule.name
+    );
+    if same.iter().any(|known| known.type_id == rule.type_id) {
+        warn!(
+            "{} is already registered; ignoring the second registration",
+            rule.name
+        );
+        return false;
+    }
+    assert!(same.len() < 256, "at most 256 message types per direction");
+    same.push(rule);
+    true
 }
 
 fn take_to_clients<M: Message + Serialize>(world: &mut World, out: &mut Vec<(SendTo, Vec<u8>)>) {
@@ -262,6 +299,24 @@ mod tests {
         assert_eq!(received[0].message, Chat("hi".into()));
         assert_eq!((received[0].client_id, received[0].client), (42, sender));
         assert!((rule.deliver)(server.world_mut(), None, &[0xFF, 0xFF]).is_err());
+    }
+
+    #[test]
+    fn registering_twice_is_ignored_and_both_directions_is_refused() {
+        let mut app = App::new();
+        app.add_client_message::<Chat>()
+            .add_client_message::<Chat>();
+        assert_eq!(
+            app.world()
+                .resource::<MessageRegistry>()
+                .client_messages()
+                .len(),
+            1
+        );
+        let both = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            app.add_server_message::<Chat>();
+        }));
+        assert!(both.is_err(), "one type per direction");
     }
 
     #[test]

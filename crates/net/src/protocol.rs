@@ -110,8 +110,13 @@ pub struct Snapshot {
     pub payload: Vec<u8>,
 }
 
-/// A hash of everything both sides must register alike: replicated components, messages and
-/// their order. Sent in the welcome, so a client built differently notices at once.
+/// The game's input type, by name: inserted by the network plugins, part of the fingerprint.
+#[derive(bevy::prelude::Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputTypeName(pub &'static str);
+
+/// A hash of everything both sides must register alike: replicated components, messages (with
+/// their order) and the input type. Sent in the welcome, so a client built differently notices
+/// at once.
 pub fn registry_fingerprint(world: &bevy::prelude::World) -> u64 {
     let components = world
         .get_resource::<crate::replication::ReplicationRegistry>()
@@ -120,7 +125,13 @@ pub fn registry_fingerprint(world: &bevy::prelude::World) -> u64 {
         .get_resource::<crate::messages::MessageRegistry>()
         .map(|registry| registry.names().collect())
         .unwrap_or_default();
-    crate::replication::fnv1a(components, messages.iter().map(|name| name.as_bytes()))
+    let input = world
+        .get_resource::<InputTypeName>()
+        .map_or("", |input| input.0);
+    crate::replication::fnv1a(
+        components,
+        messages.iter().chain([&input]).map(|name| name.as_bytes()),
+    )
 }
 
 /// The protocol version of an encoded [`ClientMessage::Hello`], read even when the rest of the

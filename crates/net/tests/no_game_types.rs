@@ -35,8 +35,14 @@ fn depends_on_no_game_crate() {
 #[test]
 fn names_none_of_the_demos_types() {
     // The demo's components, events and systems (crates/shared, server, client).
-    const DEMO: [&str; 12] = [
+    const DEMO: [&str; 19] = [
         "Health",
+        "Killed",
+        "SetName",
+        "PlayerName",
+        "Weapon",
+        "Rotation",
+        "BOT_IDS",
         "Score",
         "Kill",
         "KillFeed",
@@ -48,6 +54,7 @@ fn names_none_of_the_demos_types() {
         "PlayerInput",
         "Position",
         "Velocity",
+        "Gems",
     ];
     let mut stack = vec![crate_dir().join("src")];
     let mut files = 0;

@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::game::{Health, PLAYER_RADIUS};
-use skirmish_net::client::Blend;
+use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::replication::{Quantize, Quantized};
 pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};

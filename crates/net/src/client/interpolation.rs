@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 
-use crate::client::prediction::{Blend, Controlled};
+use crate::blend::Blend;
+use crate::client::prediction::Controlled;
 use crate::client::{ClientSession, ClientSystems};
 use crate::replication::NetId;
 

@@ -115,6 +115,7 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
             .init_resource::<ClientSession>()
             .init_resource::<ConnectionStatus>()
             .init_resource::<ConnectTimeout>()
+            .insert_resource(crate::protocol::InputTypeName(std::any::type_name::<I>()))
             .init_resource::<LocalInput<I>>()
             .init_resource::<InputHistory<I>>()
             .init_resource::<ServerEntityMap>()

@@ -41,6 +41,7 @@ use std::time::Duration;
 use bevy::ecs::schedule::ScheduleLabel;
 use bevy::prelude::*;
 
+pub use crate::blend::Blend;
 use crate::client::input::InputHistory;
 use crate::client::stats::NetStats;
 use crate::client::{ClientSystems, SnapshotApplied};
@@ -49,17 +50,6 @@ use crate::input::NetInput;
 /// Corrections smaller than this (in [`Blend::distance`] units) are rounding, not
 /// mispredictions.
 pub const CORRECTION_EPSILON: f32 = 1e-3;
-
-/// A component value that can be blended: interpolated between snapshots, extrapolated a little,
-/// and offset while a correction fades.
-pub trait Blend: Component + Clone {
-    /// The value a fraction `t` of the way from `self` to `to` (`t` may exceed 1 to extrapolate).
-    fn lerp(&self, to: &Self, t: f32) -> Self;
-    /// How far apart two values are (world units for a position): the size of a correction.
-    fn distance(&self, other: &Self) -> f32;
-    /// `self + (a - b)`: this value carrying the difference between `a` and `b`.
-    fn offset_by(&self, a: &Self, b: &Self) -> Self;
-}
 
 /// Marks an entity this client controls (its own player): its registered components are
 /// predicted rather than interpolated. The game inserts it.

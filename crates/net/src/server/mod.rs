@@ -96,6 +96,7 @@ impl<I: NetInput> Plugin for NetServerPlugin<I> {
             .init_resource::<MessageRegistry>()
             .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate.max(1))))
             .insert_resource(TickRate(self.tick_rate))
+            .insert_resource(crate::protocol::InputTypeName(std::any::type_name::<I>()))
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
             .configure_sets(
                 FixedUpdate,

@@ -89,7 +89,8 @@ pub(super) fn plugin(app: &mut App) {
         );
 }
 
-/// Snapshots go out every `n`-th tick (1 = every tick). See `ServerSettings::snapshot_rate`.
+/// Snapshots go out every `n`-th tick (1 = every tick). Set from
+/// [`ListenConfig::snapshot_rate`](crate::server::ListenConfig::snapshot_rate).
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotInterval(pub u32);
 
