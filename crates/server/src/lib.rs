@@ -1,7 +1,7 @@
 //! The demo's authoritative server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
 //! audio). The networking is `skirmish-net`'s [`NetServerPlugin`]; this crate is the game on top:
 //! [`players`] (a player per client that joins), [`combat`], [`bots`], and operations
-//! ([`metrics`], [`http`], shutdown, Agones).
+//! ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
 //!
 //! ```no_run
 //! use skirmish_server::{LogFormat, ServerSettings, headless_app};
@@ -15,9 +15,11 @@
 pub mod agones;
 pub mod bots;
 pub mod combat;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod players;
+pub mod shutdown;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -31,8 +33,10 @@ use skirmish_net::socket::LinkConditioner;
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
 
-pub use metrics::{Heartbeat, SHUTDOWN_REASON, ShutdownRequest, serve_metrics, serve_metrics_with};
+pub use health::Heartbeat;
+pub use metrics::{serve_metrics, serve_metrics_with};
 pub use players::player_of;
+pub use shutdown::{SHUTDOWN_REASON, ShutdownRequest};
 pub use skirmish_net::server::{
     AckTimeout, ClientReplication, ConnectedClient, ConnectedClients, DEFAULT_ACK_TIMEOUT,
     FAREWELL_GRACE, Farewells, HELLO_TIMEOUT, IN_FLIGHT_SNAPSHOTS, MAX_CLIENTS_LIMIT,
@@ -144,7 +148,9 @@ impl Plugin for ServerPlugin {
             bots::plugin,
             combat::plugin,
             players::plugin,
+            health::plugin,
             metrics::plugin,
+            shutdown::plugin,
         ));
     }
 }
