@@ -103,6 +103,30 @@ struct PlayArgs {
     /// Server-side bots to play against.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=64))]
     bots: u16,
+    /// How well the bots play.
+    #[arg(long, value_enum, default_value_t = BotSkillArg::Easy)]
+    bot_skill: BotSkillArg,
+}
+
+/// How well the server's bots play.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BotSkillArg {
+    /// Short sight, slow to react, wide of the mark, firing in bursts: for learning the controls.
+    Easy,
+    /// A fair fight.
+    Normal,
+    /// Long sight, quick and precise.
+    Hard,
+}
+
+impl From<BotSkillArg> for skirmish_server::bots::BotSkill {
+    fn from(skill: BotSkillArg) -> Self {
+        match skill {
+            BotSkillArg::Easy => Self::Easy,
+            BotSkillArg::Normal => Self::Normal,
+            BotSkillArg::Hard => Self::Hard,
+        }
+    }
 }
 
 /// Link conditioner: simulate a bad network on this process's socket, in both directions.

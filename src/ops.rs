@@ -55,6 +55,9 @@ pub(crate) struct ServerArgs {
     /// Server-side bots.
     #[arg(long, env = "SKIRMISH_BOTS", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
     bots: u16,
+    /// How well the server-side bots play.
+    #[arg(long, env = "SKIRMISH_BOT_SKILL", value_enum, default_value_t = crate::BotSkillArg::Normal)]
+    bot_skill: crate::BotSkillArg,
     /// File holding the 32-byte netcode private key (raw, hex or base64). Alternatively set
     /// SKIRMISH_PRIVATE_KEY to the key in hex or base64. Make one with `skirmish keygen`.
     #[arg(long, env = "SKIRMISH_KEY_FILE")]
@@ -167,6 +170,7 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
         snapshot_rate: args.snapshot_rate,
         conditioner: args.sim.conditioner(),
         bots: usize::from(args.bots),
+        bot_skill: args.bot_skill.into(),
         private_key,
     };
     let log_format = match args.log_format {

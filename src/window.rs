@@ -24,6 +24,7 @@ mod imp {
             bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), args.port),
             max_clients: 16,
             bots: usize::from(args.bots),
+            bot_skill: args.bot_skill.into(),
             ..ServerSettings::default()
         };
         let server = match skirmish_server::spawn_local_server(settings.clone()) {
@@ -71,6 +72,7 @@ mod imp {
             let settings = ServerSettings {
                 bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
                 bots: 3,
+                bot_skill: skirmish_server::bots::BotSkill::Easy,
                 ..ServerSettings::default()
             };
             skirmish_server::spawn_local_server(settings).map_err(|err| err.to_string())

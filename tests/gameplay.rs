@@ -8,23 +8,41 @@ use std::time::Duration;
 use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
 use common::*;
-use skirmish_client::{InputState, KillFeed};
-use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE};
+use skirmish_client::{InputState, KillFeed, NetStats};
+use skirmish_net::replication::Teleported;
+use skirmish_server::combat::ShieldedUntil;
+use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE, Shielded};
 use skirmish_shared::prelude::*;
 
 fn player_entity(server: &TestServer, client_id: u64) -> Entity {
     skirmish_server::player_of(server.app.world(), client_id).expect("the client plays")
 }
 
-/// Puts a player somewhere on the server (the authority), as a level script would.
+/// Puts a player somewhere on the server (the authority), as a level script would: a jump,
+/// which clients restart from instead of smoothing.
 fn teleport(server: &mut TestServer, client_id: u64, to: Vec2) {
+    let entity = player_entity(server, client_id);
+    let mut player = server.app.world_mut().entity_mut(entity);
+    player.get_mut::<Position>().unwrap().0 = to;
+    player.get_mut::<Teleported>().unwrap().bump();
+}
+
+/// Takes a player's spawn protection away.
+fn unshield(server: &mut TestServer, client_id: u64) {
     let entity = player_entity(server, client_id);
     server
         .app
         .world_mut()
-        .get_mut::<Position>(entity)
-        .unwrap()
-        .0 = to;
+        .entity_mut(entity)
+        .remove::<(Shielded, ShieldedUntil)>();
+}
+
+fn seen_shielded(viewer: &mut App, owner: u64) -> Option<bool> {
+    let mut query = viewer.world_mut().query::<(&Player, Has<Shielded>)>();
+    query
+        .iter(viewer.world())
+        .find(|(player, _)| player.client_id == owner)
+        .map(|(_, shielded)| shielded)
 }
 
 fn server_health(server: &TestServer, client_id: u64) -> Health {
@@ -66,6 +84,8 @@ fn duel() -> (TestServer, App, App, u64, u64) {
     let (id_a, id_b) = (client_id(&a), client_id(&b));
     teleport(&mut server, id_a, Vec2::new(0.0, 0.0));
     teleport(&mut server, id_b, Vec2::new(200.0, 0.0));
+    unshield(&mut server, id_a);
+    unshield(&mut server, id_b);
     run_until(
         &mut server,
         &mut [&mut a, &mut b],
@@ -130,6 +150,9 @@ fn kills_count_and_the_dead_respawn_at_full_health() {
         |server, _| !server_health(server, id_b).is_alive(),
     );
     aim_and_fire(&mut a, Vec2::X, false);
+    // From here on, the target's own prediction is watched: its respawn is a jump, not a
+    // misprediction.
+    b.world_mut().insert_resource(NetStats::default());
     assert_eq!(
         server_score(&server, id_a),
         Score {
@@ -163,10 +186,62 @@ fn kills_count_and_the_dead_respawn_at_full_health() {
     run_until(
         &mut server,
         &mut [&mut a, &mut b],
-        "the target respawns at full health",
+        "the target respawns at full health, shielded",
         |server, c| {
             server_health(server, id_b).0 == MAX_HEALTH
                 && seen_stats(c[1], id_b).is_some_and(|(h, _)| h.0 == MAX_HEALTH)
+                && seen_shielded(c[0], id_b) == Some(true)
+        },
+    );
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(300),
+    );
+    let stats = b.world().resource::<NetStats>();
+    assert!(
+        stats.max_correction < 1.0,
+        "the respawn jump was smoothed as a correction of {} units",
+        stats.max_correction
+    );
+}
+
+#[test]
+fn spawn_protection_absorbs_shots_until_the_player_fires() {
+    let mut server = server();
+    let mut a = client(server.addr, "shooter");
+    let mut b = client(server.addr, "newcomer");
+    connect_all(&mut server, &mut [&mut a, &mut b]);
+    let (id_a, id_b) = (client_id(&a), client_id(&b));
+    teleport(&mut server, id_a, Vec2::new(0.0, 0.0));
+    teleport(&mut server, id_b, Vec2::new(200.0, 0.0));
+    unshield(&mut server, id_a);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the shooter sees the newcomer's shield",
+        |_, c| seen_shielded(c[0], id_b) == Some(true),
+    );
+    // Shots at the shielded newcomer do nothing (it stays protected while it does not fire).
+    aim_and_fire(&mut a, Vec2::X, true);
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(800),
+    );
+    assert_eq!(
+        server_health(&server, id_b).0,
+        MAX_HEALTH,
+        "the shield took it"
+    );
+    // Firing gives the protection up: then shots hurt.
+    aim_and_fire(&mut b, Vec2::Y, true);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the newcomer is hurt once unshielded",
+        |server, c| {
+            server_health(server, id_b).0 < MAX_HEALTH && seen_shielded(c[0], id_b) == Some(false)
         },
     );
 }

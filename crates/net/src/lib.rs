@@ -97,7 +97,7 @@ pub mod prelude {
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
     pub use crate::protocol::GameProtocol;
     pub use crate::replication::{
-        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
+        AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry, Teleported,
     };
     pub use crate::server::{
         ClientInput, ClientJoined, ClientLeft, ControlledBy, Controls, NetServerPlugin,

@@ -50,6 +50,20 @@ pub struct Replicated;
 #[serde(transparent)]
 pub struct NetId(pub u32);
 
+/// Counts the server-side jumps of an entity (a respawn, a teleporter): the game bumps it with
+/// every move that must not be smoothed. Clients then restart the entity's prediction and
+/// interpolation from the new place instead of blending across the jump, and do not count it as
+/// a misprediction. A game that uses it registers it: `app.replicate::<Teleported>()`.
+#[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Teleported(pub u8);
+
+impl Teleported {
+    /// Records one more jump.
+    pub fn bump(&mut self) {
+        self.0 = self.0.wrapping_add(1);
+    }
+}
+
 /// A component's value as up to four integers, see [`Quantize`].
 pub type Quantized = [i32; 4];
 

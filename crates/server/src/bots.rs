@@ -7,6 +7,8 @@ use skirmish_shared::game::Health;
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::ARENA_HALF;
 
+use skirmish_shared::game::Shielded;
+
 use crate::combat::{SlotCounter, Weapon, spawn_point};
 
 /// Client ids of bots start here (netcode client ids are random 64-bit values).
@@ -25,16 +27,60 @@ pub fn is_bot_id(client_id: u64) -> bool {
     BOT_IDS.contains(&client_id)
 }
 
-/// How far a bot looks for targets.
-const SIGHT: f32 = 600.0;
-/// Ticks between noticing a target and opening fire (250 ms at 60 Hz).
-const REACTION_TICKS: u32 = 15;
-/// Largest aim error, in radians.
-const AIM_ERROR: f32 = 0.08;
+/// How well the server's bots play.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BotSkill {
+    /// For learning the controls: short sight, slow to react, wide of the mark, firing in bursts.
+    Easy,
+    /// A fair fight.
+    #[default]
+    Normal,
+    /// Sharp: long sight, quick and precise.
+    Hard,
+}
+
+/// What a skill level means.
+#[derive(Debug, Clone, Copy)]
+struct Skill {
+    /// How far a bot looks for targets.
+    sight: f32,
+    /// Ticks between noticing a target and opening fire.
+    reaction_ticks: u32,
+    /// Largest aim error, in radians.
+    aim_error: f32,
+    /// Of every 90 ticks with a target in sight, how many it fires.
+    fire_ticks_per_90: u32,
+}
+
+impl BotSkill {
+    fn skill(self) -> Skill {
+        match self {
+            Self::Easy => Skill {
+                sight: 450.0,
+                reaction_ticks: 40,
+                aim_error: 0.25,
+                fire_ticks_per_90: 30,
+            },
+            Self::Normal => Skill {
+                sight: 600.0,
+                reaction_ticks: 15,
+                aim_error: 0.08,
+                fire_ticks_per_90: 90,
+            },
+            Self::Hard => Skill {
+                sight: 800.0,
+                reaction_ticks: 8,
+                aim_error: 0.03,
+                fire_ticks_per_90: 90,
+            },
+        }
+    }
+}
 
 /// A bot's mind.
 #[derive(Component, Debug)]
 pub struct Bot {
+    skill: Skill,
     rng: fastrand::Rng,
     wander: Vec2,
     next_wander: u32,
@@ -61,6 +107,11 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
     assert!(index < MAX_BOTS, "bot index {index} out of 0..{MAX_BOTS}");
     let client_id = BOT_ID_BASE + index;
     let slot = world.get_resource_or_init::<SlotCounter>().take();
+    let skill = world
+        .get_resource::<BotSkill>()
+        .copied()
+        .unwrap_or_default()
+        .skill();
     world
         .spawn((
             Name::new(format!("Bot {index}")),
@@ -71,6 +122,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
             slot,
             Weapon::default(),
             Bot {
+                skill,
                 rng: fastrand::Rng::with_seed(index + 1),
                 wander: Vec2::ZERO,
                 next_wander: 0,
@@ -84,7 +136,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
 fn drive_bots(
     tick: Res<SimulationTick>,
     mut bots: Query<(Entity, &Position, &Health, &mut PlayerInput, &mut Bot)>,
-    players: Query<(Entity, &Position, &Health), With<Player>>,
+    players: Query<(Entity, &Position, &Health, Has<Shielded>), With<Player>>,
 ) {
     for (entity, position, health, mut input, mut bot) in &mut bots {
         if !health.is_alive() {
@@ -102,12 +154,15 @@ fn drive_bots(
             movement = (-position.0).normalize_or_zero();
         }
 
-        // The nearest living player in sight.
+        // The nearest living player in sight; a shielded one (just respawned) is left alone.
+        let skill = bot.skill;
         let nearest = players
             .iter()
-            .filter(|(other, _, other_health)| *other != entity && other_health.is_alive())
-            .map(|(other, other_position, _)| (other, other_position.0))
-            .filter(|(_, other_position)| other_position.distance(position.0) < SIGHT)
+            .filter(|(other, _, other_health, shielded)| {
+                *other != entity && other_health.is_alive() && !shielded
+            })
+            .map(|(other, other_position, _, _)| (other, other_position.0))
+            .filter(|(_, other_position)| other_position.distance(position.0) < skill.sight)
             .min_by(|a, b| {
                 a.1.distance_squared(position.0)
                     .total_cmp(&b.1.distance_squared(position.0))
@@ -116,13 +171,14 @@ fn drive_bots(
             Some((target, target_position)) => {
                 if bot.target != Some(target) {
                     bot.target = Some(target);
-                    bot.fire_from = tick.0 + REACTION_TICKS;
+                    bot.fire_from = tick.0 + skill.reaction_ticks;
                 }
-                let error = (bot.random() * 2.0 - 1.0) * AIM_ERROR;
+                let error = (bot.random() * 2.0 - 1.0) * skill.aim_error;
                 let direction = (target_position - position.0).normalize_or_zero();
+                let in_burst = tick.0.saturating_sub(bot.fire_from) % 90 < skill.fire_ticks_per_90;
                 (
                     Vec2::from_angle(error).rotate(direction),
-                    tick.0 >= bot.fire_from,
+                    tick.0 >= bot.fire_from && in_burst,
                 )
             }
             None => {

@@ -3,11 +3,13 @@
 //! [`skirmish_shared::game`].
 
 use bevy::prelude::*;
+use skirmish_net::replication::Teleported;
 use skirmish_shared::arena::circle_hits_wall;
 use skirmish_shared::game::PlayerSlot;
 use skirmish_shared::game::{
     FIRE_COOLDOWN_TICKS, Killed, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE,
-    PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS, circles_overlap,
+    PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS, PROJECTILE_SPEED, RESPAWN_TICKS,
+    SPAWN_PROTECTION_TICKS, Shielded, circles_overlap,
 };
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::{ARENA_HALF, move_players, snap_to_grid};
@@ -22,6 +24,10 @@ pub struct Weapon {
 /// When a projectile fizzles (server tick).
 #[derive(Component, Debug, Clone, Copy)]
 struct ExpiresAt(u32);
+
+/// Until when (server tick) a [`Shielded`] player stays protected.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct ShieldedUntil(pub u32);
 
 /// A dead player respawns at this server tick.
 #[derive(Component, Debug, Clone, Copy)]
@@ -46,6 +52,7 @@ impl SlotCounter {
 pub(super) fn plugin(app: &mut App) {
     app.add_message::<Killed>()
         .init_resource::<SlotCounter>()
+        .add_observer(shield_new_players)
         .add_systems(
             FixedUpdate,
             (
@@ -54,6 +61,7 @@ pub(super) fn plugin(app: &mut App) {
                 move_projectiles,
                 resolve_hits,
                 respawn_players,
+                lower_shields,
             )
                 .chain()
                 .in_set(SimulationSystems::Simulate)
@@ -79,14 +87,28 @@ fn face_aim(mut players: Query<(&PlayerInput, &mut Rotation), With<Player>>) {
 fn fire_weapons(
     mut commands: Commands,
     tick: Res<SimulationTick>,
-    mut shooters: Query<(&Player, &Position, &PlayerInput, &Health, &mut Weapon)>,
+    mut shooters: Query<(
+        Entity,
+        &Player,
+        &Position,
+        &PlayerInput,
+        &Health,
+        &mut Weapon,
+        Has<Shielded>,
+    )>,
 ) {
-    for (player, position, input, health, mut weapon) in &mut shooters {
+    for (entity, player, position, input, health, mut weapon, shielded) in &mut shooters {
         let aim = input.0.aim;
         if !input.0.fire || aim == Vec2::ZERO || !health.is_alive() || tick.0 < weapon.ready_at {
             continue;
         }
         weapon.ready_at = tick.0 + FIRE_COOLDOWN_TICKS;
+        if shielded {
+            // Firing gives the protection up.
+            commands
+                .entity(entity)
+                .remove::<(Shielded, ShieldedUntil)>();
+        }
         let muzzle = position.0 + aim * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0);
         commands.spawn((
             Name::new("Projectile"),
@@ -123,11 +145,14 @@ fn resolve_hits(
     mut commands: Commands,
     mut killed: MessageWriter<Killed>,
     projectiles: Query<(Entity, &Projectile, &Position)>,
-    mut players: Query<(&Player, &Position, &mut Health, &mut Score), Without<Projectile>>,
+    mut players: Query<
+        (&Player, &Position, &mut Health, &mut Score, Has<Shielded>),
+        Without<Projectile>,
+    >,
 ) {
     let mut kills: Vec<u64> = Vec::new();
     for (projectile_entity, projectile, projectile_position) in &projectiles {
-        for (player, position, mut health, mut score) in &mut players {
+        for (player, position, mut health, mut score, shielded) in &mut players {
             if player.client_id == projectile.owner
                 || !health.is_alive()
                 || !circles_overlap(
@@ -140,6 +165,9 @@ fn resolve_hits(
                 continue;
             }
             commands.entity(projectile_entity).try_despawn();
+            if shielded {
+                break; // The shield takes it.
+            }
             health.0 = health.0.saturating_sub(PROJECTILE_DAMAGE);
             if !health.is_alive() {
                 score.deaths += 1;
@@ -153,7 +181,7 @@ fn resolve_hits(
         }
     }
     for killer in kills {
-        for (player, _, _, mut score) in &mut players {
+        for (player, _, _, mut score, _) in &mut players {
             if player.client_id == killer {
                 score.kills += 1;
             }
@@ -170,10 +198,11 @@ fn respawn_players(
         &Player,
         &mut Position,
         &mut Health,
+        &mut Teleported,
         Option<&Respawning>,
     )>,
 ) {
-    for (entity, player, mut position, mut health, respawning) in &mut players {
+    for (entity, player, mut position, mut health, mut teleported, respawning) in &mut players {
         match (health.is_alive(), respawning) {
             (false, None) => {
                 commands.entity(entity).insert(Respawning {
@@ -183,9 +212,36 @@ fn respawn_players(
             (false, Some(respawning)) if tick.0 >= respawning.at => {
                 health.0 = MAX_HEALTH;
                 position.0 = spawn_point(player.client_id, tick.0);
-                commands.entity(entity).remove::<Respawning>();
+                // A jump, not a move: clients restart from here instead of smoothing.
+                teleported.bump();
+                commands
+                    .entity(entity)
+                    .remove::<Respawning>()
+                    .insert((Shielded, ShieldedUntil(tick.0 + SPAWN_PROTECTION_TICKS)));
             }
             _ => {}
+        }
+    }
+}
+
+/// Every new player starts shielded.
+fn shield_new_players(add: On<Add, Player>, mut commands: Commands, tick: Res<SimulationTick>) {
+    commands
+        .entity(add.entity)
+        .insert((Shielded, ShieldedUntil(tick.0 + SPAWN_PROTECTION_TICKS)));
+}
+
+/// Shields end when their time is up.
+fn lower_shields(
+    mut commands: Commands,
+    tick: Res<SimulationTick>,
+    shields: Query<(Entity, &ShieldedUntil)>,
+) {
+    for (entity, until) in &shields {
+        if tick.0 >= until.0 {
+            commands
+                .entity(entity)
+                .remove::<(Shielded, ShieldedUntil)>();
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct ServerSettings {
     pub conditioner: LinkConditioner,
     /// Server-side bots added when the server starts.
     pub bots: usize,
+    /// How well they play.
+    pub bot_skill: bots::BotSkill,
     /// Snapshots per second sent to each client; at most the tick rate, which it should divide.
     /// `None` means one per tick.
     pub snapshot_rate: Option<u16>,
@@ -82,6 +84,7 @@ impl std::fmt::Debug for ServerSettings {
             tick_rate,
             conditioner,
             bots,
+            bot_skill,
             snapshot_rate,
             private_key,
         } = self;
@@ -92,6 +95,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("tick_rate", tick_rate)
             .field("conditioner", conditioner)
             .field("bots", bots)
+            .field("bot_skill", bot_skill)
             .field("snapshot_rate", snapshot_rate)
             .field(
                 "private_key",
@@ -117,6 +121,7 @@ impl Default for ServerSettings {
             tick_rate: DEFAULT_TICK_RATE,
             conditioner: LinkConditioner::default(),
             bots: 0,
+            bot_skill: bots::BotSkill::default(),
             snapshot_rate: None,
             private_key: None,
         }
@@ -192,6 +197,7 @@ pub fn listen_on(
             settings.bots
         )));
     }
+    world.insert_resource(settings.bot_skill);
     for index in 0..settings.bots {
         bots::spawn_bot(world, index as u64);
     }

@@ -46,6 +46,14 @@ pub struct Projectile {
     pub owner: u64,
 }
 
+/// Ticks a player is protected after (re)spawning: 2 s at 60 Hz.
+pub const SPAWN_PROTECTION_TICKS: u32 = 120;
+
+/// A player just (re)spawned and cannot be hurt yet (until it fires, or
+/// [`SPAWN_PROTECTION_TICKS`] pass). Replicated, so everyone sees the shield.
+#[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shielded;
+
 /// Kills and deaths of a player. Replicated.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Score {

@@ -7,9 +7,9 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
-use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry};
+use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry, Teleported};
 
-use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Score};
+use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Score, Shielded};
 use crate::simulation::{InputFrame, Player, PlayerName, Position, Rotation, Velocity};
 
 pub use skirmish_net::channels::{ClientChannel, ServerChannel, connection_config};
@@ -19,7 +19,7 @@ pub use skirmish_net::protocol::{INPUT_REDUNDANCY, ServerMessage, Snapshot, peek
 /// Bumped whenever the demo's wire format changes (its components, messages or input, or
 /// `skirmish-net`'s protocol). A server with another version answers the client's hello with a
 /// goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
 /// client of another version still completes the handshake and hears, in words, why it cannot
@@ -55,6 +55,8 @@ pub(super) fn plugin(app: &mut App) {
         .replicate::<Score>()
         .replicate::<Ping>()
         .replicate::<PlayerSlot>()
+        .replicate::<Shielded>()
+        .replicate::<Teleported>()
         .add_server_message::<Killed>()
         .add_client_message::<SetName>();
 }

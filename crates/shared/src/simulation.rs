@@ -112,7 +112,8 @@ impl Blend for Position {
     Rotation,
     crate::game::Health,
     crate::game::Score,
-    crate::game::Ping
+    crate::game::Ping,
+    skirmish_net::replication::Teleported
 )]
 pub struct Player {
     /// The netcode client id of the client that controls this player.

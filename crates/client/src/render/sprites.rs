@@ -4,7 +4,7 @@
 
 use bevy::prelude::*;
 use skirmish_net::client::{Interpolated, Predicted};
-use skirmish_shared::game::MAX_HEALTH;
+use skirmish_shared::game::{MAX_HEALTH, Shielded};
 use skirmish_shared::prelude::*;
 
 use super::RenderSystems;
@@ -16,6 +16,8 @@ pub(super) fn plugin(app: &mut App) {
         .add_observer(color_player)
         .add_observer(mark_local_sprite)
         .add_observer(add_projectile_sprite)
+        .add_observer(raise_shield)
+        .add_observer(lower_shield)
         .add_systems(
             Update,
             (
@@ -44,6 +46,10 @@ struct NameLabel;
 /// Marks the gun barrel that shows where a player aims.
 #[derive(Component)]
 struct Barrel;
+
+/// Marks the bubble around a player with spawn protection.
+#[derive(Component)]
+struct ShieldBubble;
 
 /// A stable colour per player: hues spread by the golden angle over the player's slot, so the
 /// first players get clearly different colours.
@@ -222,5 +228,33 @@ fn sync_transforms(
         };
         transform.translation.x = shown.x;
         transform.translation.y = shown.y;
+    }
+}
+
+/// A player with spawn protection shows a bubble around it.
+fn raise_shield(add: On<Add, Shielded>, mut commands: Commands, assets: Res<GameAssets>) {
+    commands.entity(add.entity).with_child((
+        ShieldBubble,
+        Sprite {
+            image: assets.ring.clone(),
+            color: Color::srgba(0.45, 0.85, 1.0, 0.8),
+            custom_size: Some(Vec2::splat(PLAYER_SIZE * 1.8)),
+            ..default()
+        },
+        Transform::from_xyz(0.0, 0.0, 0.5),
+    ));
+}
+
+/// The bubble goes with the protection.
+fn lower_shield(
+    remove: On<Remove, Shielded>,
+    mut commands: Commands,
+    children: Query<&Children>,
+    bubbles: Query<(), With<ShieldBubble>>,
+) {
+    for child in children.iter_descendants(remove.entity) {
+        if bubbles.contains(child) {
+            commands.entity(child).try_despawn();
+        }
     }
 }

@@ -12,7 +12,7 @@ use bevy::prelude::*;
 use crate::blend::Blend;
 use crate::client::prediction::Controlled;
 use crate::client::{ClientSession, ClientSystems};
-use crate::replication::NetId;
+use crate::replication::{NetId, Teleported};
 
 /// Interpolation tuning.
 #[derive(Resource, Debug, Clone, Copy)]
@@ -46,6 +46,8 @@ pub struct InterpolationClock {
 pub struct Interpolated<C: Blend> {
     samples: VecDeque<(u32, C)>,
     shown: C,
+    /// The entity's [`Teleported`] count at the newest sample.
+    teleports: u8,
 }
 
 /// Samples older than this many ticks behind the newest are dropped.
@@ -88,21 +90,33 @@ pub(crate) fn record_samples(world: &mut World, tick: u32) {
 }
 
 fn record<C: Blend>(world: &mut World, tick: u32) {
-    let mut query = world.query_filtered::<
-        (Entity, &C, Option<&mut Interpolated<C>>),
-        (With<NetId>, Without<Controlled>),
-    >();
+    let mut query = world.query_filtered::<(
+        Entity,
+        &C,
+        Option<&mut Interpolated<C>>,
+        Option<&Teleported>,
+    ), (With<NetId>, Without<Controlled>)>();
     let mut missing = Vec::new();
-    for (entity, value, interpolated) in query.iter_mut(world) {
+    for (entity, value, interpolated, teleported) in query.iter_mut(world) {
+        let teleports = teleported.map_or(0, |teleported| teleported.0);
         match interpolated {
-            Some(mut interpolated) => interpolated.push(tick, value.clone()),
-            None => missing.push((entity, value.clone())),
+            Some(mut interpolated) => {
+                if interpolated.teleports != teleports {
+                    // A jump on the server: never blend across it.
+                    interpolated.teleports = teleports;
+                    interpolated.samples.clear();
+                    interpolated.shown = value.clone();
+                }
+                interpolated.push(tick, value.clone());
+            }
+            None => missing.push((entity, value.clone(), teleports)),
         }
     }
-    for (entity, value) in missing {
+    for (entity, value, teleports) in missing {
         let mut interpolated = Interpolated {
             samples: VecDeque::new(),
             shown: value.clone(),
+            teleports,
         };
         interpolated.push(tick, value);
         world.entity_mut(entity).insert(interpolated);
@@ -229,6 +243,7 @@ mod tests {
         let mut buffer = Interpolated {
             samples: VecDeque::new(),
             shown: X(0.0),
+            teleports: 0,
         };
         buffer.push(10, X(0.0));
         buffer.push(12, X(20.0));

@@ -46,6 +46,7 @@ use crate::client::input::InputHistory;
 use crate::client::stats::NetStats;
 use crate::client::{ClientSystems, SnapshotApplied};
 use crate::input::NetInput;
+use crate::replication::Teleported;
 
 /// Corrections smaller than this (in [`Blend::distance`] units) are rounding, not
 /// mispredictions.
@@ -67,6 +68,8 @@ pub struct Predicted<C: Blend> {
     offset: Option<(C, C)>,
     fade: f32,
     before: Option<C>,
+    /// The entity's [`Teleported`] count the prediction last started from.
+    teleports: u8,
 }
 
 impl<C: Blend> Predicted<C> {
@@ -77,6 +80,7 @@ impl<C: Blend> Predicted<C> {
             offset: None,
             fade: 0.0,
             before: None,
+            teleports: 0,
         }
     }
 
@@ -181,12 +185,12 @@ pub(super) fn plugin<I: NetInput>(app: &mut App) {
 
 fn start_prediction<C: Blend>(
     mut commands: Commands,
-    entities: Query<(Entity, &C), (With<Controlled>, Without<Predicted<C>>)>,
+    entities: Query<(Entity, &C, Option<&Teleported>), (With<Controlled>, Without<Predicted<C>>)>,
 ) {
-    for (entity, value) in &entities {
-        commands
-            .entity(entity)
-            .insert(Predicted::new(value.clone()));
+    for (entity, value, teleported) in &entities {
+        let mut predicted = Predicted::new(value.clone());
+        predicted.teleports = teleported.map_or(0, |teleported| teleported.0);
+        commands.entity(entity).insert(predicted);
     }
 }
 
@@ -254,11 +258,20 @@ fn rewind<C: Blend>(world: &mut World) {
 
 fn settle<C: Blend>(world: &mut World) {
     let mut corrections = Vec::new();
-    let mut query = world.query::<&mut Predicted<C>>();
-    for mut predicted in query.iter_mut(world) {
+    let mut query = world.query::<(&mut Predicted<C>, Option<&Teleported>)>();
+    for (mut predicted, teleported) in query.iter_mut(world) {
         let Some(before) = predicted.before.take() else {
             continue;
         };
+        let teleports = teleported.map_or(0, |teleported| teleported.0);
+        if teleports != predicted.teleports {
+            // A jump on the server: start over from there, nothing to smooth or count.
+            predicted.teleports = teleports;
+            predicted.offset = None;
+            predicted.fade = 0.0;
+            predicted.shown = predicted.value.clone();
+            continue;
+        }
         let size = before.distance(&predicted.value);
         if size > CORRECTION_EPSILON {
             corrections.push(size);
