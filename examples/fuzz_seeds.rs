@@ -75,11 +75,13 @@ fn main() {
             ack: Some(40),
             first_tick: 33,
             frames: (33..41).map(frame).collect(),
+            view: Some(31 * 16 + 5),
         },
         ClientMessage::Input {
             ack: None,
             first_tick: 0,
             frames: vec![],
+            view: None,
         },
         ClientMessage::Message {
             kind: 0,
@@ -267,6 +269,8 @@ fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
             tick,
             last_input: Some(tick),
             payload,
+            clock: 0,
+            buffer: 4,
         })));
     }
     messages

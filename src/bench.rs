@@ -199,6 +199,8 @@ impl Harness {
                 tick,
                 last_input: Some(tick),
                 payload,
+                clock: 0,
+                buffer: 4,
             })));
         }
         (start.elapsed().as_secs_f64() * 1e6, payload_bytes)

@@ -272,3 +272,52 @@ fn resting_world_costs_nothing_and_resyncs_after_a_blackout() {
     );
     assert!(is_connected(&a));
 }
+
+/// The server's input lead target for `client_id`, in ticks.
+fn server_buffer(server: &TestServer, client_id: u64) -> f32 {
+    let world = server.app.world();
+    let client = world.resource::<skirmish_server::ConnectedClients>()[&client_id];
+    world
+        .get::<skirmish_server::ConnectedClient>(client)
+        .unwrap()
+        .pacing
+        .target
+}
+
+#[test]
+fn the_input_buffer_grows_with_jitter_and_shrinks_back_and_the_client_is_told() {
+    let mut server = server();
+    // 40 ms of jitter each way: inputs arrive up to 2.4 ticks apart from their schedule.
+    let jittery = LinkConditioner::new(20, 40, 0.0).unwrap();
+    let mut a = conditioned_client_with(server.addr, "jittery", jittery, |_| {});
+    connect_all(&mut server, &mut [&mut a]);
+    let id = client_id(&a);
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the buffer grows and the client hears of it",
+        |server, c| {
+            server_buffer(server, id) >= 2.0
+                && c[0].world().resource::<NetStats>().input_buffer_ticks >= 2.0
+        },
+    );
+    a.world_mut()
+        .resource_mut::<ClientTransport>()
+        .set_conditioner(LinkConditioner::default());
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the buffer shrinks back on a clean link",
+        |server, c| {
+            server_buffer(server, id) <= 1.5
+                && c[0].world().resource::<NetStats>().input_buffer_ticks <= 1.5
+        },
+    );
+    // And the client's clock follows the advice back to the server's pace.
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the client's clock settles",
+        |_, c| (c[0].world().resource::<NetStats>().clock_rate - 1.0).abs() < 0.02,
+    );
+}

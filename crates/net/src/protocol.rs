@@ -44,6 +44,10 @@ pub enum ClientMessage<I> {
         first_tick: u32,
         /// Up to [`INPUT_REDUNDANCY`] frames, oldest first.
         frames: Vec<I>,
+        /// The server tick the client was showing when it sampled the newest frame, in 1/16
+        /// ticks (earlier frames were shown a tick earlier each): what lag compensation
+        /// rewinds to.
+        view: Option<u32>,
     },
     /// On [`ClientChannel::Command`](crate::channels::ClientChannel::Command): one of the game's
     /// client messages (see [`AppMessageExt::add_client_message`](crate::messages::AppMessageExt::add_client_message)).
@@ -108,6 +112,11 @@ pub struct Snapshot {
     pub last_input: Option<u32>,
     /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)).
     pub payload: Vec<u8>,
+    /// The server's advice to this client's clock, in 1/4 ticks: positive, run a little faster
+    /// (its inputs arrive too late for the server's jitter buffer); negative, slower.
+    pub clock: i8,
+    /// The input lead the server's jitter buffer aims for with this client, in 1/4 ticks.
+    pub buffer: u8,
 }
 
 /// The game's input type, by name: inserted by the network plugins, part of the fingerprint.
@@ -164,11 +173,13 @@ mod tests {
                 ack: Some(42),
                 first_tick: 7,
                 frames: vec![(1, true), (-1, false)],
+                view: Some(1234),
             },
             Message::Input {
                 ack: None,
                 first_tick: 0,
                 frames: vec![],
+                view: None,
             },
             Message::Message {
                 kind: 3,
@@ -201,6 +212,8 @@ mod tests {
                 tick: 1234,
                 last_input: Some(1200),
                 payload: vec![1, 2, 3, 255],
+                clock: -3,
+                buffer: 8,
             }),
             ServerMessage::Message {
                 kind: 0,

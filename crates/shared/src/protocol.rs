@@ -80,6 +80,7 @@ mod tests {
                 },
                 InputFrame::default(),
             ],
+            view: Some(77),
         };
         let bytes = encode(&message);
         let decoded: ClientMessage = decode(&bytes).expect("a message we encoded must decode");

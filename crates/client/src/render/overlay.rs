@@ -87,7 +87,7 @@ fn update_net_overlay(
         return;
     }
     let line = format!(
-        "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {}\ncorrections {} (last {:.2}, max {:.2})\n[F3] hide",
+        "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {}\ncorrections {} (last {:.2}, max {:.2})\ninput buffer {:.2} ticks   clock x{:.3}\n[F3] hide",
         stats.rtt_ms,
         stats.packet_loss * 100.0,
         stats.bytes_in_per_s * 8.0 / 1000.0,
@@ -97,6 +97,8 @@ fn update_net_overlay(
         stats.corrections,
         stats.last_correction,
         stats.max_correction,
+        stats.input_buffer_ticks,
+        stats.clock_rate,
     );
     if text.0 != line {
         text.0 = line;

@@ -13,6 +13,7 @@ use crate::protocol::{ClientMessage, INPUT_REDUNDANCY};
 use crate::tick::SimulationTick;
 
 use super::ClientSession;
+use super::interpolation::InterpolationClock;
 
 /// Inputs kept for replay after a snapshot (about 4 s at 60 Hz).
 const INPUT_HISTORY: usize = 256;
@@ -71,6 +72,7 @@ pub(super) fn send_input<I: NetInput>(
     input: Res<LocalInput<I>>,
     tick: Res<SimulationTick>,
     session: Res<ClientSession>,
+    clock: Res<InterpolationClock>,
     mut history: ResMut<InputHistory<I>>,
     client: Option<ResMut<RenetClient>>,
 ) {
@@ -97,6 +99,11 @@ pub(super) fn send_input<I: NetInput>(
             .skip(skip)
             .map(|(_, frame)| frame.clone())
             .collect(),
+        // What the player sees of everything it does not control, in 1/16 server ticks.
+        view: clock
+            .render_tick
+            .filter(|tick| tick.is_finite() && *tick >= 0.0)
+            .map(|tick| (tick * 16.0).min(f64::from(u32::MAX)) as u32),
     };
     client.send_message(ClientChannel::Input, encode(&message));
 }

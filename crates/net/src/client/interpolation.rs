@@ -180,7 +180,6 @@ impl<C: Blend> Interpolated<C> {
 /// Moves the render clock forward with real time, nudged toward `newest - delay`.
 fn advance_clock(
     time: Res<Time<Real>>,
-    fixed: Res<Time<Fixed>>,
     settings: Res<InterpolationSettings>,
     session: Res<ClientSession>,
     mut clock: ResMut<InterpolationClock>,
@@ -188,7 +187,7 @@ fn advance_clock(
     let Some(newest) = session.last_snapshot_tick else {
         return;
     };
-    let tick_secs = fixed.timestep().as_secs_f64().max(1e-6);
+    let tick_secs = session.tick_secs().max(1e-6);
     let target = f64::from(newest) - settings.delay.as_secs_f64() / tick_secs;
     let render = match clock.render_tick {
         // Far off (first snapshot, or back from a long stall): jump, but never backwards.
@@ -204,14 +203,14 @@ fn advance_clock(
 
 fn interpolate<C: Blend>(
     settings: Res<InterpolationSettings>,
-    fixed: Res<Time<Fixed>>,
+    session: Res<ClientSession>,
     clock: Res<InterpolationClock>,
     mut query: Query<&mut Interpolated<C>>,
 ) {
     let Some(at) = clock.render_tick else {
         return;
     };
-    let max_extra = settings.max_extrapolation.as_secs_f64() / fixed.timestep().as_secs_f64();
+    let max_extra = settings.max_extrapolation.as_secs_f64() / session.tick_secs().max(1e-6);
     for mut interpolated in &mut query {
         if let Some(value) = interpolated.sample(at, max_extra) {
             interpolated.shown = value;

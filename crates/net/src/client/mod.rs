@@ -138,6 +138,7 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
                     track_connection,
                     forget_simulated_inputs::<I>,
                     sync_connection_state,
+                    pace_clock,
                 )
                     .chain()
                     .in_set(ClientSystems::Receive),
@@ -160,6 +161,36 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
                 interpolation::plugin,
                 stats::plugin,
             ));
+    }
+}
+
+impl Default for ClientSession {
+    fn default() -> Self {
+        Self {
+            client_id: 0,
+            name: String::new(),
+            welcomed: false,
+            last_snapshot_tick: None,
+            snapshots_applied: 0,
+            last_input_ack: None,
+            snapshot_payload_bytes: 0,
+            snapshot_entity_updates: 0,
+            tick_rate: DEFAULT_TICK_RATE,
+            clock_advice: 0.0,
+            input_buffer: 0.0,
+            connect_started: None,
+            hello_sent: false,
+            secure: false,
+            goodbye: None,
+        }
+    }
+}
+
+impl ClientSession {
+    /// The length of one simulation tick, as the server runs it: what prediction steps by,
+    /// whatever pace the client's own clock keeps.
+    pub fn tick_secs(&self) -> f64 {
+        1.0 / f64::from(self.tick_rate.max(1))
     }
 }
 
@@ -197,7 +228,7 @@ pub enum ConnectionState {
 }
 
 /// What the client knows about its session with the server.
-#[derive(Resource, Debug, Default)]
+#[derive(Resource, Debug)]
 pub struct ClientSession {
     /// Our netcode client id.
     pub client_id: u64,
@@ -215,6 +246,12 @@ pub struct ClientSession {
     pub snapshot_payload_bytes: u64,
     /// Entity entries (spawns or changes) in all applied snapshots, in total.
     pub snapshot_entity_updates: u64,
+    /// The server's tick rate, from its welcome (the default until then).
+    pub tick_rate: u16,
+    /// The server's latest advice to our clock, in ticks (positive: run faster).
+    pub clock_advice: f32,
+    /// The input lead the server's jitter buffer aims for with us, in ticks.
+    pub input_buffer: f32,
     /// When [`connect`] was called, to give up after [`ConnectTimeout`].
     connect_started: Option<Instant>,
     /// Whether our hello went out.
@@ -417,6 +454,7 @@ fn handle_messages<B: AsRef<[u8]>>(
                 }
                 world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate.max(1))));
                 let mut session = world.resource_mut::<ClientSession>();
+                session.tick_rate = tick_rate.max(1);
                 if session.client_id != client_id && session.client_id != 0 {
                     warn!(
                         "server knows us as {client_id}, we chose {}",
@@ -475,6 +513,8 @@ fn handle_messages<B: AsRef<[u8]>>(
         session.snapshots_applied += 1;
         session.snapshot_payload_bytes += snapshot.payload.len() as u64;
         session.snapshot_entity_updates += entries;
+        session.clock_advice = f32::from(snapshot.clock) / 4.0;
+        session.input_buffer = f32::from(snapshot.buffer) / 4.0;
         world.write_message(SnapshotApplied {
             tick: snapshot.tick,
             last_input: snapshot.last_input,
@@ -502,6 +542,29 @@ fn forget_simulated_inputs<I: NetInput>(
     {
         history.acknowledge(acked);
     }
+}
+
+/// Runs the simulation clock a little faster or slower, as the server advises, so our inputs
+/// arrive just ahead of when the server needs them.
+fn pace_clock(
+    session: Res<ClientSession>,
+    mut fixed: ResMut<Time<Fixed>>,
+    mut stats: ResMut<NetStats>,
+) {
+    if !session.is_changed() {
+        return;
+    }
+    let rate = if session.welcomed {
+        crate::input::clock_rate(session.clock_advice)
+    } else {
+        1.0
+    };
+    let timestep = Duration::from_secs_f64(session.tick_secs() / f64::from(rate));
+    if fixed.timestep() != timestep {
+        fixed.set_timestep(timestep);
+    }
+    stats.clock_rate = rate;
+    stats.input_buffer_ticks = session.input_buffer;
 }
 
 /// Keeps [`ConnectionState`] in step with [`ConnectionStatus`].

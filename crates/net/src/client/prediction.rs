@@ -44,7 +44,7 @@ use bevy::prelude::*;
 pub use crate::blend::Blend;
 use crate::client::input::InputHistory;
 use crate::client::stats::NetStats;
-use crate::client::{ClientSystems, SnapshotApplied};
+use crate::client::{ClientSession, ClientSystems, SnapshotApplied};
 use crate::input::NetInput;
 use crate::replication::Teleported;
 
@@ -218,7 +218,7 @@ fn predict_tick<I: NetInput>(world: &mut World) {
     else {
         return;
     };
-    let dt = world.resource::<Time<Fixed>>().timestep().as_secs_f32();
+    let dt = world.resource::<ClientSession>().tick_secs() as f32;
     step(world, input, dt);
 }
 
@@ -239,7 +239,7 @@ fn reconcile<I: NetInput>(world: &mut World) {
         .after(last_input)
         .cloned()
         .collect();
-    let dt = world.resource::<Time<Fixed>>().timestep().as_secs_f32();
+    let dt = world.resource::<ClientSession>().tick_secs() as f32;
     for input in inputs {
         step(world, input, dt);
     }

@@ -35,6 +35,10 @@ pub struct NetStats {
     pub last_correction: f32,
     /// Largest correction since connecting, in world units.
     pub max_correction: f32,
+    /// The input lead the server's jitter buffer aims for with us, in ticks.
+    pub input_buffer_ticks: f32,
+    /// How fast our simulation clock runs relative to the server's, as it advises (1: same).
+    pub clock_rate: f32,
     window_elapsed: Duration,
     window_start: (u64, u64, u64),
 }

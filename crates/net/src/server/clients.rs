@@ -16,7 +16,7 @@ use metrics::counter;
 
 use crate::channels::ServerChannel;
 use crate::codec::encode;
-use crate::input::{InputBuffer, NetInput};
+use crate::input::{InputBuffer, InputPacing, NetInput};
 use crate::protocol::ServerMessage;
 use crate::server::ServerSystems;
 use crate::server::replication::{ClientReplication, ReplicationFootprint};
@@ -46,6 +46,11 @@ pub struct ConnectedClient {
     pub last_input: Option<u32>,
     /// Its round-trip time as renet measures it.
     pub rtt: Duration,
+    /// What its input buffer measured of its arrivals, and advises its clock.
+    pub pacing: InputPacing,
+    /// The server tick (fractional) the client was showing when it sampled the input simulated
+    /// this tick, if it said: what lag compensation rewinds to.
+    pub view: Option<f64>,
 }
 
 /// The input this client's entities act on this tick, taken from its [`InputBuffer`] in
@@ -188,6 +193,8 @@ pub(crate) fn admit<I: NetInput>(
             client_id,
             last_input: None,
             rtt: Duration::ZERO,
+            pacing: InputPacing::default(),
+            view: None,
         },
         InputBuffer::<I>::default(),
         ClientInput::<I>::default(),
@@ -316,6 +323,8 @@ fn take_inputs<I: NetInput>(
     for (mut client, mut buffer, mut input) in &mut clients {
         let frame = buffer.pop();
         client.last_input = buffer.last_consumed();
+        client.pacing = buffer.pacing();
+        client.view = buffer.last_view();
         if input.0 != frame {
             input.0 = frame;
         }

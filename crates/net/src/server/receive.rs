@@ -258,6 +258,7 @@ fn receive_from<I: NetInput>(
                 ack,
                 first_tick,
                 frames,
+                view,
             } => {
                 if frames.len() > INPUT_REDUNDANCY {
                     return Err(Violation::TooManyFrames(frames.len()));
@@ -266,8 +267,15 @@ fn receive_from<I: NetInput>(
                     // An ack from the future is a lie; never trust more than we sent.
                     replication.acknowledge(ack.min(tick));
                 }
+                let count = frames.len() as u32;
                 for (offset, frame) in (0u32..).zip(frames) {
-                    inputs.push(first_tick.saturating_add(offset), frame);
+                    // Each earlier frame was shown one tick earlier.
+                    let behind = f64::from(count - 1 - offset);
+                    let shown = view.map(|view| f64::from(view) / 16.0 - behind);
+                    inputs.push_with_view(first_tick.saturating_add(offset), frame, shown);
+                }
+                if count > 0 {
+                    inputs.arrived(first_tick.saturating_add(count - 1));
                 }
             }
             ClientMessage::Message { .. } => return Err(Violation::WrongChannel("a message")),

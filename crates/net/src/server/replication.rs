@@ -792,6 +792,8 @@ fn send_snapshots(
             tick: tick.0,
             last_input: client.last_input,
             payload: replication.build_payload(&state, &mut cache, tick.0),
+            clock: (client.pacing.advice * 4.0).round().clamp(-127.0, 127.0) as i8,
+            buffer: (client.pacing.target * 4.0).round().clamp(0.0, 255.0) as u8,
         };
         let message = encode(&ServerMessage::Snapshot(snapshot));
         if message.len() > MAX_MESSAGE_BYTES {
