@@ -4,6 +4,8 @@
 
 use bevy::prelude::*;
 use skirmish_net::replication::Teleported;
+use skirmish_net::server::lag_compensation::{AppLagCompensationExt, History, LagCompensation};
+use skirmish_net::server::{ConnectedClient, ControlledBy, TickRate};
 use skirmish_shared::arena::circle_hits_wall;
 use skirmish_shared::game::PlayerSlot;
 use skirmish_shared::game::{
@@ -24,6 +26,11 @@ pub struct Weapon {
 /// When a projectile fizzles (server tick).
 #[derive(Component, Debug, Clone, Copy)]
 struct ExpiresAt(u32);
+
+/// How many ticks in the past the shooter saw its targets when it fired: this projectile's hits
+/// are judged against where they were then (lag compensation).
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct Rewind(pub f32);
 
 /// Until when (server tick) a [`Shielded`] player stays protected.
 #[derive(Component, Debug, Clone, Copy)]
@@ -51,6 +58,7 @@ impl SlotCounter {
 
 pub(super) fn plugin(app: &mut App) {
     app.add_message::<Killed>()
+        .lag_compensate::<Position>()
         .init_resource::<SlotCounter>()
         .add_observer(shield_new_players)
         .add_systems(
@@ -87,6 +95,9 @@ fn face_aim(mut players: Query<(&PlayerInput, &mut Rotation), With<Player>>) {
 fn fire_weapons(
     mut commands: Commands,
     tick: Res<SimulationTick>,
+    tick_rate: Res<TickRate>,
+    lag: Res<LagCompensation>,
+    clients: Query<&ConnectedClient>,
     mut shooters: Query<(
         Entity,
         &Player,
@@ -95,9 +106,12 @@ fn fire_weapons(
         &Health,
         &mut Weapon,
         Has<Shielded>,
+        Option<&ControlledBy>,
     )>,
 ) {
-    for (entity, player, position, input, health, mut weapon, shielded) in &mut shooters {
+    for (entity, player, position, input, health, mut weapon, shielded, controlled_by) in
+        &mut shooters
+    {
         let aim = input.0.aim;
         if !input.0.fire || aim == Vec2::ZERO || !health.is_alive() || tick.0 < weapon.ready_at {
             continue;
@@ -110,7 +124,11 @@ fn fire_weapons(
                 .remove::<(Shielded, ShieldedUntil)>();
         }
         let muzzle = position.0 + aim * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0);
+        let rewind = controlled_by
+            .and_then(|controlled_by| clients.get(controlled_by.0).ok())
+            .map_or(0.0, |client| lag.rewind_ticks(tick.0, tick_rate.0, client));
         commands.spawn((
+            Rewind(rewind as f32),
             Name::new("Projectile"),
             Replicated,
             Projectile {
@@ -144,24 +162,40 @@ fn move_projectiles(
 fn resolve_hits(
     mut commands: Commands,
     mut killed: MessageWriter<Killed>,
-    projectiles: Query<(Entity, &Projectile, &Position)>,
+    tick: Res<SimulationTick>,
+    projectiles: Query<(Entity, &Projectile, &Position, Option<&Rewind>)>,
     mut players: Query<
-        (&Player, &Position, &mut Health, &mut Score, Has<Shielded>),
+        (
+            &Player,
+            &Position,
+            Option<&History<Position>>,
+            &mut Health,
+            &mut Score,
+            Has<Shielded>,
+        ),
         Without<Projectile>,
     >,
 ) {
     let mut kills: Vec<u64> = Vec::new();
-    for (projectile_entity, projectile, projectile_position) in &projectiles {
-        for (player, position, mut health, mut score, shielded) in &mut players {
-            if player.client_id == projectile.owner
-                || !health.is_alive()
-                || !circles_overlap(
-                    projectile_position.0,
-                    PROJECTILE_RADIUS,
-                    position.0,
-                    PLAYER_RADIUS,
-                )
-            {
+    for (projectile_entity, projectile, projectile_position, rewind) in &projectiles {
+        let rewind = rewind.map_or(0.0, |rewind| f64::from(rewind.0));
+        for (player, position, history, mut health, mut score, shielded) in &mut players {
+            if player.client_id == projectile.owner || !health.is_alive() {
+                continue;
+            }
+            // Where the shooter saw this target: rewound when it fired from behind a latency.
+            let target = match history {
+                Some(history) if rewind >= 0.5 => history
+                    .at(f64::from(tick.0) - rewind)
+                    .map_or(position.0, |seen| seen.0),
+                _ => position.0,
+            };
+            if !circles_overlap(
+                projectile_position.0,
+                PROJECTILE_RADIUS,
+                target,
+                PLAYER_RADIUS,
+            ) {
                 continue;
             }
             commands.entity(projectile_entity).try_despawn();
@@ -181,7 +215,7 @@ fn resolve_hits(
         }
     }
     for killer in kills {
-        for (player, _, _, mut score, _) in &mut players {
+        for (player, _, _, _, mut score, _) in &mut players {
             if player.client_id == killer {
                 score.kills += 1;
             }

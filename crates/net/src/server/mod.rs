@@ -6,9 +6,12 @@
 //!   goodbyes;
 //! - [`receive`](self): hello, inputs, acks and the game's messages from each client;
 //! - [`replication`]: what changed, per-client snapshots within a byte budget;
+//! - [`lag_compensation`]: histories of hittable components, and how far back to judge a
+//!   client's action;
 //! - [`names`]: player names made safe to show.
 
 pub mod clients;
+pub mod lag_compensation;
 pub mod names;
 mod receive;
 pub mod replication;
