@@ -313,3 +313,87 @@ fn a_bot_shoots_a_nearby_player() {
         },
     );
 }
+
+/// Projectiles of `owner` on `viewer`, and how many of them are still the local prediction.
+fn own_projectiles(viewer: &mut App, owner: u64) -> (usize, usize) {
+    let mut query = viewer
+        .world_mut()
+        .query::<(&Projectile, Has<skirmish_net::client::PredictedSpawn>)>();
+    query
+        .iter(viewer.world())
+        .filter(|(projectile, _)| projectile.owner == owner)
+        .fold((0, 0), |(all, local), (_, predicted)| {
+            (all + 1, local + usize::from(predicted))
+        })
+}
+
+#[test]
+fn an_own_shot_shows_at_once_and_becomes_the_servers_without_a_double() {
+    let (mut server, mut a, mut b, id_a, _) = duel();
+    aim_and_fire(&mut a, Vec2::Y, true);
+    // The frame whose fixed tick samples the fire input already shows the projectile.
+    let mut frames = 0;
+    while own_projectiles(&mut a, id_a).0 == 0 {
+        step(&mut server, &mut [&mut a, &mut b]);
+        frames += 1;
+        assert!(frames < 200, "no projectile appeared");
+    }
+    assert_eq!(
+        own_projectiles(&mut a, id_a),
+        (1, 1),
+        "the first one is the prediction"
+    );
+    aim_and_fire(&mut a, Vec2::Y, false);
+    // The server's arrives and takes over: one projectile, flying on locally.
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the server's projectile replaces the prediction",
+        |_, c| {
+            let mut flying = c[0].world_mut().query_filtered::<&Projectile, (
+                With<skirmish_client::shooting::LocalFlight>,
+                With<skirmish_net::client::SpawnKey>,
+            )>();
+            own_projectiles(c[0], id_a).1 == 0 && flying.iter(c[0].world()).count() >= 1
+        },
+    );
+    let (all, _) = own_projectiles(&mut a, id_a);
+    let fired = server
+        .app
+        .world_mut()
+        .query::<&Projectile>()
+        .iter(server.app.world())
+        .filter(|projectile| projectile.owner == id_a)
+        .count();
+    assert!(
+        all <= fired.max(1),
+        "no double: {all} shown, {fired} on the server"
+    );
+}
+
+#[test]
+fn a_shot_the_server_refuses_disappears() {
+    let (mut server, mut a, mut b, id_a, _) = duel();
+    // The server's weapon is not ready for a long time: every shot is refused.
+    let player = player_entity(&server, id_a);
+    server
+        .app
+        .world_mut()
+        .get_mut::<skirmish_server::combat::Weapon>(player)
+        .unwrap()
+        .ready_at = u32::MAX;
+    aim_and_fire(&mut a, Vec2::Y, true);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "a predicted shot",
+        |_, c| own_projectiles(c[0], id_a).1 > 0,
+    );
+    aim_and_fire(&mut a, Vec2::Y, false);
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "the refused shots disappear",
+        |_, c| own_projectiles(c[0], id_a) == (0, 0),
+    );
+}

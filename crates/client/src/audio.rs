@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bevy::audio::Volume;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
+use skirmish_net::client::{ClientSession, SpawnKey};
 use skirmish_shared::prelude::*;
 
 use crate::assets::asset_bytes;
@@ -68,10 +69,18 @@ fn play_shot(
     sounds: Res<Sounds>,
     camera: Query<&GlobalTransform, With<Camera2d>>,
     positions: Query<&Position>,
+    keys: Query<&SpawnKey>,
+    session: Res<ClientSession>,
 ) {
     let Ok(position) = positions.get(add.entity) else {
         return;
     };
+    if keys
+        .get(add.entity)
+        .is_ok_and(|key| key.owner == session.client_id)
+    {
+        return; // Our own shot, heard when we fired it.
+    }
     play(
         &mut commands,
         &sounds.shot,

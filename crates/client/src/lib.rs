@@ -19,6 +19,7 @@ pub mod net;
 pub mod render;
 #[cfg(feature = "render")]
 pub mod screens;
+pub mod shooting;
 
 pub use bot::BotPlugin;
 pub use net::{

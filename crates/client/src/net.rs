@@ -34,7 +34,7 @@ impl Plugin for ClientPlugin {
                     .after(ClientSystems::Receive)
                     .before(ClientSystems::Reconcile),
             )
-            .add_plugins(crate::movement::plugin);
+            .add_plugins((crate::movement::plugin, crate::shooting::plugin));
     }
 }
 

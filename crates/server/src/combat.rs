@@ -3,6 +3,7 @@
 //! [`skirmish_shared::game`].
 
 use bevy::prelude::*;
+use skirmish_net::client::SpawnKey;
 use skirmish_net::replication::Teleported;
 use skirmish_net::server::lag_compensation::{AppLagCompensationExt, History, LagCompensation};
 use skirmish_net::server::{ConnectedClient, ControlledBy, TickRate};
@@ -124,10 +125,9 @@ fn fire_weapons(
                 .remove::<(Shielded, ShieldedUntil)>();
         }
         let muzzle = position.0 + aim * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0);
-        let rewind = controlled_by
-            .and_then(|controlled_by| clients.get(controlled_by.0).ok())
-            .map_or(0.0, |client| lag.rewind_ticks(tick.0, tick_rate.0, client));
-        commands.spawn((
+        let client = controlled_by.and_then(|controlled_by| clients.get(controlled_by.0).ok());
+        let rewind = client.map_or(0.0, |client| lag.rewind_ticks(tick.0, tick_rate.0, client));
+        let mut projectile = commands.spawn((
             Rewind(rewind as f32),
             Name::new("Projectile"),
             Replicated,
@@ -138,6 +138,10 @@ fn fire_weapons(
             Velocity(aim * PROJECTILE_SPEED),
             ExpiresAt(tick.0 + PROJECTILE_LIFETIME_TICKS),
         ));
+        // The shooter predicted this projectile: the key lets it match the two.
+        if let Some(key) = client.and_then(SpawnKey::for_input) {
+            projectile.insert(key);
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
+use skirmish_net::client::SpawnKey;
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
 use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry, Teleported};
@@ -48,6 +49,8 @@ pub(super) fn plugin(app: &mut App) {
         .replicate_quantized::<Position>()
         .replicate_quantized::<Velocity>()
         .replicate_quantized::<Rotation>()
+        // Before `Projectile`: a client sees whose prediction a projectile answers as it arrives.
+        .replicate::<SpawnKey>()
         .replicate::<Player>()
         .replicate::<PlayerName>()
         .replicate::<Health>()

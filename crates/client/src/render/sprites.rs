@@ -1,6 +1,6 @@
 //! A sprite per replicated player and projectile, added by observers as they arrive, dressed
 //! (health bar, name, barrel, the local player's ring) and placed every frame where prediction
-//! or interpolation shows them.
+//! (own shots: their local flight) or interpolation shows them.
 
 use bevy::prelude::*;
 use skirmish_net::client::{Interpolated, Predicted};
@@ -10,6 +10,7 @@ use skirmish_shared::prelude::*;
 use super::RenderSystems;
 use crate::assets::GameAssets;
 use crate::net::{InputState, LocalPlayer};
+use crate::shooting::LocalFlight;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_observer(add_player_sprite)
@@ -217,14 +218,16 @@ fn sync_transforms(
         &Position,
         Option<&Predicted<Position>>,
         Option<&Interpolated<Position>>,
+        Option<&LocalFlight>,
         &mut Transform,
     )>,
 ) {
-    for (position, predicted, interpolated, mut transform) in &mut query {
-        let shown = match (predicted, interpolated) {
-            (Some(predicted), _) => predicted.shown().0,
-            (None, Some(interpolated)) => interpolated.shown().0,
-            (None, None) => position.0,
+    for (position, predicted, interpolated, flight, mut transform) in &mut query {
+        let shown = match (predicted, interpolated, flight) {
+            (_, _, Some(flight)) => flight.position,
+            (Some(predicted), _, None) => predicted.shown().0,
+            (None, Some(interpolated), None) => interpolated.shown().0,
+            (None, None, None) => position.0,
         };
         transform.translation.x = shown.x;
         transform.translation.y = shown.y;

@@ -46,6 +46,12 @@ impl<I: NetInput> InputHistory<I> {
         self.sent_this_tick.as_ref().map(|(_, input)| input)
     }
 
+    /// The client tick of the input sent on the current fixed tick: the key of what it spawns
+    /// ([`PredictedSpawn`](crate::client::PredictedSpawn)).
+    pub fn tick_sent_this_tick(&self) -> Option<u32> {
+        self.sent_this_tick.as_ref().map(|(tick, _)| *tick)
+    }
+
     /// Sent inputs newer than client tick `tick` (all of them for `None`), oldest first.
     pub fn after(&self, tick: Option<u32>) -> impl Iterator<Item = &I> {
         self.frames

@@ -8,12 +8,14 @@
 //! - [`input`]: the local input sampled and sent every tick ([`LocalInput`]);
 //! - [`prediction`] and [`interpolation`]: any registered component predicted (the entities this
 //!   client controls) or interpolated (everything else), see [`AppPredictionExt`];
+//! - [`spawns`]: entities the client spawns at once, matched to the server's when they arrive;
 //! - [`stats`]: what the client measures about its connection ([`NetStats`]).
 
 pub mod input;
 pub mod interpolation;
 pub mod prediction;
 pub mod snapshot;
+pub mod spawns;
 pub mod stats;
 pub mod transport;
 
@@ -45,6 +47,7 @@ pub use prediction::{
     PredictionStep,
 };
 pub use snapshot::ServerEntityMap;
+pub use spawns::{PredictedSpawn, SpawnKey, SpawnMatched, SpawnRefused};
 pub use stats::NetStats;
 pub use transport::ClientTransport;
 
@@ -159,6 +162,7 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
                 transport::plugin,
                 prediction::plugin::<I>,
                 interpolation::plugin,
+                spawns::plugin,
                 stats::plugin,
             ));
     }
