@@ -8,6 +8,7 @@
 //! - `skirmish bench`, `bots`: measuring.
 
 mod bench;
+mod feel;
 mod ops;
 mod window;
 
@@ -75,9 +76,16 @@ struct BotsArgs {
 
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
+    /// What to measure: replication (bytes and server time) or feel (hit rate, shot latency,
+    /// corrections, interpolation under four network conditions).
+    #[arg(value_enum, default_value_t = BenchKind::Replication)]
+    kind: BenchKind,
     /// Print the rows as a JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// Feel: seconds of play per condition and lag-compensation setting.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=600))]
+    seconds: u32,
     /// Ticks measured per scenario.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     ticks: u32,
@@ -277,11 +285,50 @@ fn run_bots(args: &BotsArgs) -> ExitCode {
     }
 }
 
+/// What `skirmish bench` measures.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum BenchKind {
+    /// Replication: bytes per entity and server time per tick over a grid of clients x entities.
+    Replication,
+    /// Feel: what a player feels under network conditions, with and without lag compensation.
+    Feel,
+}
+
 fn run_bench(args: &BenchArgs) -> ExitCode {
     if cfg!(debug_assertions) {
         eprintln!(
             "note: this is a debug build; run `cargo run --release -- bench` for real figures"
         );
+    }
+    if args.kind == BenchKind::Feel {
+        let mut rows = Vec::new();
+        for condition in feel::conditions() {
+            for lag_compensation in [true, false] {
+                eprintln!(
+                    "feel: {} (lag compensation {}), {} s",
+                    condition.name,
+                    if lag_compensation { "on" } else { "off" },
+                    args.seconds
+                );
+                rows.push(feel::run(
+                    &condition,
+                    lag_compensation,
+                    f64::from(args.seconds),
+                ));
+            }
+        }
+        if args.json {
+            match serde_json::to_string_pretty(&rows) {
+                Ok(json) => println!("{json}"),
+                Err(err) => {
+                    eprintln!("skirmish bench: {err}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            print!("{}", feel::table(&rows));
+        }
+        return ExitCode::SUCCESS;
     }
     let grid = match (args.clients, args.entities) {
         (Some(clients), Some(entities)) => vec![bench::Scenario {

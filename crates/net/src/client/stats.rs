@@ -30,6 +30,8 @@ pub struct NetStats {
     pub entities: usize,
     /// Prediction corrections since connecting.
     pub corrections: u64,
+    /// Of them, those larger than one unit (a visible misprediction, not rounding).
+    pub large_corrections: u64,
     /// Size of the latest correction (in the units of the predicted component's
     /// [`Blend::distance`](crate::client::Blend::distance), world units for positions).
     pub last_correction: f32,
@@ -47,6 +49,9 @@ impl NetStats {
     /// Counts one prediction correction of `size` world units.
     pub fn record_correction(&mut self, size: f32) {
         self.corrections += 1;
+        if size > 1.0 {
+            self.large_corrections += 1;
+        }
         self.last_correction = size;
         self.max_correction = self.max_correction.max(size);
     }
