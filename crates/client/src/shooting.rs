@@ -34,6 +34,8 @@ pub struct LocalFlight {
     pub velocity: Vec2,
     /// The client tick it fizzles at.
     pub expires: u32,
+    /// Whether it ended (hit a wall, left the arena or fizzled): no longer shown.
+    pub ended: bool,
 }
 
 /// Spawns the local player's projectile for this tick's input, as the server will.
@@ -67,6 +69,7 @@ fn fire_predicted(
             position: muzzle,
             velocity: input.aim * PROJECTILE_SPEED,
             expires: tick + PROJECTILE_LIFETIME_TICKS,
+            ended: false,
         },
     ));
 }
@@ -81,6 +84,9 @@ fn fly_locally(
     let dt = session.tick_secs() as f32;
     let tick = history.tick_sent_this_tick();
     for (entity, mut flight, local) in &mut flights {
+        if flight.ended {
+            continue;
+        }
         let velocity = flight.velocity;
         flight.position += velocity * dt;
         let ended = tick.is_some_and(|tick| tick >= flight.expires)
@@ -90,7 +96,8 @@ fn fly_locally(
             if local {
                 commands.entity(entity).try_despawn();
             } else {
-                commands.entity(entity).insert(Visibility::Hidden);
+                // The server's: it goes when the server says; until then, not shown.
+                flight.ended = true;
             }
         }
     }

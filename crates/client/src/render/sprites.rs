@@ -220,9 +220,15 @@ fn sync_transforms(
         Option<&Interpolated<Position>>,
         Option<&LocalFlight>,
         &mut Transform,
+        Option<&mut Visibility>,
     )>,
 ) {
-    for (position, predicted, interpolated, flight, mut transform) in &mut query {
+    for (position, predicted, interpolated, flight, mut transform, visibility) in &mut query {
+        if let (Some(flight), Some(mut visibility)) = (flight, visibility)
+            && flight.ended
+        {
+            visibility.set_if_neq(Visibility::Hidden);
+        }
         let shown = match (predicted, interpolated, flight) {
             (_, _, Some(flight)) => flight.position,
             (Some(predicted), _, None) => predicted.shown().0,
