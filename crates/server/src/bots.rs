@@ -209,6 +209,37 @@ mod tests {
         assert!(!is_bot_id(u64::MAX));
     }
 
+    /// Steps `drive_bots` over `ticks` ticks; returns the bot's last input.
+    fn drive(world: &mut World, bot: Entity, ticks: u32) -> InputFrame {
+        use bevy::ecs::system::RunSystemOnce;
+        for _ in 0..ticks {
+            world.resource_mut::<SimulationTick>().0 += 1;
+            world.run_system_once(drive_bots).expect("the bots' system runs");
+        }
+        world.get::<PlayerInput>(bot).expect("an input").0
+    }
+
+    #[test]
+    fn bots_leave_a_shielded_player_alone_and_easy_ones_hold_fire_between_bursts() {
+        let mut world = World::new();
+        world.init_resource::<SimulationTick>();
+        world.insert_resource(BotSkill::Easy);
+        let bot = spawn_bot(&mut world, 0);
+        let at = world.get::<Position>(bot).unwrap().0;
+        let newcomer = world
+            .spawn((Player { client_id: 1 }, Position(at + Vec2::X * 200.0), Shielded))
+            .id();
+        let input = drive(&mut world, bot, 120);
+        assert!(!input.fire && input.aim == Vec2::ZERO, "shielded: {input:?}");
+        world.entity_mut(newcomer).remove::<Shielded>();
+        let mut fired = 0;
+        for _ in 0..180 {
+            fired += u32::from(drive(&mut world, bot, 1).fire);
+        }
+        assert!(fired > 0, "an unshielded player in sight is shot at");
+        assert!(fired < 100, "an easy bot pauses between bursts ({fired} of 180 ticks)");
+    }
+
     #[test]
     fn bots_have_everything_a_player_has() {
         let mut world = World::new();
