@@ -214,7 +214,9 @@ mod tests {
         use bevy::ecs::system::RunSystemOnce;
         for _ in 0..ticks {
             world.resource_mut::<SimulationTick>().0 += 1;
-            world.run_system_once(drive_bots).expect("the bots' system runs");
+            world
+                .run_system_once(drive_bots)
+                .expect("the bots' system runs");
         }
         world.get::<PlayerInput>(bot).expect("an input").0
     }
@@ -227,17 +229,27 @@ mod tests {
         let bot = spawn_bot(&mut world, 0);
         let at = world.get::<Position>(bot).unwrap().0;
         let newcomer = world
-            .spawn((Player { client_id: 1 }, Position(at + Vec2::X * 200.0), Shielded))
+            .spawn((
+                Player { client_id: 1 },
+                Position(at + Vec2::X * 200.0),
+                Shielded,
+            ))
             .id();
         let input = drive(&mut world, bot, 120);
-        assert!(!input.fire && input.aim == Vec2::ZERO, "shielded: {input:?}");
+        assert!(
+            !input.fire && input.aim == Vec2::ZERO,
+            "shielded: {input:?}"
+        );
         world.entity_mut(newcomer).remove::<Shielded>();
         let mut fired = 0;
         for _ in 0..180 {
             fired += u32::from(drive(&mut world, bot, 1).fire);
         }
         assert!(fired > 0, "an unshielded player in sight is shot at");
-        assert!(fired < 100, "an easy bot pauses between bursts ({fired} of 180 ticks)");
+        assert!(
+            fired < 100,
+            "an easy bot pauses between bursts ({fired} of 180 ticks)"
+        );
     }
 
     #[test]
