@@ -397,3 +397,67 @@ fn a_shot_the_server_refuses_disappears() {
         |_, c| own_projectiles(c[0], id_a) == (0, 0),
     );
 }
+
+/// Makes `client` claim, in every input, that it is showing server tick `tick`.
+fn claim_view(client: &mut App, tick: f64) {
+    client.add_systems(
+        Update,
+        (move |mut clock: ResMut<skirmish_net::client::InterpolationClock>| {
+            clock.render_tick = Some(tick);
+        })
+        .after(skirmish_net::client::ClientSystems::Interpolate),
+    );
+}
+
+/// A shooter claims to see the target where it stood a second ago and fires there. Returns
+/// whether the target was hit.
+fn shoot_at_an_old_view(lag: skirmish_net::server::lag_compensation::LagCompensation) -> bool {
+    let (mut server, mut a, mut b, _, id_b) = duel();
+    server.app.insert_resource(lag);
+    // The target stands in the line of fire for a second, then steps out of it.
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(300),
+    );
+    let then = f64::from(server.app.world().resource::<SimulationTick>().0);
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(700),
+    );
+    teleport(&mut server, id_b, Vec2::new(200.0, 300.0));
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(600),
+    );
+    claim_view(&mut a, then);
+    aim_and_fire(&mut a, Vec2::X, true);
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(1000),
+    );
+    server_health(&server, id_b).0 < MAX_HEALTH
+}
+
+#[test]
+fn a_client_cannot_claim_an_older_view_than_its_latency_allows() {
+    use skirmish_net::server::lag_compensation::LagCompensation;
+    // Unbounded, the lie would land: the server would judge against a second ago.
+    let unbounded = LagCompensation {
+        max_rewind: Duration::from_secs(10),
+        view_slack: Duration::from_secs(10),
+        ..LagCompensation::default()
+    };
+    assert!(
+        shoot_at_an_old_view(unbounded),
+        "the lie works when nothing bounds it"
+    );
+    // Bounded by the client's latency (loopback: a few ticks) and 250 ms, it misses.
+    assert!(
+        !shoot_at_an_old_view(LagCompensation::default()),
+        "a view older than the latency allows must not be honoured"
+    );
+}
