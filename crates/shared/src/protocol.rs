@@ -20,7 +20,7 @@ pub use skirmish_net::protocol::{INPUT_REDUNDANCY, ServerMessage, Snapshot, peek
 /// Bumped whenever the demo's wire format changes (its components, messages or input, or
 /// `skirmish-net`'s protocol). A server with another version answers the client's hello with a
 /// goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
 /// client of another version still completes the handshake and hears, in words, why it cannot
@@ -46,7 +46,8 @@ pub struct SetName(pub String);
 pub(super) fn plugin(app: &mut App) {
     app.insert_resource(GAME_PROTOCOL)
         .init_resource::<ReplicationRegistry>()
-        .replicate_quantized::<Position>()
+        // A position with a velocity is coded against where that velocity takes it.
+        .replicate_quantized_with_rate::<Position, Velocity>()
         .replicate_quantized::<Velocity>()
         .replicate_quantized::<Rotation>()
         // Before `Projectile`: a client sees whose prediction a projectile answers as it arrives.

@@ -9,9 +9,12 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
 use crate::bits::{BitReader, OutOfBits};
+use crate::client::ClientSession;
 use crate::codec::MAX_MESSAGE_BYTES;
 use crate::protocol::Snapshot;
-use crate::replication::{Encoding, NetId, Quantized, ReplicationRegistry, apply_field_delta};
+use crate::replication::{
+    Encoding, NetId, Quantized, ReplicationRegistry, apply_field_delta, predicted,
+};
 use crate::snapshot::{read_header, read_id_step};
 
 /// Maps server network ids to the local entities that mirror them.
@@ -77,11 +80,17 @@ impl ReplicaHistory {
 
 /// Applies one snapshot's bit-packed payload. Returns how many entity entries it carried.
 pub(crate) fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u64, String> {
-    let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = world
-        .resource::<ReplicationRegistry>()
+    let registry = world.resource::<ReplicationRegistry>();
+    let rules: Vec<(Encoding, fn(&mut EntityWorldMut), &'static str)> = registry
         .iter()
         .map(|(_, rule)| (rule.encoding, rule.remove, rule.name))
         .collect();
+    let rate_kinds: Vec<Option<u8>> = registry
+        .quantized_kinds()
+        .into_iter()
+        .map(|(_, _, rate)| rate)
+        .collect();
+    let tick_rate = world.resource::<ClientSession>().tick_rate;
     let kinds = rules.len();
     let tick = snapshot.tick;
     let mut reader = BitReader::new(&snapshot.payload);
@@ -124,7 +133,14 @@ pub(crate) fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u
                             write,
                             ..
                         } => {
-                            let base = baseline.and_then(|b| history.value_at(net_id, kind, b));
+                            // Moved on by its rate as of the baseline, as the server predicts it.
+                            let base = baseline.and_then(|b| {
+                                let base = history.value_at(net_id, kind, b)?;
+                                let rate = rate_kinds[usize::from(kind)]
+                                    .and_then(|rate| history.value_at(net_id, rate, b));
+                                let back = tick - b;
+                                Some(predicted(base, rate, back, tick_rate, fields, wrap))
+                            });
                             let mut value = [0; 4];
                             for field in 0..fields {
                                 let read = reader.read_signed().map_err(malformed)?;

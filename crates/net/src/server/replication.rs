@@ -29,7 +29,7 @@ use crate::channels::ServerChannel;
 use crate::codec::{MAX_MESSAGE_BYTES, encode};
 use crate::protocol::{ServerMessage, Snapshot};
 use crate::replication::{
-    Encoding, NetId, Quantized, Replicated, ReplicationRegistry, field_delta,
+    Encoding, NetId, Quantized, Replicated, ReplicationRegistry, field_delta, predicted,
 };
 use crate::server::clients::{ConnectedClient, Farewells};
 use crate::server::{ServerSystems, TickRate};
@@ -104,8 +104,10 @@ fn snapshot_due(tick: Res<SimulationTick>, interval: Option<Res<SnapshotInterval
 pub struct ReplicationState {
     records: BTreeMap<NetId, EntityRecord>,
     ids: EntityHashMap<NetId>,
-    /// How each registry kind travels: 0 fields means serde bytes.
-    kinds: Vec<(usize, [u32; 4])>,
+    /// How each registry kind travels: 0 fields means serde bytes; the kind of its rate.
+    kinds: Vec<(usize, [u32; 4], Option<u8>)>,
+    /// The tick rate rates are per second of (`None`: the default).
+    tick_rate: Option<u16>,
     /// Entities that stopped being replicated during the last collection (id, dense index).
     despawned: Vec<(NetId, u32)>,
     next_net_id: u32,
@@ -117,6 +119,18 @@ pub struct ReplicationState {
 }
 
 impl ReplicationState {
+    /// The tick rate rates are per second of.
+    fn rate(&self) -> u16 {
+        self.tick_rate.unwrap_or(crate::tick::DEFAULT_TICK_RATE)
+    }
+
+    /// Sets the tick rate that rates (see
+    /// [`replicate_quantized_with_rate`](crate::replication::AppReplicateExt::replicate_quantized_with_rate))
+    /// are per second of: the server's.
+    pub fn set_tick_rate(&mut self, tick_rate: u16) {
+        self.tick_rate = Some(tick_rate.max(1));
+    }
+
     /// The network id of a replicated entity, once it has been collected.
     pub fn net_id(&self, entity: Entity) -> Option<NetId> {
         self.ids.get(&entity).copied()
@@ -159,7 +173,8 @@ impl SnapshotCache {
         record: &EntityRecord,
         baseline: Option<u32>,
         tick: u32,
-        kinds: &[(usize, [u32; 4])],
+        kinds: &[(usize, [u32; 4], Option<u8>)],
+        tick_rate: u16,
     ) -> (Option<EntityHeader>, &BitWriter) {
         let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
         let entry = &mut self.entries[record.dense as usize];
@@ -179,7 +194,7 @@ impl SnapshotCache {
         };
         bits.clear();
         if let Some(header) = &header {
-            write_components(bits, record, header, tick, kinds);
+            write_components(bits, record, header, tick, kinds, tick_rate);
         }
         (header, bits)
     }
@@ -387,7 +402,7 @@ impl ClientReplication {
                 };
                 let record = &state.records[&net_id];
                 let bits = cache
-                    .encode(record, baseline, tick, &state.kinds)
+                    .encode(record, baseline, tick, &state.kinds, state.rate())
                     .1
                     .bit_len();
                 (entity.priority, bits + header_bits, dense, net_id)
@@ -459,7 +474,7 @@ impl ClientReplication {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
             };
-            let (header, bits) = cache.encode(record, baseline, tick, &state.kinds);
+            let (header, bits) = cache.encode(record, baseline, tick, &state.kinds, state.rate());
             let Some(header) = header else {
                 continue; // Nothing new for this client.
             };
@@ -486,7 +501,8 @@ impl ClientReplication {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
-                let (header, bits) = cache.encode(record, baseline, tick, &state.kinds);
+                let (header, bits) =
+                    cache.encode(record, baseline, tick, &state.kinds, state.rate());
                 let header = header.expect("a candidate has something to send");
                 write_id_step(&mut writer, previous_id, net_id.0);
                 write_header(&mut writer, &header, previous_header.as_ref(), kinds);
@@ -579,7 +595,8 @@ fn write_components(
     record: &EntityRecord,
     header: &EntityHeader,
     tick: u32,
-    kinds: &[(usize, [u32; 4])],
+    kinds: &[(usize, [u32; 4], Option<u8>)],
+    tick_rate: u16,
 ) {
     let baseline = (header.back > 0).then(|| tick - header.back);
     for slot in &record.slots {
@@ -589,8 +606,16 @@ fn write_components(
         match &slot.value {
             SlotValue::Bytes(bytes) => writer.write_bytes(bytes),
             SlotValue::Quantized(value) => {
-                let (fields, wrap) = kinds[usize::from(slot.kind)];
-                let base = baseline.and_then(|baseline| slot.value_at(baseline).flatten());
+                let (fields, wrap, rate_kind) = kinds[usize::from(slot.kind)];
+                let base = baseline.and_then(|baseline| {
+                    let base = slot.value_at(baseline).flatten()?;
+                    // Moved on by its rate as of the baseline, which the client has too.
+                    let rate = rate_kind.and_then(|kind| {
+                        let index = record.slots.binary_search_by_key(&kind, |s| s.kind).ok()?;
+                        record.slots[index].value_at(baseline).flatten()
+                    });
+                    Some(predicted(base, rate, header.back, tick_rate, fields, wrap))
+                });
                 for field in 0..fields {
                     match base {
                         Some(base) => {
@@ -617,6 +642,9 @@ fn collect_changes(
 ) {
     let this_run = world.change_tick();
     world.resource_scope(|world, mut state: Mut<ReplicationState>| {
+        if let Some(rate) = world.get_resource::<TickRate>() {
+            state.tick_rate = Some(rate.0.max(1));
+        }
         let registry = world.resource::<ReplicationRegistry>();
         let tick = world.resource::<SimulationTick>().0;
         collect_into(&mut state, registry, query.iter(world), tick, this_run);
@@ -633,13 +661,7 @@ pub fn collect_into<'w>(
     this_run: Tick,
 ) {
     if state.kinds.len() != registry.len() {
-        state.kinds = registry
-            .iter()
-            .map(|(_, rule)| match rule.encoding {
-                Encoding::Serde { .. } => (0, [0; 4]),
-                Encoding::Quantized { fields, wrap, .. } => (fields, wrap),
-            })
-            .collect();
+        state.kinds = registry.quantized_kinds();
     }
     let last_run = state.last_run;
     state.generation = state.generation.wrapping_add(1);
@@ -817,7 +839,7 @@ mod tests {
     use bevy::platform::collections::HashSet;
 
     /// A position, quantized to 1/16 unit.
-    #[derive(Component, Clone, Copy)]
+    #[derive(Component, Clone, Copy, Debug)]
     struct Place(Vec2);
     /// A velocity, quantized to 1/16 unit.
     #[derive(Component, Clone, Copy)]
@@ -873,6 +895,97 @@ mod tests {
             .replicate_quantized::<Place>()
             .replicate_quantized::<Drift>()
             .replicate_quantized::<Heading>();
+    }
+
+    /// Bodies whose `Place` is coded against where their `Drift` takes them, sent to a client
+    /// that acknowledges late and loses snapshots: every snapshot it applies gives it exactly
+    /// the server's quantized values, through bounces, stops and new drifts.
+    #[test]
+    fn rate_coded_values_decode_exactly_under_loss_and_late_acks() {
+        use crate::client::ClientSession;
+        use crate::client::snapshot::{ReplicaHistory, ServerEntityMap, apply_snapshot};
+        use crate::protocol::Snapshot;
+
+        let registry = |app: &mut App| {
+            app.init_resource::<ReplicationRegistry>()
+                .replicate_quantized_with_rate::<Place, Drift>()
+                .replicate_quantized::<Drift>()
+                .replicate_quantized::<Heading>();
+        };
+        let mut server = App::new();
+        server.add_plugins(registry);
+        let mut client = App::new();
+        client
+            .add_plugins(registry)
+            .init_resource::<ClientSession>()
+            .init_resource::<ServerEntityMap>()
+            .init_resource::<ReplicaHistory>();
+        let world = server.world_mut();
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..40 {
+            let at = Vec2::new(rng.f32() * 800.0 - 400.0, rng.f32() * 800.0 - 400.0);
+            let drift = Vec2::new(rng.f32() * 200.0 - 100.0, rng.f32() * 200.0 - 100.0);
+            world.spawn((Replicated, Place(at), Drift(drift), Heading(0.0)));
+        }
+        let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let mut state = ReplicationState::default();
+        let mut cache = SnapshotCache::default();
+        let mut replication = ClientReplication::default();
+        let mut applied = 0;
+        for tick in 1..400u32 {
+            let world = server.world_mut();
+            world.increment_change_tick();
+            let mut bodies = world.query::<(&mut Place, &mut Drift, &mut Heading)>();
+            for (mut place, mut drift, mut heading) in bodies.iter_mut(world) {
+                place.0 += drift.0 / 60.0;
+                if place.0.abs().max_element() > 400.0 {
+                    drift.0 = -drift.0; // A bounce: the rate changes.
+                }
+                if rng.u32(0..100) == 0 {
+                    drift.0 = Vec2::ZERO; // A stop.
+                } else if rng.u32(0..100) == 0 {
+                    drift.0 = Vec2::new(rng.f32() * 100.0, -50.0);
+                }
+                heading.0 += 0.01;
+            }
+            world.increment_change_tick();
+            let this_run = world.change_tick();
+            let registry = world.resource::<ReplicationRegistry>();
+            collect_into(&mut state, registry, query.iter(world), tick, this_run);
+            // Acks arrive three ticks late, and one in four snapshots is lost.
+            if tick > 3 && (tick - 3) % 4 != 0 {
+                replication.acknowledge(tick - 3);
+            }
+            let payload = replication.build_payload(&state, &mut cache, tick);
+            if tick % 4 == 0 {
+                continue;
+            }
+            let snapshot = Snapshot {
+                tick,
+                last_input: None,
+                payload,
+                clock: 0,
+                buffer: 0,
+            };
+            apply_snapshot(client.world_mut(), &snapshot).expect("a snapshot we built decodes");
+            applied += 1;
+            let map = client.world().resource::<ServerEntityMap>();
+            for (entity, place) in server
+                .world_mut()
+                .query::<(Entity, &Place)>()
+                .iter(server.world())
+            {
+                let net_id = state.net_id(entity).expect("collected");
+                let local = map.get(net_id).expect("replicated");
+                let seen = client.world().get::<Place>(local).expect("a place");
+                assert_eq!(
+                    seen.quantize(),
+                    place.quantize(),
+                    "tick {tick}: the client decoded another place"
+                );
+            }
+        }
+        assert!(applied > 250);
     }
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
