@@ -14,8 +14,9 @@ use skirmish_shared::SharedPlugin;
 use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{Snapshot, encode};
 
+use bevy::tasks::{TaskPool, TaskPoolBuilder};
 use skirmish_net::server::replication::{
-    ClientReplication, ReplicationState, SnapshotCache, collect_into,
+    ClientReplication, ReplicationState, SnapshotCache, build_payloads, collect_into,
 };
 
 /// Half the side of the benchmark arena.
@@ -34,6 +35,8 @@ pub struct Scenario {
     pub moving_fraction: f32,
     /// Ticks measured after warm-up.
     pub ticks: usize,
+    /// Threads building the clients' snapshots (1: the tick's thread only).
+    pub threads: usize,
 }
 
 /// The figures of one scenario.
@@ -45,6 +48,8 @@ pub struct BenchRow {
     pub entities: usize,
     /// Fraction of entities moving.
     pub moving_fraction: f32,
+    /// Threads building the clients' snapshots.
+    pub threads: usize,
     /// Mean snapshot payload bytes per moving entity per snapshot (per client).
     pub bytes_per_moving_entity: f64,
     /// Mean snapshot payload bytes per entity when the whole world rests.
@@ -74,15 +79,17 @@ pub fn default_grid() -> Vec<Scenario> {
                 entities,
                 moving_fraction: 0.25,
                 ticks: 120,
+                threads: 1,
             });
         }
     }
-    for clients in [1, 64] {
+    for (clients, threads) in [(1, 1), (64, 1), (64, 2)] {
         grid.push(Scenario {
             clients,
             entities: 1000,
             moving_fraction: 1.0,
             ticks: 120,
+            threads,
         });
     }
     grid
@@ -131,10 +138,12 @@ struct Harness {
     clients: Vec<ClientReplication>,
     query: QueryState<(Entity, EntityRef<'static>), With<Replicated>>,
     tick: u32,
+    /// The threads building snapshots, when more than one.
+    pool: Option<TaskPool>,
 }
 
 impl Harness {
-    fn new(clients: usize, entities: usize, moving: usize) -> Self {
+    fn new(clients: usize, entities: usize, moving: usize, threads: usize) -> Self {
         let mut app = App::new();
         app.add_plugins(SharedPlugin);
         let world = app.world_mut();
@@ -161,6 +170,7 @@ impl Harness {
             clients: (0..clients).map(|_| ClientReplication::default()).collect(),
             query,
             tick: 0,
+            pool: (threads > 1).then(|| TaskPoolBuilder::new().num_threads(threads).build()),
         }
     }
 
@@ -187,13 +197,22 @@ impl Harness {
             tick,
             this_run,
         );
-        let mut payload_bytes = 0;
         for client in &mut self.clients {
             if tick > 0 {
                 // The ack of the previous snapshot arrives one tick later.
                 client.acknowledge(tick - 1);
             }
-            let payload = client.build_payload(&self.state, &mut self.cache, tick);
+        }
+        let mut clients: Vec<&mut ClientReplication> = self.clients.iter_mut().collect();
+        let payloads = build_payloads(
+            &mut clients,
+            &self.state,
+            &mut self.cache,
+            tick,
+            self.pool.as_ref(),
+        );
+        let mut payload_bytes = 0;
+        for payload in payloads {
             payload_bytes += payload.len();
             sent(encode(&ServerMessage::Snapshot(Snapshot {
                 tick,
@@ -210,7 +229,12 @@ impl Harness {
 /// Runs one scenario and returns its figures.
 pub fn run(scenario: Scenario) -> BenchRow {
     let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
-    let mut harness = Harness::new(scenario.clients, scenario.entities, moving_count);
+    let mut harness = Harness::new(
+        scenario.clients,
+        scenario.entities,
+        moving_count,
+        scenario.threads,
+    );
 
     // Warm up until every client holds the whole world (the initial sync is budget-limited).
     let warmup = 30 + scenario.entities * 16 / (8 * 1024) + 10;
@@ -258,6 +282,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
         clients: scenario.clients,
         entities: scenario.entities,
         moving_fraction: scenario.moving_fraction,
+        threads: scenario.threads,
         bytes_per_moving_entity,
         bytes_per_resting_entity: resting_total as f64
             / (resting_ticks * scenario.clients * scenario.entities) as f64,
@@ -272,14 +297,15 @@ pub fn run(scenario: Scenario) -> BenchRow {
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[BenchRow]) -> String {
     let mut out = String::from(
-        "clients entities moving | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
+        "clients entities moving threads | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "{:>7} {:>8} {:>6.2} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
+            "{:>7} {:>8} {:>6.2} {:>7} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
             row.clients,
             row.entities,
             row.moving_fraction,
+            row.threads,
             row.bytes_per_moving_entity,
             row.bytes_per_resting_entity,
             row.bytes_per_client_per_s,
@@ -303,6 +329,7 @@ mod tests {
             entities: 50,
             moving_fraction: 0.5,
             ticks: 10,
+            threads: 2,
         });
         assert!(
             row.bytes_per_moving_entity > 0.5,

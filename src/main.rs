@@ -98,6 +98,9 @@ struct BenchArgs {
     /// Fraction of entities moving in the single scenario.
     #[arg(long, default_value_t = 1.0, value_parser = parse_loss)]
     moving: f32,
+    /// Threads building snapshots in the single scenario.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -336,6 +339,7 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             entities: entities as usize,
             moving_fraction: args.moving,
             ticks: 0,
+            threads: args.threads as usize,
         }],
         _ => bench::default_grid(),
     };

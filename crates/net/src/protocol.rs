@@ -110,7 +110,9 @@ pub struct Snapshot {
     /// Client tick of this client's newest input simulated by `tick`: the client replays its
     /// inputs after it on top of this snapshot (prediction and reconciliation).
     pub last_input: Option<u32>,
-    /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)).
+    /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)). On the wire as
+    /// bincode writes any byte sequence (length, then the bytes), copied in one piece.
+    #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
     /// The server's advice to this client's clock, in 1/4 ticks: positive, run a little faster
     /// (its inputs arrive too late for the server's jitter buffer); negative, slower.

@@ -41,8 +41,8 @@ pub use clients::{
     ReservedClientIds,
 };
 pub use replication::{
-    AckTimeout, ClientReplication, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint,
-    ReplicationState, SnapshotInterval,
+    AckTimeout, ClientReplication, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ParallelSnapshots,
+    ReplicationFootprint, ReplicationState, SnapshotInterval,
 };
 pub use transport::ServerTransport;
 

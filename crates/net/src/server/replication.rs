@@ -74,6 +74,7 @@ impl Default for AckTimeout {
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ReplicationState>()
         .init_resource::<SnapshotCache>()
+        .init_resource::<ParallelSnapshots>()
         .init_resource::<AckTimeout>()
         .add_systems(
             PostUpdate,
@@ -157,46 +158,122 @@ struct EntityRecord {
 }
 
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
-/// link all clients acknowledged the previous tick, so each entity is encoded once per tick.
+/// link all clients acknowledged the previous tick, so each changed entity is encoded once per
+/// tick (against the previous tick), before any client's snapshot is built. Building snapshots
+/// only reads it, so clients can be built on several threads with the same bytes as on one.
 #[derive(Resource, Debug, Default)]
 pub struct SnapshotCache {
     entries: Vec<CacheEntry>,
+    /// The tick the entries were filled for.
+    filled_for: Option<u32>,
     scratch: BitWriter,
 }
 
 impl SnapshotCache {
-    /// The header and component bits of `record` for a client at `baseline`: from this tick's
-    /// shared entry when another client had the same baseline distance, else freshly encoded.
+    /// Encodes, once for this tick, every entity that changed since the previous tick against
+    /// that tick: the snapshot of every client that acknowledged it shares these bits.
+    pub fn prepare(&mut self, state: &ReplicationState, tick: u32) {
+        if self.filled_for == Some(tick) {
+            return;
+        }
+        self.filled_for = Some(tick);
+        if self.entries.len() < state.dense_len as usize {
+            self.entries
+                .resize_with(state.dense_len as usize, CacheEntry::default);
+        }
+        let baseline = tick.checked_sub(1);
+        for record in state.records.values() {
+            let entry = &mut self.entries[record.dense as usize];
+            entry.filled = false;
+            if baseline.is_none()
+                || !record
+                    .slots
+                    .iter()
+                    .any(|slot| Some(slot.changed_at) > baseline)
+            {
+                continue; // Nothing new since the previous tick: nobody at it needs bits.
+            }
+            let header = entity_header(record, baseline, tick);
+            entry.filled = true;
+            entry.tick = tick;
+            entry.back = 1;
+            entry.header = header;
+            entry.bits.clear();
+            if let Some(header) = &header {
+                write_components(
+                    &mut entry.bits,
+                    record,
+                    header,
+                    tick,
+                    &state.kinds,
+                    state.rate(),
+                );
+            }
+        }
+    }
+
+    /// The header and component bits of `record` for a client at `baseline`: the shared
+    /// encoding when it is at the previous tick, else freshly encoded into `scratch`.
     #[inline]
-    fn encode(
-        &mut self,
+    fn encode<'a>(
+        &'a self,
         record: &EntityRecord,
         baseline: Option<u32>,
         tick: u32,
-        kinds: &[(usize, [u32; 4], Option<u8>)],
-        tick_rate: u16,
-    ) -> (Option<EntityHeader>, &BitWriter) {
+        state: &ReplicationState,
+        scratch: &'a mut BitWriter,
+    ) -> (Option<EntityHeader>, &'a BitWriter) {
         let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
-        let entry = &mut self.entries[record.dense as usize];
-        if entry.filled && entry.tick == tick && entry.back == back {
+        if let Some(entry) = self.entries.get(record.dense as usize)
+            && entry.filled
+            && entry.tick == tick
+            && entry.back == back
+        {
             return (entry.header, &entry.bits);
         }
-        let shared = !entry.filled || entry.tick != tick;
         let header = entity_header(record, baseline, tick);
-        let bits = if shared {
-            entry.filled = true;
-            entry.tick = tick;
-            entry.back = back;
-            entry.header = header;
-            &mut entry.bits
-        } else {
-            &mut self.scratch
-        };
-        bits.clear();
+        scratch.clear();
         if let Some(header) = &header {
-            write_components(bits, record, header, tick, kinds, tick_rate);
+            write_components(scratch, record, header, tick, &state.kinds, state.rate());
         }
-        (header, bits)
+        (header, scratch)
+    }
+}
+
+/// Builds the snapshot payload of every client in `clients` for `tick`, on the threads of
+/// `pool` when given (each client's bytes are the same either way), else on this thread.
+pub fn build_payloads(
+    clients: &mut [&mut ClientReplication],
+    state: &ReplicationState,
+    cache: &mut SnapshotCache,
+    tick: u32,
+    pool: Option<&bevy::tasks::TaskPool>,
+) -> Vec<Vec<u8>> {
+    cache.prepare(state, tick);
+    let cache = &*cache;
+    let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
+    match pool {
+        Some(pool) if threads > 1 && clients.len() > 1 => {
+            let chunk = clients.len().div_ceil(threads);
+            let chunks: Vec<Vec<Vec<u8>>> = pool.scope(|scope| {
+                for part in clients.chunks_mut(chunk) {
+                    scope.spawn(async move {
+                        let mut scratch = BitWriter::new();
+                        part.iter_mut()
+                            .map(|client| client.build(state, cache, tick, &mut scratch))
+                            .collect()
+                    });
+                }
+            });
+            chunks.into_iter().flatten().collect()
+        }
+        _ => {
+            let mut scratch = BitWriter::new();
+            clients
+                .iter_mut()
+                .map(|client| client.build(state, cache, tick, &mut scratch))
+                .collect()
+        }
     }
 }
 
@@ -387,9 +464,10 @@ impl ClientReplication {
     fn select_by_priority(
         &mut self,
         state: &ReplicationState,
-        cache: &mut SnapshotCache,
+        cache: &SnapshotCache,
         tick: u32,
         candidates: &mut Vec<(u32, NetId)>,
+        scratch: &mut BitWriter,
     ) {
         let header_bits = 16 + state.kinds.len();
         let mut sized: Vec<(f32, usize, u32, NetId)> = candidates
@@ -402,7 +480,7 @@ impl ClientReplication {
                 };
                 let record = &state.records[&net_id];
                 let bits = cache
-                    .encode(record, baseline, tick, &state.kinds, state.rate())
+                    .encode(record, baseline, tick, state, scratch)
                     .1
                     .bit_len();
                 (entity.priority, bits + header_bits, dense, net_id)
@@ -430,12 +508,28 @@ impl ClientReplication {
         candidates.sort_unstable_by_key(|&(_, net_id)| net_id);
     }
 
-    /// Builds this client's snapshot payload for `tick` and remembers what it carries.
+    /// Builds this client's snapshot payload for `tick` and remembers what it carries. (For many
+    /// clients, [`build_payloads`] shares the work and can use several threads.)
     pub fn build_payload(
         &mut self,
         state: &ReplicationState,
         cache: &mut SnapshotCache,
         tick: u32,
+    ) -> Vec<u8> {
+        cache.prepare(state, tick);
+        let mut scratch = std::mem::take(&mut cache.scratch);
+        let payload = self.build(state, cache, tick, &mut scratch);
+        cache.scratch = scratch;
+        payload
+    }
+
+    /// The body of [`Self::build_payload`], with the cache prepared for `tick`.
+    fn build(
+        &mut self,
+        state: &ReplicationState,
+        cache: &SnapshotCache,
+        tick: u32,
+        scratch: &mut BitWriter,
     ) -> Vec<u8> {
         self.first_sent.get_or_insert(tick);
         self.newest_sent = Some(tick);
@@ -455,11 +549,6 @@ impl ClientReplication {
         }
 
         let kinds = state.kinds.len();
-        if cache.entries.len() < state.dense_len as usize {
-            cache
-                .entries
-                .resize_with(state.dense_len as usize, CacheEntry::default);
-        }
 
         // Usually everything fits: one pass writes entities in id order (cheap id steps) from
         // the shared encodings, listing what it carries.
@@ -474,7 +563,7 @@ impl ClientReplication {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
             };
-            let (header, bits) = cache.encode(record, baseline, tick, &state.kinds, state.rate());
+            let (header, bits) = cache.encode(record, baseline, tick, state, scratch);
             let Some(header) = header else {
                 continue; // Nothing new for this client.
             };
@@ -491,7 +580,7 @@ impl ClientReplication {
         }
 
         if over_budget {
-            self.select_by_priority(state, cache, tick, &mut carried);
+            self.select_by_priority(state, cache, tick, &mut carried, scratch);
             writer.clear();
             previous_id = u32::MAX;
             previous_header = None;
@@ -501,8 +590,7 @@ impl ClientReplication {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
-                let (header, bits) =
-                    cache.encode(record, baseline, tick, &state.kinds, state.rate());
+                let (header, bits) = cache.encode(record, baseline, tick, state, scratch);
                 let header = header.expect("a candidate has something to send");
                 write_id_step(&mut writer, previous_id, net_id.0);
                 write_header(&mut writer, &header, previous_header.as_ref(), kinds);
@@ -800,20 +888,43 @@ fn send_away_silent_clients(
     }
 }
 
+/// Whether snapshots are built on the compute task pool's threads (default) or on the tick's
+/// thread. The bytes are the same either way.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParallelSnapshots(pub bool);
+
+impl Default for ParallelSnapshots {
+    fn default() -> Self {
+        Self(true)
+    }
+}
+
 fn send_snapshots(
     mut server: ResMut<RenetServer>,
     mut clients: Query<(&ConnectedClient, &mut ClientReplication)>,
     state: Res<ReplicationState>,
     mut cache: ResMut<SnapshotCache>,
+    parallel: Res<ParallelSnapshots>,
     tick: Res<SimulationTick>,
 ) {
     let mut sent = 0;
-    for (client, mut replication) in &mut clients {
+    let (infos, mut replications): (Vec<_>, Vec<_>) = clients.iter_mut().unzip();
+    let mut refs: Vec<&mut ClientReplication> = replications
+        .iter_mut()
+        .map(|replication| &mut **replication)
+        .collect();
+    let pool = parallel
+        .0
+        .then(bevy::tasks::ComputeTaskPool::try_get)
+        .flatten()
+        .map(|pool| &**pool);
+    let payloads = build_payloads(&mut refs, &state, &mut cache, tick.0, pool);
+    for (client, payload) in infos.into_iter().zip(payloads) {
         let client_id = client.client_id;
         let snapshot = Snapshot {
             tick: tick.0,
             last_input: client.last_input,
-            payload: replication.build_payload(&state, &mut cache, tick.0),
+            payload,
             clock: (client.pacing.advice * 4.0).round().clamp(-127.0, 127.0) as i8,
             buffer: (client.pacing.target * 4.0).round().clamp(0.0, 255.0) as u8,
         };
@@ -986,6 +1097,60 @@ mod tests {
             }
         }
         assert!(applied > 250);
+    }
+
+    #[test]
+    fn parallel_and_single_threaded_snapshots_are_byte_identical() {
+        let mut app = App::new();
+        app.add_plugins(test_registry);
+        let world = app.world_mut();
+        let mut rng = fastrand::Rng::with_seed(9);
+        for i in 0..600 {
+            let at = Vec2::new(rng.f32() * 800.0, rng.f32() * 800.0);
+            let mut entity = world.spawn((Replicated, Place(at), Heading(0.0)));
+            if i % 3 == 0 {
+                entity.insert(Drift(Vec2::X));
+            }
+        }
+        let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let mut state = ReplicationState::default();
+        let (mut cache_one, mut cache_many) = (SnapshotCache::default(), SnapshotCache::default());
+        let mut one: Vec<ClientReplication> =
+            (0..7).map(|_| ClientReplication::default()).collect();
+        let mut many: Vec<ClientReplication> =
+            (0..7).map(|_| ClientReplication::default()).collect();
+        let pool = bevy::tasks::TaskPoolBuilder::new().num_threads(2).build();
+        for tick in 1..120u32 {
+            let world = app.world_mut();
+            world.increment_change_tick();
+            let mut bodies = world.query::<(&mut Place, &mut Heading)>();
+            for (index, (mut place, mut heading)) in bodies.iter_mut(world).enumerate() {
+                if (index as u32 + tick).is_multiple_of(4) {
+                    place.0.x += 1.5;
+                    heading.0 += 0.01;
+                }
+            }
+            world.increment_change_tick();
+            let this_run = world.change_tick();
+            let registry = world.resource::<ReplicationRegistry>();
+            collect_into(&mut state, registry, query.iter(world), tick, this_run);
+            // Each client acknowledges differently: every tick, late, or seldom.
+            for (index, (a, b)) in one.iter_mut().zip(many.iter_mut()).enumerate() {
+                let lag = index as u32;
+                if tick > lag && (tick - lag).is_multiple_of(index as u32 + 1) {
+                    a.acknowledge(tick - lag - 1);
+                    b.acknowledge(tick - lag - 1);
+                }
+            }
+            let mut refs: Vec<&mut ClientReplication> = one.iter_mut().collect();
+            let single = build_payloads(&mut refs, &state, &mut cache_one, tick, None);
+            let mut refs: Vec<&mut ClientReplication> = many.iter_mut().collect();
+            let parallel = build_payloads(&mut refs, &state, &mut cache_many, tick, Some(&pool));
+            assert_eq!(
+                single, parallel,
+                "tick {tick}: the threads changed the bytes"
+            );
+        }
     }
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
