@@ -271,6 +271,7 @@ fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
             payload,
             clock: 0,
             buffer: 4,
+            total: None,
         })));
     }
     messages

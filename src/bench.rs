@@ -220,6 +220,7 @@ impl Harness {
                 payload,
                 clock: 0,
                 buffer: 4,
+                total: None,
             })));
         }
         (start.elapsed().as_secs_f64() * 1e6, payload_bytes)

@@ -119,6 +119,9 @@ pub struct Snapshot {
     pub clock: i8,
     /// The input lead the server's jitter buffer aims for with this client, in 1/4 ticks.
     pub buffer: u8,
+    /// Once a second: how many entities the server replicates in all (a client with interest
+    /// management gets only those relevant to it).
+    pub total: Option<u32>,
 }
 
 /// The game's input type, by name: inserted by the network plugins, part of the fingerprint.
@@ -216,6 +219,7 @@ mod tests {
                 payload: vec![1, 2, 3, 255],
                 clock: -3,
                 buffer: 8,
+                total: Some(20_000),
             }),
             ServerMessage::Message {
                 kind: 0,

@@ -5,6 +5,7 @@
 use bevy::prelude::*;
 use skirmish_net::log_limit::LogLimiter;
 use skirmish_net::messages::{FromClient, SendTo, ToClients};
+use skirmish_net::server::interest::{AppInterestExt, InterestSettings};
 use skirmish_net::server::names::sanitize_name;
 use skirmish_net::server::{
     ClientInput, ClientJoined, ConnectedClient, ConnectedClients, ControlledBy, Controls,
@@ -19,6 +20,13 @@ use crate::combat::{SlotCounter, Weapon, spawn_point};
 
 pub(super) fn plugin(app: &mut App) {
     app.insert_resource(ReservedClientIds(vec![BOT_IDS]))
+        // Each client gets what is within 1200 units of its player (a window shows about 730
+        // from its centre to a corner), kept until 150 further.
+        .spatial_interest::<Position>(InterestSettings {
+            radius: 1200.0,
+            hysteresis: 150.0,
+            cell: 600.0,
+        })
         .add_observer(spawn_player)
         .add_systems(
             FixedUpdate,

@@ -90,6 +90,12 @@ impl Quantize for Rotation {
     }
 }
 
+impl skirmish_net::server::interest::Located for Position {
+    fn location(&self) -> Vec2 {
+        self.0
+    }
+}
+
 impl Blend for Position {
     fn lerp(&self, to: &Self, t: f32) -> Self {
         Self(self.0.lerp(to.0, t))

@@ -87,13 +87,16 @@ fn update_net_overlay(
         return;
     }
     let line = format!(
-        "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {}\ncorrections {} (last {:.2}, max {:.2})\ninput buffer {:.2} ticks   clock x{:.3}\n[F3] hide",
+        "RTT {:.0} ms   loss {:.1}%\nin {:.1} kbps   out {:.1} kbps\nsnapshots {:.0}/s   entities {} of {}\ncorrections {} (last {:.2}, max {:.2})\ninput buffer {:.2} ticks   clock x{:.3}\n[F3] hide",
         stats.rtt_ms,
         stats.packet_loss * 100.0,
         stats.bytes_in_per_s * 8.0 / 1000.0,
         stats.bytes_out_per_s * 8.0 / 1000.0,
         stats.snapshots_per_s,
         stats.entities,
+        stats
+            .server_entities
+            .map_or_else(|| "?".to_owned(), |total| total.to_string()),
         stats.corrections,
         stats.last_correction,
         stats.max_correction,

@@ -182,6 +182,7 @@ impl Default for ClientSession {
             tick_rate: DEFAULT_TICK_RATE,
             clock_advice: 0.0,
             input_buffer: 0.0,
+            server_entities: None,
             connect_started: None,
             hello_sent: false,
             secure: false,
@@ -256,6 +257,8 @@ pub struct ClientSession {
     pub clock_advice: f32,
     /// The input lead the server's jitter buffer aims for with us, in ticks.
     pub input_buffer: f32,
+    /// How many entities the server replicates in all (we may get only those relevant to us).
+    pub server_entities: Option<u32>,
     /// When [`connect`] was called, to give up after [`ConnectTimeout`].
     connect_started: Option<Instant>,
     /// Whether our hello went out.
@@ -518,6 +521,9 @@ fn handle_messages<B: AsRef<[u8]>>(
         session.snapshot_payload_bytes += snapshot.payload.len() as u64;
         session.snapshot_entity_updates += entries;
         session.clock_advice = f32::from(snapshot.clock) / 4.0;
+        if let Some(total) = snapshot.total {
+            session.server_entities = Some(total);
+        }
         session.input_buffer = f32::from(snapshot.buffer) / 4.0;
         world.write_message(SnapshotApplied {
             tick: snapshot.tick,

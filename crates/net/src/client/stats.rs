@@ -26,8 +26,10 @@ pub struct NetStats {
     pub bytes_out_per_s: f32,
     /// Snapshots applied per second (last window).
     pub snapshots_per_s: f32,
-    /// Replicated entities present locally.
+    /// Replicated entities present locally (those relevant to us).
     pub entities: usize,
+    /// Entities the server replicates in all, as it last said.
+    pub server_entities: Option<u32>,
     /// Prediction corrections since connecting.
     pub corrections: u64,
     /// Of them, those larger than one unit (a visible misprediction, not rounding).
@@ -71,6 +73,7 @@ fn update_stats(
     mut stats: ResMut<NetStats>,
 ) {
     stats.entities = map.len();
+    stats.server_entities = session.server_entities;
     if let Some(client) = &client {
         stats.rtt_ms = (client.rtt() * 1000.0) as f32;
         stats.packet_loss = client.packet_loss() as f32;

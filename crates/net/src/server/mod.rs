@@ -8,9 +8,11 @@
 //! - [`replication`]: what changed, per-client snapshots within a byte budget;
 //! - [`lag_compensation`]: histories of hittable components, and how far back to judge a
 //!   client's action;
+//! - [`interest`]: which entities each client gets (space, rooms, per-client exceptions);
 //! - [`names`]: player names made safe to show.
 
 pub mod clients;
+pub mod interest;
 pub mod lag_compensation;
 pub mod names;
 mod receive;

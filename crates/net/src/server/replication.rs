@@ -32,6 +32,7 @@ use crate::replication::{
     Encoding, NetId, Quantized, Replicated, ReplicationRegistry, field_delta, predicted,
 };
 use crate::server::clients::{ConnectedClient, Farewells};
+use crate::server::interest;
 use crate::server::{ServerSystems, TickRate};
 use crate::snapshot::{EntityHeader, write_end, write_header, write_id_step};
 use crate::tick::SimulationTick;
@@ -80,7 +81,11 @@ pub(super) fn plugin(app: &mut App) {
             PostUpdate,
             (
                 send_away_silent_clients,
-                (collect_changes, send_snapshots)
+                (
+                    collect_changes,
+                    interest::resolve_views.in_set(interest::InterestSystems),
+                    send_snapshots,
+                )
                     .chain()
                     .run_if(resource_changed::<SimulationTick>)
                     .run_if(snapshot_due),
@@ -103,8 +108,14 @@ fn snapshot_due(tick: Res<SimulationTick>, interval: Option<Res<SnapshotInterval
 /// with the tick each last changed.
 #[derive(Resource, Debug, Default)]
 pub struct ReplicationState {
-    records: BTreeMap<NetId, EntityRecord>,
-    ids: EntityHashMap<NetId>,
+    /// By dense index.
+    records: Vec<Option<EntityRecord>>,
+    /// Net id to dense index, in id order.
+    order: BTreeMap<NetId, u32>,
+    /// Entity to dense index.
+    ids: EntityHashMap<u32>,
+    /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
+    pub(crate) space: interest::Space,
     /// How each registry kind travels: 0 fields means serde bytes; the kind of its rate.
     kinds: Vec<(usize, [u32; 4], Option<u8>)>,
     /// The tick rate rates are per second of (`None`: the default).
@@ -134,27 +145,50 @@ impl ReplicationState {
 
     /// The network id of a replicated entity, once it has been collected.
     pub fn net_id(&self, entity: Entity) -> Option<NetId> {
+        self.record_of(entity).map(|record| record.net_id)
+    }
+
+    /// Where a replicated entity was at the last collection, when space is registered and it
+    /// has a place.
+    pub fn location(&self, entity: Entity) -> Option<Vec2> {
+        self.record_of(entity)?.location
+    }
+
+    pub(crate) fn dense_of(&self, entity: Entity) -> Option<u32> {
         self.ids.get(&entity).copied()
+    }
+
+    fn record_of(&self, entity: Entity) -> Option<&EntityRecord> {
+        self.records.get(*self.ids.get(&entity)? as usize)?.as_ref()
+    }
+
+    pub(crate) fn record(&self, dense: u32) -> Option<&EntityRecord> {
+        self.records.get(dense as usize)?.as_ref()
     }
 
     /// Number of replicated entities.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.order.len()
     }
 
     /// Whether no entity is replicated.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.order.is_empty()
     }
 }
 
 #[derive(Debug)]
-struct EntityRecord {
+pub(crate) struct EntityRecord {
+    pub(crate) net_id: NetId,
     /// Index into per-client arrays; reused only after a despawn was processed.
-    dense: u32,
+    pub(crate) dense: u32,
     /// Sorted by kind.
     slots: Vec<Slot>,
     generation: u32,
+    /// Where it is, when space is registered and it has a place.
+    pub(crate) location: Option<Vec2>,
+    /// The rooms it is in (all, without [`Rooms`](crate::server::interest::Rooms)).
+    pub(crate) rooms: u64,
 }
 
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
@@ -182,7 +216,7 @@ impl SnapshotCache {
                 .resize_with(state.dense_len as usize, CacheEntry::default);
         }
         let baseline = tick.checked_sub(1);
-        for record in state.records.values() {
+        for record in state.records.iter().flatten() {
             let entry = &mut self.entries[record.dense as usize];
             entry.filled = false;
             if baseline.is_none()
@@ -335,6 +369,8 @@ struct ClientEntity {
     baseline: u32,
     /// Snapshots this entity had news for but was left out of (budget); highest goes first.
     priority: f32,
+    /// The newest snapshot tick for which the entity was relevant to this client.
+    relevant_at: u32,
 }
 
 const NOT_SENT: u32 = u32::MAX;
@@ -360,6 +396,14 @@ pub struct ClientReplication {
     newest_sent: Option<u32>,
     /// Newest snapshot tick the client acknowledged, even one no longer in flight.
     newest_ack: Option<u32>,
+    /// What this client may see (`None`: everything).
+    pub interest: Option<interest::InterestView>,
+    /// The entities relevant to it at the last snapshot: `(net id, dense)`, in id order.
+    relevant: Vec<(NetId, u32)>,
+    /// The same for this snapshot, being built.
+    next_relevant: Vec<(NetId, u32)>,
+    /// The snapshot tick `relevant` was worked out for.
+    newest_relevance: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -436,6 +480,100 @@ impl ClientReplication {
         }
     }
 
+    /// Works out which entities are relevant to this client for `tick` (see
+    /// [`crate::server::interest`]): those that left are despawned on it, those that came back
+    /// will be sent whole.
+    fn update_relevance(&mut self, state: &ReplicationState, tick: u32) {
+        let Some(view) = self.interest.take() else {
+            self.relevant.clear();
+            return;
+        };
+        let previous = self.newest_relevance;
+        let mut next = std::mem::take(&mut self.next_relevant);
+        next.clear();
+        let room = |record: &EntityRecord| record.rooms & view.rooms != 0;
+        match view.center {
+            Some(center) => {
+                let reach = view.radius + view.hysteresis;
+                let (near, far) = (view.radius * view.radius, reach * reach);
+                let entities = &self.entities;
+                state.space.near(center, reach, |dense| {
+                    let Some(record) = state.record(dense) else {
+                        return;
+                    };
+                    let inside = match record.location {
+                        None => true,
+                        Some(at) => {
+                            let distance = at.distance_squared(center);
+                            // Seen at the last snapshot: kept until past the hysteresis band.
+                            let seen = previous.is_some_and(|previous| {
+                                entities.get(dense as usize).is_some_and(|entity| {
+                                    entity.net_id == record.net_id && entity.relevant_at == previous
+                                })
+                            });
+                            distance <= near || (seen && distance <= far)
+                        }
+                    };
+                    if inside && room(record) {
+                        next.push((record.net_id, dense));
+                    }
+                });
+            }
+            None => next.extend(
+                state
+                    .order
+                    .iter()
+                    .map(|(net_id, dense)| (*net_id, *dense))
+                    .filter(|(_, dense)| state.record(*dense).is_some_and(room)),
+            ),
+        }
+        for &dense in &view.always {
+            if let Some(record) = state.record(dense) {
+                next.push((record.net_id, dense));
+            }
+        }
+        if !view.never.is_empty() {
+            next.retain(|(_, dense)| view.never.binary_search(dense).is_err());
+        }
+        next.sort_unstable();
+        next.dedup();
+        for &(net_id, dense) in &next {
+            self.entity(dense, net_id).relevant_at = tick;
+        }
+        // Those that left: despawned on this client (sent whole again if they come back).
+        let mut despawned = false;
+        for &(net_id, dense) in &self.relevant {
+            if let Some(entity) = self.entities.get_mut(dense as usize)
+                && entity.net_id == net_id
+                && entity.relevant_at != tick
+                && entity.baseline != NOT_SENT
+            {
+                entity.baseline = NOT_SENT;
+                entity.priority = 0.0;
+                self.pending_despawns.push((net_id, tick));
+                despawned = true;
+            }
+        }
+        if despawned {
+            self.pending_despawns
+                .sort_unstable_by_key(|&(net_id, _)| net_id);
+        }
+        // Those that came back before their despawn was acknowledged: the spawn replaces it.
+        if !self.pending_despawns.is_empty() {
+            self.pending_despawns
+                .retain(|(net_id, _)| next.binary_search_by_key(net_id, |(id, _)| *id).is_err());
+        }
+        self.next_relevant = std::mem::replace(&mut self.relevant, next);
+        self.newest_relevance = Some(tick);
+        self.interest = Some(view);
+    }
+
+    /// Entities relevant to this client at its last snapshot (all of them without interest
+    /// management: then 0).
+    pub fn relevant_count(&self) -> usize {
+        self.relevant.len()
+    }
+
     fn entity(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
         let index = dense as usize;
         if index >= self.entities.len() {
@@ -445,6 +583,7 @@ impl ClientReplication {
                     net_id: NetId(u32::MAX),
                     baseline: NOT_SENT,
                     priority: 0.0,
+                    relevant_at: NOT_SENT,
                 },
             );
         }
@@ -454,6 +593,7 @@ impl ClientReplication {
                 net_id,
                 baseline: NOT_SENT,
                 priority: 0.0,
+                relevant_at: NOT_SENT,
             };
         }
         entity
@@ -478,7 +618,9 @@ impl ClientReplication {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
-                let record = &state.records[&net_id];
+                let Some(record) = state.record(dense) else {
+                    return (f32::MIN, 0, dense, net_id);
+                };
                 let bits = cache
                     .encode(record, baseline, tick, state, scratch)
                     .1
@@ -549,6 +691,7 @@ impl ClientReplication {
         }
 
         let kinds = state.kinds.len();
+        self.update_relevance(state, tick);
 
         // Usually everything fits: one pass writes entities in id order (cheap id steps) from
         // the shared encodings, listing what it carries.
@@ -558,7 +701,18 @@ impl ClientReplication {
         let mut previous_id = u32::MAX;
         let mut previous_header: Option<EntityHeader> = None;
         let mut over_budget = false;
-        for (&net_id, record) in &state.records {
+        let relevant = std::mem::take(&mut self.relevant);
+        let everything = self.interest.is_none();
+        let ids = state.order.iter().map(|(net_id, dense)| (*net_id, *dense));
+        let seen: Box<dyn Iterator<Item = (NetId, u32)>> = if everything {
+            Box::new(ids)
+        } else {
+            Box::new(relevant.iter().copied())
+        };
+        for (net_id, dense) in seen {
+            let Some(record) = state.record(dense) else {
+                continue;
+            };
             let baseline = match self.entity(record.dense, net_id).baseline {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
@@ -579,13 +733,16 @@ impl ClientReplication {
             over_budget = writer.bit_len() > budget_bits;
         }
 
+        self.relevant = relevant;
         if over_budget {
             self.select_by_priority(state, cache, tick, &mut carried, scratch);
             writer.clear();
             previous_id = u32::MAX;
             previous_header = None;
-            for &(_, net_id) in &carried {
-                let record = &state.records[&net_id];
+            for &(dense, net_id) in &carried {
+                let Some(record) = state.record(dense) else {
+                    continue;
+                };
                 let baseline = match self.entities[record.dense as usize].baseline {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
@@ -757,20 +914,39 @@ pub fn collect_into<'w>(
     let mut scratch = Vec::new();
 
     for (entity, entity_ref) in entities {
-        let net_id = *state.ids.entry(entity).or_insert_with(|| {
-            let net_id = NetId(state.next_net_id);
-            state.next_net_id = state.next_net_id.wrapping_add(1);
-            net_id
-        });
-        let record = state.records.entry(net_id).or_insert_with(|| EntityRecord {
-            dense: state.free_dense.pop().unwrap_or_else(|| {
-                state.dense_len += 1;
-                state.dense_len - 1
-            }),
-            slots: Vec::new(),
-            generation,
-        });
+        let dense = match state.ids.get(&entity) {
+            Some(&dense) => dense,
+            None => {
+                let net_id = NetId(state.next_net_id);
+                state.next_net_id = state.next_net_id.wrapping_add(1);
+                let dense = state.free_dense.pop().unwrap_or_else(|| {
+                    state.dense_len += 1;
+                    state.dense_len - 1
+                });
+                if state.records.len() <= dense as usize {
+                    state.records.resize_with(dense as usize + 1, || None);
+                }
+                state.records[dense as usize] = Some(EntityRecord {
+                    net_id,
+                    dense,
+                    slots: Vec::new(),
+                    generation,
+                    location: None,
+                    rooms: u64::MAX,
+                });
+                state.ids.insert(entity, dense);
+                state.order.insert(net_id, dense);
+                dense
+            }
+        };
+        let Some(record) = state.records[dense as usize].as_mut() else {
+            continue;
+        };
         record.generation = generation;
+        record.location = state.space.locate(&entity_ref);
+        record.rooms = entity_ref
+            .get::<interest::Rooms>()
+            .map_or(u64::MAX, |rooms| rooms.0);
         for (kind, rule) in registry.iter() {
             let index = record.slots.binary_search_by_key(&kind, |slot| slot.kind);
             let Some(ticks) = entity_ref.get_change_ticks_by_id(rule.component_id) else {
@@ -843,23 +1019,27 @@ pub fn collect_into<'w>(
     }
 
     state.despawned.clear();
-    let despawned = &mut state.despawned;
-    let free_dense = &mut state.free_dense;
-    state.records.retain(|net_id, record| {
-        let alive = record.generation == generation;
-        if !alive {
-            despawned.push((*net_id, record.dense));
+    for slot in &mut state.records {
+        if let Some(record) = slot
+            && record.generation != generation
+        {
+            state.despawned.push((record.net_id, record.dense));
             // Free for reuse from the next collection on, after clients saw this despawn.
-            free_dense.push(record.dense);
+            state.free_dense.push(record.dense);
+            state.order.remove(&record.net_id);
+            *slot = None;
         }
-        alive
-    });
+    }
     if !state.despawned.is_empty() {
         let records = &state.records;
-        state.ids.retain(|_, net_id| records.contains_key(net_id));
+        state
+            .ids
+            .retain(|_, dense| records.get(*dense as usize).is_some_and(Option::is_some));
         // Hand out the smallest free indices first, keeping per-client arrays compact.
         state.free_dense.sort_unstable_by(|a, b| b.cmp(a));
     }
+    let ReplicationState { records, space, .. } = state;
+    space.index(records);
     state.last_run = Some(this_run);
 }
 
@@ -927,6 +1107,10 @@ fn send_snapshots(
             payload,
             clock: (client.pacing.advice * 4.0).round().clamp(-127.0, 127.0) as i8,
             buffer: (client.pacing.target * 4.0).round().clamp(0.0, 255.0) as u8,
+            total: tick
+                .0
+                .is_multiple_of(60)
+                .then(|| u32::try_from(state.len()).unwrap_or(u32::MAX)),
         };
         let message = encode(&ServerMessage::Snapshot(snapshot));
         if message.len() > MAX_MESSAGE_BYTES {
@@ -1077,6 +1261,7 @@ mod tests {
                 payload,
                 clock: 0,
                 buffer: 0,
+                total: None,
             };
             apply_snapshot(client.world_mut(), &snapshot).expect("a snapshot we built decodes");
             applied += 1;
@@ -1097,6 +1282,214 @@ mod tests {
             }
         }
         assert!(applied > 250);
+    }
+
+    impl crate::server::interest::Located for Place {
+        fn location(&self) -> Vec2 {
+            self.0
+        }
+    }
+
+    /// A server world and a decoding client for interest tests: `(server app, state, client
+    /// app)`, the state taken out of the app (spatial interest registered on `Place`).
+    fn interest_setup() -> (App, ReplicationState, App) {
+        use crate::client::ClientSession;
+        use crate::client::snapshot::{ReplicaHistory, ServerEntityMap};
+        use crate::server::interest::{AppInterestExt, InterestSettings};
+
+        let mut server = App::new();
+        server
+            .add_plugins(test_registry)
+            .spatial_interest::<Place>(InterestSettings {
+                radius: 100.0,
+                hysteresis: 20.0,
+                cell: 100.0,
+            });
+        let state = server
+            .world_mut()
+            .remove_resource::<ReplicationState>()
+            .expect("registered");
+        let client = || {
+            let mut client = App::new();
+            client
+                .add_plugins(test_registry)
+                .init_resource::<ClientSession>()
+                .init_resource::<ServerEntityMap>()
+                .init_resource::<ReplicaHistory>();
+            client
+        };
+        (server, state, client())
+    }
+
+    /// One tick: collect, then build each client's snapshot (acknowledging the previous one)
+    /// and apply it on that client's app.
+    fn interest_tick(
+        server: &mut App,
+        state: &mut ReplicationState,
+        cache: &mut SnapshotCache,
+        clients: &mut [(&mut ClientReplication, &mut App)],
+        tick: u32,
+    ) {
+        use crate::client::snapshot::apply_snapshot;
+        use crate::protocol::Snapshot;
+
+        let world = server.world_mut();
+        world.increment_change_tick();
+        let this_run = world.change_tick();
+        let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let registry = world.resource::<ReplicationRegistry>();
+        collect_into(state, registry, query.iter(world), tick, this_run);
+        // What the test changes next is newer than this collection.
+        world.increment_change_tick();
+        for (replication, client) in clients.iter_mut() {
+            if tick > 1 {
+                replication.acknowledge(tick - 1);
+            }
+            let payload = replication.build_payload(state, cache, tick);
+            let snapshot = Snapshot {
+                tick,
+                last_input: None,
+                payload,
+                clock: 0,
+                buffer: 0,
+                total: None,
+            };
+            apply_snapshot(client.world_mut(), &snapshot).expect("decodes");
+        }
+    }
+
+    #[test]
+    fn an_entity_crossing_the_border_leaves_and_comes_back_whole_without_flicker() {
+        use crate::client::snapshot::ServerEntityMap;
+        use crate::server::interest::InterestView;
+
+        let (mut server, mut state, mut client) = interest_setup();
+        let mover = server
+            .world_mut()
+            .spawn((Replicated, Place(Vec2::new(50.0, 0.0))))
+            .id();
+        let mut cache = SnapshotCache::default();
+        let mut replication = ClientReplication {
+            interest: Some(InterestView {
+                center: Some(Vec2::ZERO),
+                radius: 100.0,
+                hysteresis: 20.0,
+                rooms: u64::MAX,
+                ..default()
+            }),
+            ..default()
+        };
+        // Out to 115 (inside the band), back to 95, out to 118, out past the band to 140,
+        // and back in to 90.
+        let mut path: Vec<f32> = Vec::new();
+        path.extend((10..=23).map(|step| step as f32 * 5.0));
+        path.extend((19..=23).rev().map(|step| step as f32 * 5.0));
+        path.extend([118.0, 119.0, 118.0]);
+        path.extend((24..=28).map(|step| step as f32 * 5.0));
+        path.extend((18..=27).rev().map(|step| step as f32 * 5.0));
+        let mut present_before = false;
+        let mut left = false;
+        for (tick, x) in (1u32..).zip(path) {
+            server.world_mut().get_mut::<Place>(mover).unwrap().0.x = x;
+            interest_tick(
+                &mut server,
+                &mut state,
+                &mut cache,
+                &mut [(&mut replication, &mut client)],
+                tick,
+            );
+            let net_id = state.net_id(mover).unwrap();
+            let local = client.world().resource::<ServerEntityMap>().get(net_id);
+            let present = local.is_some();
+            if x <= 100.0 {
+                assert!(present, "tick {tick}: inside the radius at {x}");
+                let seen = client.world().get::<Place>(local.unwrap()).unwrap();
+                assert_eq!(
+                    seen.quantize(),
+                    Place(Vec2::new(x, 0.0)).quantize(),
+                    "current state"
+                );
+            } else if x <= 120.0 {
+                assert_eq!(present, present_before, "tick {tick}: flickered at {x}");
+            } else {
+                assert!(
+                    !present,
+                    "tick {tick}: past the band at {x} it is despawned"
+                );
+                left = true;
+            }
+            present_before = present;
+        }
+        assert!(left && present_before, "it left and came back");
+    }
+
+    #[test]
+    fn a_room_scoped_entity_never_reaches_a_client_outside_the_room() {
+        use crate::client::snapshot::ServerEntityMap;
+        use crate::server::interest::{InterestView, Rooms};
+
+        let (mut server, mut state, mut inside) = interest_setup();
+        let (_, _, mut outside) = interest_setup();
+        let secret = server
+            .world_mut()
+            .spawn((Replicated, Place(Vec2::ZERO), Rooms(0b01)))
+            .id();
+        let public = server
+            .world_mut()
+            .spawn((Replicated, Place(Vec2::X), Heading(1.0)))
+            .id();
+        let view = |rooms| InterestView {
+            center: Some(Vec2::ZERO),
+            radius: 100.0,
+            hysteresis: 20.0,
+            rooms,
+            ..default()
+        };
+        let mut member = ClientReplication {
+            interest: Some(view(0b01)),
+            ..default()
+        };
+        let mut stranger = ClientReplication {
+            interest: Some(view(0b10)),
+            ..default()
+        };
+        let mut cache = SnapshotCache::default();
+        for tick in 1..60u32 {
+            server.world_mut().get_mut::<Place>(secret).unwrap().0.x = tick as f32;
+            interest_tick(
+                &mut server,
+                &mut state,
+                &mut cache,
+                &mut [(&mut member, &mut inside), (&mut stranger, &mut outside)],
+                tick,
+            );
+            // The stranger's bytes, decoded: never the secret entity.
+            let secret_id = state.net_id(secret).unwrap();
+            assert!(
+                outside
+                    .world()
+                    .resource::<ServerEntityMap>()
+                    .get(secret_id)
+                    .is_none(),
+                "tick {tick}: the secret reached the stranger"
+            );
+        }
+        let public_id = state.net_id(public).unwrap();
+        let secret_id = state.net_id(secret).unwrap();
+        assert!(
+            outside
+                .world()
+                .resource::<ServerEntityMap>()
+                .get(public_id)
+                .is_some()
+        );
+        assert!(
+            inside
+                .world()
+                .resource::<ServerEntityMap>()
+                .get(secret_id)
+                .is_some()
+        );
     }
 
     #[test]

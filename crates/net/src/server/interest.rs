@@ -1,0 +1,255 @@
+//! Interest management: each client gets only the entities relevant to it, so a large world or a
+//! big lobby costs per client what that client sees, not what exists.
+//!
+//! - **Space.** Register where entities are with [`AppInterestExt::spatial_interest`] (any
+//!   component implementing [`Located`]): a client then sees the located entities within its
+//!   radius of its center (the place of the first entity it controls, or
+//!   [`ClientInterest::center`]). One that saw an entity keeps it until it is `hysteresis`
+//!   further, so nothing flickers at the border. Entities without a place are seen by everyone.
+//! - **Rooms.** [`Rooms`] on an entity and [`ClientInterest::rooms`] on a client: bit sets that
+//!   must share a bit (rooms, teams, matches on one server).
+//! - **Per client.** [`ClientInterest::always`] and [`ClientInterest::never`] list entities a
+//!   client always or never gets, whatever the rules above. A game's own rule (line of sight,
+//!   fog of war) is a system that fills them before snapshots go out (in
+//!   [`ServerSystems::Send`](crate::server::ServerSystems::Send), before
+//!   [`InterestSystems`]).
+//!
+//! An entity leaving a client's interest is despawned on that client; coming back, it arrives
+//! whole with its current state. Bytes, priority and budget apply to relevant entities only.
+
+use bevy::ecs::entity::EntityHashSet;
+use bevy::ecs::world::EntityRef;
+use bevy::platform::collections::HashMap;
+use bevy::prelude::*;
+
+use crate::server::clients::{ConnectedClient, Controls};
+use crate::server::replication::{ClientReplication, EntityRecord, ReplicationState};
+
+/// Where an entity is, for spatial interest.
+pub trait Located: Component {
+    /// The entity's place in the plane interest is computed in.
+    fn location(&self) -> Vec2;
+}
+
+/// Spatial interest's defaults and grid.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct InterestSettings {
+    /// How far a client sees, by default.
+    pub radius: f32,
+    /// How much further an entity it sees may go before it is dropped.
+    pub hysteresis: f32,
+    /// The side of a grid cell (about the radius is right).
+    pub cell: f32,
+}
+
+impl Default for InterestSettings {
+    fn default() -> Self {
+        Self {
+            radius: 1000.0,
+            hysteresis: 100.0,
+            cell: 1000.0,
+        }
+    }
+}
+
+/// On a replicated entity: the rooms it is in, as a bit set (without it: every room).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rooms(pub u64);
+
+/// On a client entity: what it may see. Inserted with the defaults of [`InterestSettings`] when
+/// a client joins; edit it from the game's systems.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct ClientInterest {
+    /// How far it sees.
+    pub radius: f32,
+    /// How much further a seen entity may go before it is dropped.
+    pub hysteresis: f32,
+    /// The rooms it is in (a bit set; all by default).
+    pub rooms: u64,
+    /// Where it sees from, instead of the first entity it controls.
+    pub center: Option<Vec2>,
+    /// Entities it always gets.
+    pub always: EntityHashSet,
+    /// Entities it never gets.
+    pub never: EntityHashSet,
+}
+
+impl ClientInterest {
+    /// The defaults of `settings`: its radius and hysteresis, every room, no exception.
+    pub fn from_settings(settings: &InterestSettings) -> Self {
+        Self {
+            radius: settings.radius,
+            hysteresis: settings.hysteresis,
+            rooms: u64::MAX,
+            center: None,
+            always: EntityHashSet::default(),
+            never: EntityHashSet::default(),
+        }
+    }
+}
+
+/// What a client may see at this snapshot, resolved for the snapshot builder.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InterestView {
+    /// Where it sees from (`None`: no spatial limit).
+    pub center: Option<Vec2>,
+    /// How far.
+    pub radius: f32,
+    /// How much further a seen entity may go.
+    pub hysteresis: f32,
+    /// Its rooms.
+    pub rooms: u64,
+    /// Dense indices of entities it always gets.
+    pub always: Vec<u32>,
+    /// Dense indices of entities it never gets.
+    pub never: Vec<u32>,
+}
+
+/// Resolving every client's [`InterestView`], in `PostUpdate` after changes are collected and
+/// before snapshots are built.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InterestSystems;
+
+/// Registers interest management on the server.
+pub trait AppInterestExt {
+    /// Clients see the entities with a `C` within their radius (and every entity without one).
+    fn spatial_interest<C: Located>(&mut self, settings: InterestSettings) -> &mut Self;
+}
+
+impl AppInterestExt for App {
+    fn spatial_interest<C: Located>(&mut self, settings: InterestSettings) -> &mut Self {
+        self.insert_resource(settings);
+        let mut state = self.world_mut().get_resource_or_init::<ReplicationState>();
+        state.space.locate = Some(locate::<C>);
+        state.space.cell = settings.cell.max(1.0);
+        self
+    }
+}
+
+fn locate<C: Located>(entity: &EntityRef) -> Option<Vec2> {
+    entity
+        .get::<C>()
+        .map(Located::location)
+        .filter(|at| at.is_finite())
+}
+
+/// The located entities in a grid, and those without a place.
+#[derive(Debug, Default)]
+pub(crate) struct Space {
+    pub(crate) locate: Option<fn(&EntityRef) -> Option<Vec2>>,
+    pub(crate) cell: f32,
+    cells: HashMap<(i32, i32), Vec<u32>>,
+    unlocated: Vec<u32>,
+}
+
+impl Space {
+    /// Whether spatial interest is registered.
+    pub(crate) fn enabled(&self) -> bool {
+        self.locate.is_some()
+    }
+
+    pub(crate) fn locate(&self, entity: &EntityRef) -> Option<Vec2> {
+        self.locate.and_then(|locate| locate(entity))
+    }
+
+    fn key(&self, at: Vec2) -> (i32, i32) {
+        let cell = (at / self.cell).floor();
+        (cell.x as i32, cell.y as i32)
+    }
+
+    /// Files every record in its cell.
+    pub(crate) fn index(&mut self, records: &[Option<EntityRecord>]) {
+        if !self.enabled() {
+            return;
+        }
+        let occupied = self.cells.values().filter(|cell| !cell.is_empty()).count();
+        if self.cells.len() > 4 * occupied.max(256) {
+            self.cells.clear(); // Cells long empty: let them go.
+        }
+        for cell in self.cells.values_mut() {
+            cell.clear();
+        }
+        self.unlocated.clear();
+        for record in records.iter().flatten() {
+            match record.location {
+                Some(at) => self
+                    .cells
+                    .entry(self.key(at))
+                    .or_default()
+                    .push(record.dense),
+                None => self.unlocated.push(record.dense),
+            }
+        }
+    }
+
+    /// Calls `found` with every located entity whose cell is within `reach` of `center`, then
+    /// every entity without a place.
+    pub(crate) fn near(&self, center: Vec2, reach: f32, mut found: impl FnMut(u32)) {
+        let (low, high) = (self.key(center - reach), self.key(center + reach));
+        for x in low.0..=high.0 {
+            for y in low.1..=high.1 {
+                if let Some(cell) = self.cells.get(&(x, y)) {
+                    cell.iter().copied().for_each(&mut found);
+                }
+            }
+        }
+        self.unlocated.iter().copied().for_each(found);
+    }
+}
+
+/// Resolves each client's view: its interest settings, its center, its exceptions.
+pub(super) fn resolve_views(
+    settings: Option<Res<InterestSettings>>,
+    state: Res<ReplicationState>,
+    mut commands: Commands,
+    mut clients: Query<
+        (
+            Entity,
+            &mut ClientReplication,
+            Option<&ClientInterest>,
+            Option<&Controls>,
+        ),
+        With<ConnectedClient>,
+    >,
+) {
+    let (settings, spatial) = match settings {
+        Some(settings) => (*settings, state.space.enabled()),
+        None => (InterestSettings::default(), false),
+    };
+    for (client, mut replication, interest, controls) in &mut clients {
+        let Some(interest) = interest else {
+            if spatial {
+                commands
+                    .entity(client)
+                    .insert(ClientInterest::from_settings(&settings));
+            }
+            replication.interest = None;
+            continue;
+        };
+        let center = interest.center.or_else(|| {
+            controls?
+                .entities()
+                .iter()
+                .find_map(|entity| state.location(*entity))
+        });
+        let dense = |entities: &EntityHashSet| {
+            let mut dense: Vec<u32> = entities
+                .iter()
+                .filter_map(|entity| state.dense_of(*entity))
+                .collect();
+            dense.sort_unstable();
+            dense
+        };
+        let view = InterestView {
+            center: center.filter(|_| spatial),
+            radius: interest.radius.max(0.0),
+            hysteresis: interest.hysteresis.max(0.0),
+            rooms: interest.rooms,
+            always: dense(&interest.always),
+            never: dense(&interest.never),
+        };
+        if replication.interest.as_ref() != Some(&view) {
+            replication.interest = Some(view);
+        }
+    }
+}
