@@ -15,6 +15,7 @@ use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{Snapshot, encode};
 
 use bevy::tasks::{TaskPool, TaskPoolBuilder};
+use skirmish_net::server::interest::{AppInterestExt, InterestSettings, InterestView};
 use skirmish_net::server::replication::{
     ClientReplication, ReplicationState, SnapshotCache, build_payloads, collect_into,
 };
@@ -37,6 +38,9 @@ pub struct Scenario {
     pub ticks: usize,
     /// Threads building the clients' snapshots (1: the tick's thread only).
     pub threads: usize,
+    /// A large world: its side (the bodies spread over it) and each client's interest radius
+    /// around a random centre. `None`: the 2000 x 2000 reference arena, every client gets all.
+    pub world: Option<(f32, f32)>,
 }
 
 /// The figures of one scenario.
@@ -50,6 +54,10 @@ pub struct BenchRow {
     pub moving_fraction: f32,
     /// Threads building the clients' snapshots.
     pub threads: usize,
+    /// The world's side, when larger than the reference arena (interest management on).
+    pub world_side: Option<f32>,
+    /// Mean entities relevant to a client (all of them without interest management).
+    pub relevant_per_client: f64,
     /// Mean snapshot payload bytes per moving entity per snapshot (per client).
     pub bytes_per_moving_entity: f64,
     /// Mean snapshot payload bytes per entity when the whole world rests.
@@ -80,6 +88,7 @@ pub fn default_grid() -> Vec<Scenario> {
                 moving_fraction: 0.25,
                 ticks: 120,
                 threads: 1,
+                world: None,
             });
         }
     }
@@ -90,9 +99,32 @@ pub fn default_grid() -> Vec<Scenario> {
             moving_fraction: 1.0,
             ticks: 120,
             threads,
+            world: None,
         });
     }
+    grid.extend(large_world_rows());
     grid
+}
+
+/// The large world: 20,000 entities of which a quarter move, over 16,000 x 16,000, 200 clients
+/// spread over it with about 300 relevant entities each; with 1 and 2 threads; then the world
+/// doubled (entities and area) at the same density.
+pub fn large_world_rows() -> Vec<Scenario> {
+    // 300 entities within the radius at this density: pi r^2 * 20,000 / 16,000^2 = 300.
+    let radius = 16_000.0 * (300.0 / (std::f32::consts::PI * 20_000.0)).sqrt();
+    let row = |entities: usize, side: f32, threads| Scenario {
+        clients: 200,
+        entities,
+        moving_fraction: 0.25,
+        ticks: 60,
+        threads,
+        world: Some((side, radius)),
+    };
+    vec![
+        row(20_000, 16_000.0, 1),
+        row(20_000, 16_000.0, 2),
+        row(40_000, 16_000.0 * std::f32::consts::SQRT_2, 2),
+    ]
 }
 
 /// A tiny deterministic generator (xorshift64*), so runs are comparable.
@@ -111,18 +143,18 @@ impl Rng {
 #[derive(Component)]
 struct Moving;
 
-fn move_bodies(world: &mut World) {
+fn move_bodies(world: &mut World, half: f32) {
     let mut query =
         world.query_filtered::<(&mut Position, &mut Velocity, &mut Rotation), With<Moving>>();
     for (mut position, mut velocity, mut rotation) in query.iter_mut(world) {
         let mut next = position.0 + velocity.0 / RATE;
-        if next.x.abs() > HALF {
+        if next.x.abs() > half {
             velocity.x = -velocity.x;
-            next.x = next.x.clamp(-HALF, HALF);
+            next.x = next.x.clamp(-half, half);
         }
-        if next.y.abs() > HALF {
+        if next.y.abs() > half {
             velocity.y = -velocity.y;
-            next.y = next.y.clamp(-HALF, HALF);
+            next.y = next.y.clamp(-half, half);
         }
         position.0 = next;
         rotation.0 += 0.01;
@@ -140,16 +172,31 @@ struct Harness {
     tick: u32,
     /// The threads building snapshots, when more than one.
     pool: Option<TaskPool>,
+    /// Half the side of the world the bodies bounce in.
+    half: f32,
 }
 
 impl Harness {
-    fn new(clients: usize, entities: usize, moving: usize, threads: usize) -> Self {
+    fn new(scenario: &Scenario, moving: usize) -> Self {
+        let (clients, entities, threads) = (scenario.clients, scenario.entities, scenario.threads);
+        let half = scenario.world.map_or(HALF, |(side, _)| side / 2.0);
         let mut app = App::new();
         app.add_plugins(SharedPlugin);
+        if let Some((_, radius)) = scenario.world {
+            app.spatial_interest::<Position>(InterestSettings {
+                radius,
+                hysteresis: 100.0,
+                cell: radius,
+            });
+        }
+        let state = app
+            .world_mut()
+            .remove_resource::<ReplicationState>()
+            .unwrap_or_default();
         let world = app.world_mut();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for index in 0..entities {
-            let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * HALF;
+            let position = Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * half;
             let speed = 90.0 + rng.next_f32() * 20.0;
             let velocity = Vec2::from_angle(rng.next_f32() * std::f32::consts::TAU) * speed;
             let mut entity = world.spawn((
@@ -163,14 +210,30 @@ impl Harness {
             }
         }
         let query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
+        let clients = (0..clients)
+            .map(|_| {
+                let mut client = ClientReplication::default();
+                client.interest = scenario.world.map(|(_, radius)| InterestView {
+                    center: Some(
+                        Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * half,
+                    ),
+                    radius,
+                    hysteresis: 100.0,
+                    rooms: u64::MAX,
+                    ..default()
+                });
+                client
+            })
+            .collect();
         Self {
             app,
-            state: ReplicationState::default(),
+            state,
             cache: SnapshotCache::default(),
-            clients: (0..clients).map(|_| ClientReplication::default()).collect(),
+            clients,
             query,
             tick: 0,
             pool: (threads > 1).then(|| TaskPoolBuilder::new().num_threads(threads).build()),
+            half,
         }
     }
 
@@ -184,7 +247,7 @@ impl Harness {
         // Each "system" gets its own change tick, as in a running app.
         world.increment_change_tick();
         if moving {
-            move_bodies(world);
+            move_bodies(world, self.half);
         }
         world.increment_change_tick();
         let start = Instant::now();
@@ -230,18 +293,26 @@ impl Harness {
 /// Runs one scenario and returns its figures.
 pub fn run(scenario: Scenario) -> BenchRow {
     let moving_count = (scenario.entities as f32 * scenario.moving_fraction).round() as usize;
-    let mut harness = Harness::new(
-        scenario.clients,
-        scenario.entities,
-        moving_count,
-        scenario.threads,
-    );
+    let mut harness = Harness::new(&scenario, moving_count);
 
     // Warm up until every client holds the whole world (the initial sync is budget-limited).
     let warmup = 30 + scenario.entities * 16 / (8 * 1024) + 10;
     for _ in 0..warmup {
         harness.step(true, drop);
     }
+
+    // Entities relevant to each client (all, without interest management), of which moving.
+    let relevant: f64 = if scenario.world.is_some() {
+        harness
+            .clients
+            .iter()
+            .map(|client| client.relevant_count() as f64)
+            .sum::<f64>()
+            / scenario.clients.max(1) as f64
+    } else {
+        scenario.entities as f64
+    };
+    let moving_seen = relevant * f64::from(scenario.moving_fraction);
 
     let mut times = Vec::with_capacity(scenario.ticks);
     let mut payload_total = 0usize;
@@ -278,15 +349,18 @@ pub fn run(scenario: Scenario) -> BenchRow {
 
     times.sort_by(f64::total_cmp);
     let percentile = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    let bytes_per_moving_entity = bytes_per_snapshot / moving_count.max(1) as f64;
+    let bytes_per_moving_entity = bytes_per_snapshot / moving_seen.max(1.0);
     BenchRow {
         clients: scenario.clients,
         entities: scenario.entities,
         moving_fraction: scenario.moving_fraction,
         threads: scenario.threads,
         bytes_per_moving_entity,
+        world_side: scenario.world.map(|(side, _)| side),
+        relevant_per_client: relevant,
         bytes_per_resting_entity: resting_total as f64
-            / (resting_ticks * scenario.clients * scenario.entities) as f64,
+            / (resting_ticks * scenario.clients) as f64
+            / relevant.max(1.0),
         bytes_per_client_per_s: message_total as f64 / snapshots * f64::from(RATE),
         server_us_per_tick: percentile(0.5),
         server_us_per_tick_p99: percentile(0.99),
@@ -298,15 +372,18 @@ pub fn run(scenario: Scenario) -> BenchRow {
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[BenchRow]) -> String {
     let mut out = String::from(
-        "clients entities moving threads | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
+        "clients entities moving threads  world relevant | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "{:>7} {:>8} {:>6.2} {:>7} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
+            "{:>7} {:>8} {:>6.2} {:>7} {:>6} {:>8.0} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
             row.clients,
             row.entities,
             row.moving_fraction,
             row.threads,
+            row.world_side
+                .map_or_else(|| "2000".to_owned(), |side| format!("{side:.0}")),
+            row.relevant_per_client,
             row.bytes_per_moving_entity,
             row.bytes_per_resting_entity,
             row.bytes_per_client_per_s,
@@ -331,6 +408,7 @@ mod tests {
             moving_fraction: 0.5,
             ticks: 10,
             threads: 2,
+            world: None,
         });
         assert!(
             row.bytes_per_moving_entity > 0.5,

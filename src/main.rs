@@ -101,6 +101,10 @@ struct BenchArgs {
     /// Threads building snapshots in the single scenario.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: u32,
+    /// The single scenario in a large world of this side, each client getting about 300
+    /// entities around a random centre (interest management).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2_000..=1_000_000))]
+    world: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -340,6 +344,14 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             moving_fraction: args.moving,
             ticks: 0,
             threads: args.threads as usize,
+            world: args.world.map(|side| {
+                let side = side as f32;
+                let entities = entities as f32;
+                (
+                    side,
+                    side * (300.0 / (std::f32::consts::PI * entities)).sqrt(),
+                )
+            }),
         }],
         _ => bench::default_grid(),
     };

@@ -138,7 +138,9 @@ fn locate<C: Located>(entity: &EntityRef) -> Option<Vec2> {
 pub(crate) struct Space {
     pub(crate) locate: Option<fn(&EntityRef) -> Option<Vec2>>,
     pub(crate) cell: f32,
-    cells: HashMap<(i32, i32), Vec<u32>>,
+    cells: HashMap<(i32, i32), Vec<(u32, Vec2)>>,
+    /// Per dense index: the cell it is filed in and its place there.
+    filed: Vec<Option<((i32, i32), u32)>>,
     unlocated: Vec<u32>,
 }
 
@@ -157,43 +159,72 @@ impl Space {
         (cell.x as i32, cell.y as i32)
     }
 
-    /// Files every record in its cell.
+    /// Files every record in its cell with its place; only those that changed cell move.
     pub(crate) fn index(&mut self, records: &[Option<EntityRecord>]) {
         if !self.enabled() {
             return;
         }
-        let occupied = self.cells.values().filter(|cell| !cell.is_empty()).count();
-        if self.cells.len() > 4 * occupied.max(256) {
-            self.cells.clear(); // Cells long empty: let them go.
+        if self.cells.len() > 4 * records.len().max(256) {
+            // Many cells long empty (entities that wandered): file everything afresh.
+            self.cells.clear();
+            self.filed.clear();
         }
-        for cell in self.cells.values_mut() {
-            cell.clear();
-        }
+        self.filed.resize(records.len(), None);
         self.unlocated.clear();
-        for record in records.iter().flatten() {
-            match record.location {
-                Some(at) => self
-                    .cells
-                    .entry(self.key(at))
-                    .or_default()
-                    .push(record.dense),
-                None => self.unlocated.push(record.dense),
+        for (dense, record) in records.iter().enumerate() {
+            let location = record.as_ref().and_then(|record| record.location);
+            if record.is_some() && location.is_none() {
+                self.unlocated.push(dense as u32);
             }
+            let want = location.map(|at| self.key(at));
+            let filed = self.filed[dense];
+            if let (Some((key, place)), Some(at)) = (filed, location)
+                && Some(key) == want
+            {
+                if let Some(entry) = self
+                    .cells
+                    .get_mut(&key)
+                    .and_then(|cell| cell.get_mut(place as usize))
+                {
+                    entry.1 = at; // Same cell, new place.
+                }
+                continue;
+            }
+            if let Some((key, place)) = filed
+                && let Some(cell) = self.cells.get_mut(&key)
+            {
+                cell.swap_remove(place as usize);
+                if let Some(&(moved, _)) = cell.get(place as usize) {
+                    self.filed[moved as usize] = Some((key, place));
+                }
+            }
+            self.filed[dense] = match (want, location) {
+                (Some(key), Some(at)) => {
+                    let cell = self.cells.entry(key).or_default();
+                    cell.push((dense as u32, at));
+                    Some((key, cell.len() as u32 - 1))
+                }
+                _ => None,
+            };
         }
     }
 
-    /// Calls `found` with every located entity whose cell is within `reach` of `center`, then
-    /// every entity without a place.
-    pub(crate) fn near(&self, center: Vec2, reach: f32, mut found: impl FnMut(u32)) {
+    /// Calls `found` with every located entity whose cell is within `reach` of `center` (with
+    /// its place), then every entity without a place.
+    pub(crate) fn near(&self, center: Vec2, reach: f32, mut found: impl FnMut(u32, Option<Vec2>)) {
         let (low, high) = (self.key(center - reach), self.key(center + reach));
         for x in low.0..=high.0 {
             for y in low.1..=high.1 {
                 if let Some(cell) = self.cells.get(&(x, y)) {
-                    cell.iter().copied().for_each(&mut found);
+                    for &(dense, at) in cell {
+                        found(dense, Some(at));
+                    }
                 }
             }
         }
-        self.unlocated.iter().copied().for_each(found);
+        for &dense in &self.unlocated {
+            found(dense, None);
+        }
     }
 }
 

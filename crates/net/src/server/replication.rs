@@ -116,6 +116,10 @@ pub struct ReplicationState {
     ids: EntityHashMap<u32>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
+    /// Per archetype: the registered kinds it has, in order.
+    archetypes: bevy::platform::collections::HashMap<bevy::ecs::archetype::ArchetypeId, Vec<u8>>,
+    /// The registry size `archetypes` was worked out for.
+    archetype_kinds_for: usize,
     /// How each registry kind travels: 0 fields means serde bytes; the kind of its rate.
     kinds: Vec<(usize, [u32; 4], Option<u8>)>,
     /// The tick rate rates are per second of (`None`: the default).
@@ -497,24 +501,27 @@ impl ClientReplication {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
                 let entities = &self.entities;
-                state.space.near(center, reach, |dense| {
-                    let Some(record) = state.record(dense) else {
-                        return;
-                    };
-                    let inside = match record.location {
+                state.space.near(center, reach, |dense, at| {
+                    let inside = match at {
                         None => true,
                         Some(at) => {
                             let distance = at.distance_squared(center);
                             // Seen at the last snapshot: kept until past the hysteresis band.
-                            let seen = previous.is_some_and(|previous| {
-                                entities.get(dense as usize).is_some_and(|entity| {
-                                    entity.net_id == record.net_id && entity.relevant_at == previous
-                                })
-                            });
-                            distance <= near || (seen && distance <= far)
+                            distance <= near
+                                || (distance <= far
+                                    && previous.is_some_and(|previous| {
+                                        entities
+                                            .get(dense as usize)
+                                            .is_some_and(|entity| entity.relevant_at == previous)
+                                    }))
                         }
                     };
-                    if inside && room(record) {
+                    if !inside {
+                        return;
+                    }
+                    if let Some(record) = state.record(dense)
+                        && room(record)
+                    {
                         next.push((record.net_id, dense));
                     }
                 });
@@ -912,6 +919,11 @@ pub fn collect_into<'w>(
     state.generation = state.generation.wrapping_add(1);
     let generation = state.generation;
     let mut scratch = Vec::new();
+    if state.archetype_kinds_for != registry.len() {
+        state.archetypes.clear();
+        state.archetype_kinds_for = registry.len();
+    }
+    let mut archetypes = std::mem::take(&mut state.archetypes);
 
     for (entity, entity_ref) in entities {
         let dense = match state.ids.get(&entity) {
@@ -947,25 +959,44 @@ pub fn collect_into<'w>(
         record.rooms = entity_ref
             .get::<interest::Rooms>()
             .map_or(u64::MAX, |rooms| rooms.0);
-        for (kind, rule) in registry.iter() {
-            let index = record.slots.binary_search_by_key(&kind, |slot| slot.kind);
-            let Some(ticks) = entity_ref.get_change_ticks_by_id(rule.component_id) else {
-                // Absent: record a removal if clients may still have it.
-                if let Ok(index) = index {
-                    let slot = &mut record.slots[index];
-                    if slot.value != SlotValue::Removed {
-                        slot.value = SlotValue::Removed;
-                        slot.changed_at = tick;
-                        if matches!(rule.encoding, Encoding::Quantized { .. }) {
-                            slot.record(tick, None);
-                        }
+        // The registered components this entity's archetype has, worked out once per archetype.
+        let present = archetypes
+            .entry(entity_ref.archetype().id())
+            .or_insert_with(|| {
+                registry
+                    .iter()
+                    .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
+                    .map(|(kind, _)| kind)
+                    .collect()
+            });
+        // Kinds it had and lost: a removal, if clients may still have it.
+        if record.slots.len() > present.len()
+            || record
+                .slots
+                .iter()
+                .any(|slot| present.binary_search(&slot.kind).is_err())
+        {
+            for slot in &mut record.slots {
+                if present.binary_search(&slot.kind).is_err() && slot.value != SlotValue::Removed {
+                    slot.value = SlotValue::Removed;
+                    slot.changed_at = tick;
+                    if !slot.history.is_empty() {
+                        slot.record(tick, None);
                     }
                 }
+            }
+        }
+        for &kind in present.iter() {
+            let Some(rule) = registry.get(kind) else {
                 continue;
             };
-            let present = index.is_ok_and(|index| record.slots[index].value != SlotValue::Removed);
+            let index = record.slots.binary_search_by_key(&kind, |slot| slot.kind);
+            let Some(ticks) = entity_ref.get_change_ticks_by_id(rule.component_id) else {
+                continue;
+            };
+            let had = index.is_ok_and(|index| record.slots[index].value != SlotValue::Removed);
             let maybe_changed =
-                !present || last_run.is_none_or(|last| ticks.is_changed(last, this_run));
+                !had || last_run.is_none_or(|last| ticks.is_changed(last, this_run));
             if !maybe_changed {
                 continue;
             }
@@ -1018,6 +1049,7 @@ pub fn collect_into<'w>(
         }
     }
 
+    state.archetypes = archetypes;
     state.despawned.clear();
     for slot in &mut state.records {
         if let Some(record) = slot
