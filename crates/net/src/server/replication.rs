@@ -112,6 +112,8 @@ pub struct ReplicationState {
     records: Vec<Option<EntityRecord>>,
     /// Net id to dense index, in id order.
     order: BTreeMap<NetId, u32>,
+    /// The same as a list, for the snapshot builders to walk.
+    in_order: Vec<(NetId, u32)>,
     /// Entity to dense index.
     ids: EntityHashMap<u32>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
@@ -293,17 +295,24 @@ pub fn build_payloads(
     match pool {
         Some(pool) if threads > 1 && clients.len() > 1 => {
             let chunk = clients.len().div_ceil(threads);
-            let chunks: Vec<Vec<Vec<u8>>> = pool.scope(|scope| {
-                for part in clients.chunks_mut(chunk) {
-                    scope.spawn(async move {
-                        let mut scratch = BitWriter::new();
-                        part.iter_mut()
-                            .map(|client| client.build(state, cache, tick, &mut scratch))
-                            .collect()
-                    });
+            let (first, rest) = clients.split_at_mut(chunk.min(clients.len()));
+            let build_all = |part: &mut [&mut ClientReplication]| -> Vec<Vec<u8>> {
+                let mut scratch = BitWriter::new();
+                part.iter_mut()
+                    .map(|client| client.build(state, cache, tick, &mut scratch))
+                    .collect()
+            };
+            let mut own = Vec::new();
+            let others: Vec<Vec<Vec<u8>>> = pool.scope(|scope| {
+                for part in rest.chunks_mut(chunk) {
+                    scope.spawn(async move { build_all(part) });
                 }
+                // This thread builds the first part meanwhile, instead of only waiting.
+                own = build_all(first);
             });
-            chunks.into_iter().flatten().collect()
+            own.into_iter()
+                .chain(others.into_iter().flatten())
+                .collect()
         }
         _ => {
             let mut scratch = BitWriter::new();
@@ -528,9 +537,9 @@ impl ClientReplication {
             }
             None => next.extend(
                 state
-                    .order
+                    .in_order
                     .iter()
-                    .map(|(net_id, dense)| (*net_id, *dense))
+                    .copied()
                     .filter(|(_, dense)| state.record(*dense).is_some_and(room)),
             ),
         }
@@ -709,14 +718,12 @@ impl ClientReplication {
         let mut previous_header: Option<EntityHeader> = None;
         let mut over_budget = false;
         let relevant = std::mem::take(&mut self.relevant);
-        let everything = self.interest.is_none();
-        let ids = state.order.iter().map(|(net_id, dense)| (*net_id, *dense));
-        let seen: Box<dyn Iterator<Item = (NetId, u32)>> = if everything {
-            Box::new(ids)
+        let seen: &[(NetId, u32)] = if self.interest.is_none() {
+            &state.in_order
         } else {
-            Box::new(relevant.iter().copied())
+            &relevant
         };
-        for (net_id, dense) in seen {
+        for &(net_id, dense) in seen {
             let Some(record) = state.record(dense) else {
                 continue;
             };
@@ -924,6 +931,7 @@ pub fn collect_into<'w>(
         state.archetype_kinds_for = registry.len();
     }
     let mut archetypes = std::mem::take(&mut state.archetypes);
+    let mut spawned = false;
 
     for (entity, entity_ref) in entities {
         let dense = match state.ids.get(&entity) {
@@ -948,6 +956,7 @@ pub fn collect_into<'w>(
                 });
                 state.ids.insert(entity, dense);
                 state.order.insert(net_id, dense);
+                spawned = true;
                 dense
             }
         };
@@ -1069,6 +1078,12 @@ pub fn collect_into<'w>(
             .retain(|_, dense| records.get(*dense as usize).is_some_and(Option::is_some));
         // Hand out the smallest free indices first, keeping per-client arrays compact.
         state.free_dense.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    if spawned || !state.despawned.is_empty() {
+        state.in_order.clear();
+        state
+            .in_order
+            .extend(state.order.iter().map(|(net_id, dense)| (*net_id, *dense)));
     }
     let ReplicationState { records, space, .. } = state;
     space.index(records);
