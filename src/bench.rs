@@ -186,7 +186,7 @@ impl Harness {
             app.spatial_interest::<Position>(InterestSettings {
                 radius,
                 hysteresis: 100.0,
-                cell: radius,
+                cell: radius / 2.0,
             });
         }
         let state = app

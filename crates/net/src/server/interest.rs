@@ -23,7 +23,7 @@ use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
 use crate::server::clients::{ConnectedClient, Controls};
-use crate::server::replication::{ClientReplication, EntityRecord, ReplicationState};
+use crate::server::replication::{ClientReplication, ReplicationState};
 
 /// Where an entity is, for spatial interest.
 pub trait Located: Component {
@@ -141,7 +141,10 @@ pub(crate) struct Space {
     cells: HashMap<(i32, i32), Vec<(u32, Vec2)>>,
     /// Per dense index: the cell it is filed in and its place there.
     filed: Vec<Option<((i32, i32), u32)>>,
+    /// Entities without a place, sorted.
     unlocated: Vec<u32>,
+    /// Despawned at the last collection.
+    gone: Vec<u32>,
 }
 
 impl Space {
@@ -159,25 +162,19 @@ impl Space {
         (cell.x as i32, cell.y as i32)
     }
 
-    /// Files every record in its cell with its place; only those that changed cell move.
-    pub(crate) fn index(&mut self, records: &[Option<EntityRecord>]) {
+    /// Files the entities whose place changed at the last collection (`moved`: dense index
+    /// and new place, `None` when it has none or is gone); only those that changed cell move.
+    pub(crate) fn index(&mut self, moved: &[(u32, Option<Vec2>)]) {
         if !self.enabled() {
             return;
         }
-        if self.cells.len() > 4 * records.len().max(256) {
-            // Many cells long empty (entities that wandered): file everything afresh.
-            self.cells.clear();
-            self.filed.clear();
-        }
-        self.filed.resize(records.len(), None);
-        self.unlocated.clear();
-        for (dense, record) in records.iter().enumerate() {
-            let location = record.as_ref().and_then(|record| record.location);
-            if record.is_some() && location.is_none() {
-                self.unlocated.push(dense as u32);
+        for &(dense, location) in moved {
+            let dense_at = dense as usize;
+            if self.filed.len() <= dense_at {
+                self.filed.resize(dense_at + 1, None);
             }
             let want = location.map(|at| self.key(at));
-            let filed = self.filed[dense];
+            let filed = self.filed[dense_at];
             if let (Some((key, place)), Some(at)) = (filed, location)
                 && Some(key) == want
             {
@@ -194,19 +191,37 @@ impl Space {
                 && let Some(cell) = self.cells.get_mut(&key)
             {
                 cell.swap_remove(place as usize);
-                if let Some(&(moved, _)) = cell.get(place as usize) {
-                    self.filed[moved as usize] = Some((key, place));
+                if let Some(&(other, _)) = cell.get(place as usize) {
+                    self.filed[other as usize] = Some((key, place));
+                }
+                if cell.is_empty() {
+                    self.cells.remove(&key);
                 }
             }
-            self.filed[dense] = match (want, location) {
+            self.filed[dense_at] = match (want, location) {
                 (Some(key), Some(at)) => {
                     let cell = self.cells.entry(key).or_default();
-                    cell.push((dense as u32, at));
+                    cell.push((dense, at));
                     Some((key, cell.len() as u32 - 1))
                 }
                 _ => None,
             };
+            // Without a place (and still there): seen by every client within its rooms.
+            let unlocated = location.is_none() && !self.gone.contains(&dense);
+            match (unlocated, self.unlocated.binary_search(&dense)) {
+                (true, Err(at)) => self.unlocated.insert(at, dense),
+                (false, Ok(at)) => {
+                    self.unlocated.remove(at);
+                }
+                _ => {}
+            }
         }
+        self.gone.clear();
+    }
+
+    /// Marks entities despawned this collection, so they are not kept as placeless.
+    pub(crate) fn forget(&mut self, dense: u32) {
+        self.gone.push(dense);
     }
 
     /// Calls `found` with every located entity whose cell is within `reach` of `center` (with

@@ -114,8 +114,20 @@ pub struct ReplicationState {
     order: BTreeMap<NetId, u32>,
     /// The same as a list, for the snapshot builders to walk.
     in_order: Vec<(NetId, u32)>,
+    /// Per dense index: the tick any of the entity's components last changed (compact, so the
+    /// builders skip what a client already has without touching the record).
+    last_changed: Vec<u32>,
     /// Entity to dense index.
     ids: EntityHashMap<u32>,
+    /// The same by entity index, walked in the order the world stores entities (no hashing).
+    by_index: Vec<Option<(Entity, u32)>>,
+    /// Per dense index, compact: the collection that last saw it, the archetype it had, its
+    /// rooms.
+    seen: Vec<u32>,
+    archetype_of: Vec<u32>,
+    rooms_of: Vec<u64>,
+    /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
+    pub(crate) moved: Vec<(u32, Option<Vec2>)>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
     /// Per archetype: the registered kinds it has, in order.
@@ -190,7 +202,6 @@ pub(crate) struct EntityRecord {
     pub(crate) dense: u32,
     /// Sorted by kind.
     slots: Vec<Slot>,
-    generation: u32,
     /// Where it is, when space is registered and it has a place.
     pub(crate) location: Option<Vec2>,
     /// The rooms it is in (all, without [`Rooms`](crate::server::interest::Rooms)).
@@ -724,12 +735,21 @@ impl ClientReplication {
             &relevant
         };
         for &(net_id, dense) in seen {
-            let Some(record) = state.record(dense) else {
-                continue;
-            };
-            let baseline = match self.entity(record.dense, net_id).baseline {
+            let baseline = match self.entity(dense, net_id).baseline {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
+            };
+            // Nothing changed since its baseline: the client has it all.
+            if let Some(baseline) = baseline
+                && state
+                    .last_changed
+                    .get(dense as usize)
+                    .is_some_and(|changed| *changed <= baseline)
+            {
+                continue;
+            }
+            let Some(record) = state.record(dense) else {
+                continue;
             };
             let (header, bits) = cache.encode(record, baseline, tick, state, scratch);
             let Some(header) = header else {
@@ -933,10 +953,20 @@ pub fn collect_into<'w>(
     let mut archetypes = std::mem::take(&mut state.archetypes);
     let mut spawned = false;
 
+    state.moved.clear();
     for (entity, entity_ref) in entities {
-        let dense = match state.ids.get(&entity) {
-            Some(&dense) => dense,
+        let index = entity.index_u32() as usize;
+        let known = state
+            .by_index
+            .get(index)
+            .copied()
+            .flatten()
+            .filter(|(known, _)| *known == entity);
+        let mut new = false;
+        let dense = match known {
+            Some((_, dense)) => dense,
             None => {
+                new = true;
                 let net_id = NetId(state.next_net_id);
                 state.next_net_id = state.next_net_id.wrapping_add(1);
                 let dense = state.free_dense.pop().unwrap_or_else(|| {
@@ -950,34 +980,75 @@ pub fn collect_into<'w>(
                     net_id,
                     dense,
                     slots: Vec::new(),
-                    generation,
                     location: None,
                     rooms: u64::MAX,
                 });
                 state.ids.insert(entity, dense);
                 state.order.insert(net_id, dense);
+                if state.by_index.len() <= index {
+                    state.by_index.resize(index + 1, None);
+                }
+                state.by_index[index] = Some((entity, dense));
+                let len = dense as usize + 1;
+                if state.seen.len() < len {
+                    state.seen.resize(len, 0);
+                    state.archetype_of.resize(len, u32::MAX);
+                    state.rooms_of.resize(len, u64::MAX);
+                    state.last_changed.resize(len, 0);
+                }
+                state.archetype_of[dense as usize] = u32::MAX;
+                state.rooms_of[dense as usize] = u64::MAX;
                 spawned = true;
                 dense
             }
         };
-        let Some(record) = state.records[dense as usize].as_mut() else {
-            continue;
-        };
-        record.generation = generation;
-        record.location = state.space.locate(&entity_ref);
-        record.rooms = entity_ref
+        let at = dense as usize;
+        state.seen[at] = generation;
+        // The registered components this entity's archetype has, worked out once per archetype.
+        let archetype = entity_ref.archetype().id();
+        let present = archetypes.entry(archetype).or_insert_with(|| {
+            registry
+                .iter()
+                .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
+                .map(|(kind, _)| kind)
+                .collect()
+        });
+        let rooms = entity_ref
             .get::<interest::Rooms>()
             .map_or(u64::MAX, |rooms| rooms.0);
-        // The registered components this entity's archetype has, worked out once per archetype.
-        let present = archetypes
-            .entry(entity_ref.archetype().id())
-            .or_insert_with(|| {
-                registry
-                    .iter()
-                    .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
-                    .map(|(kind, _)| kind)
-                    .collect()
+        let rooms_changed = state.rooms_of[at] != rooms;
+        state.rooms_of[at] = rooms;
+        // Unchanged since the last collection (same archetype, no component written): nothing
+        // to look at, and its record is not touched.
+        let same_archetype = state.archetype_of[at] == archetype.index() as u32;
+        let written = new
+            || !same_archetype
+            || last_run.is_none()
+            || present.iter().any(|&kind| {
+                registry.get(kind).is_some_and(|rule| {
+                    entity_ref
+                        .get_change_ticks_by_id(rule.component_id)
+                        .is_some_and(|ticks| {
+                            last_run.is_none_or(|last| ticks.is_changed(last, this_run))
+                        })
+                })
             });
+        if !written && !rooms_changed {
+            continue;
+        }
+        state.archetype_of[at] = archetype.index() as u32;
+        let Some(record) = state.records[at].as_mut() else {
+            continue;
+        };
+        record.rooms = rooms;
+        if !written {
+            continue;
+        }
+        let location = state.space.locate(&entity_ref);
+        if location != record.location || new {
+            record.location = location;
+            state.moved.push((dense, location));
+        }
         // Kinds it had and lost: a removal, if clients may still have it.
         if record.slots.len() > present.len()
             || record
@@ -1056,26 +1127,43 @@ pub fn collect_into<'w>(
                 }
             }
         }
+        let changed = record
+            .slots
+            .iter()
+            .map(|slot| slot.changed_at)
+            .max()
+            .unwrap_or(tick);
+        state.last_changed[at] = changed;
     }
 
     state.archetypes = archetypes;
     state.despawned.clear();
-    for slot in &mut state.records {
-        if let Some(record) = slot
-            && record.generation != generation
-        {
-            state.despawned.push((record.net_id, record.dense));
-            // Free for reuse from the next collection on, after clients saw this despawn.
-            state.free_dense.push(record.dense);
-            state.order.remove(&record.net_id);
-            *slot = None;
+    for (dense, seen) in state.seen.iter().enumerate() {
+        if *seen == generation {
+            continue;
         }
+        let Some(record) = state.records.get_mut(dense).and_then(Option::take) else {
+            continue;
+        };
+        state.despawned.push((record.net_id, record.dense));
+        // Free for reuse from the next collection on, after clients saw this despawn.
+        state.free_dense.push(record.dense);
+        state.order.remove(&record.net_id);
+        state.moved.push((record.dense, None));
+        state.space.forget(record.dense);
     }
     if !state.despawned.is_empty() {
         let records = &state.records;
         state
             .ids
             .retain(|_, dense| records.get(*dense as usize).is_some_and(Option::is_some));
+        for slot in &mut state.by_index {
+            if slot
+                .is_some_and(|(_, dense)| records.get(dense as usize).is_none_or(Option::is_none))
+            {
+                *slot = None;
+            }
+        }
         // Hand out the smallest free indices first, keeping per-client arrays compact.
         state.free_dense.sort_unstable_by(|a, b| b.cmp(a));
     }
@@ -1085,8 +1173,8 @@ pub fn collect_into<'w>(
             .in_order
             .extend(state.order.iter().map(|(net_id, dense)| (*net_id, *dense)));
     }
-    let ReplicationState { records, space, .. } = state;
-    space.index(records);
+    let ReplicationState { space, moved, .. } = state;
+    space.index(moved);
     state.last_run = Some(this_run);
 }
 
