@@ -428,6 +428,8 @@ pub struct ClientReplication {
     next_relevant: Vec<(NetId, u32)>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
+    /// Scratch: the dense indices of `relevant`, sorted.
+    seen_dense: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -520,7 +522,14 @@ impl ClientReplication {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
-                let entities = &self.entities;
+                // Seen at the last snapshot, by dense index: a small sorted list, not the
+                // world-sized per-entity array (kept out of the cache in a large world).
+                let mut seen = std::mem::take(&mut self.seen_dense);
+                seen.clear();
+                if previous.is_some() {
+                    seen.extend(self.relevant.iter().map(|(_, dense)| *dense));
+                    seen.sort_unstable();
+                }
                 state.space.near(center, reach, |dense, at| {
                     let inside = match at {
                         None => true,
@@ -528,12 +537,7 @@ impl ClientReplication {
                             let distance = at.distance_squared(center);
                             // Seen at the last snapshot: kept until past the hysteresis band.
                             distance <= near
-                                || (distance <= far
-                                    && previous.is_some_and(|previous| {
-                                        entities
-                                            .get(dense as usize)
-                                            .is_some_and(|entity| entity.relevant_at == previous)
-                                    }))
+                                || (distance <= far && seen.binary_search(&dense).is_ok())
                         }
                     };
                     if !inside {
@@ -545,6 +549,7 @@ impl ClientReplication {
                         next.push((record.net_id, dense));
                     }
                 });
+                self.seen_dense = seen;
             }
             None => next.extend(
                 state
