@@ -252,6 +252,13 @@ impl Harness {
         world.increment_change_tick();
         let start = Instant::now();
         let this_run = world.change_tick();
+        let horizon = self
+            .clients
+            .iter()
+            .map(ClientReplication::newest_ack)
+            .min()
+            .flatten();
+        self.state.set_history_horizon(horizon);
         let registry = world.resource::<ReplicationRegistry>();
         collect_into(
             &mut self.state,

@@ -128,6 +128,8 @@ pub struct ReplicationState {
     rooms_of: Vec<u64>,
     /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
     pub(crate) moved: Vec<(u32, Option<Vec2>)>,
+    /// The oldest tick a baseline is expected at: the clients' oldest newest acknowledgement.
+    history_horizon: Option<u32>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
     /// Per archetype: the registered kinds it has, in order.
@@ -152,6 +154,13 @@ impl ReplicationState {
     /// The tick rate rates are per second of.
     fn rate(&self) -> u16 {
         self.tick_rate.unwrap_or(crate::tick::DEFAULT_TICK_RATE)
+    }
+
+    /// Tells the collection the oldest tick clients' baselines are expected at (the oldest of
+    /// their newest acknowledgements): value history older than that is let go, and the rare
+    /// entity with an older baseline is sent whole.
+    pub fn set_history_horizon(&mut self, tick: Option<u32>) {
+        self.history_horizon = tick;
     }
 
     /// Sets the tick rate that rates (see
@@ -376,9 +385,10 @@ impl Slot {
             .map(|(_, value)| *value)
     }
 
-    fn record(&mut self, tick: u32, value: Option<Quantized>) {
+    /// Records the value of `tick`, keeping what a baseline at or after `horizon` may need.
+    fn record(&mut self, tick: u32, value: Option<Quantized>, horizon: u32) {
         self.history.push_back((tick, value));
-        let horizon = tick.saturating_sub(HISTORY_TICKS);
+        let horizon = horizon.max(tick.saturating_sub(HISTORY_TICKS));
         while self.history.len() > 1 && self.history[1].0 <= horizon {
             self.history.pop_front();
         }
@@ -598,6 +608,11 @@ impl ClientReplication {
         self.next_relevant = std::mem::replace(&mut self.relevant, next);
         self.newest_relevance = Some(tick);
         self.interest = Some(view);
+    }
+
+    /// The newest snapshot tick this client acknowledged.
+    pub fn newest_ack(&self) -> Option<u32> {
+        self.newest_ack
     }
 
     /// Entities relevant to this client at its last snapshot (all of them without interest
@@ -929,6 +944,12 @@ fn collect_changes(
         if let Some(rate) = world.get_resource::<TickRate>() {
             state.tick_rate = Some(rate.0.max(1));
         }
+        let mut clients = world.query::<&ClientReplication>();
+        let horizon = clients
+            .iter(world)
+            .map(|client| client.newest_ack.unwrap_or(0))
+            .min();
+        state.set_history_horizon(horizon);
         let registry = world.resource::<ReplicationRegistry>();
         let tick = world.resource::<SimulationTick>().0;
         collect_into(&mut state, registry, query.iter(world), tick, this_run);
@@ -948,6 +969,9 @@ pub fn collect_into<'w>(
         state.kinds = registry.quantized_kinds();
     }
     let last_run = state.last_run;
+    // Values older than every client's newest acknowledgement are needed only by baselines
+    // that old, which then go absolute: the history stays a few entries long.
+    let horizon = state.history_horizon.unwrap_or(0);
     state.generation = state.generation.wrapping_add(1);
     let generation = state.generation;
     let mut scratch = Vec::new();
@@ -1066,7 +1090,7 @@ pub fn collect_into<'w>(
                     slot.value = SlotValue::Removed;
                     slot.changed_at = tick;
                     if !slot.history.is_empty() {
-                        slot.record(tick, None);
+                        slot.record(tick, None, horizon);
                     }
                 }
             }
@@ -1114,7 +1138,7 @@ pub fn collect_into<'w>(
                     slot.value = value;
                     slot.changed_at = tick;
                     if quantized.is_some() {
-                        slot.record(tick, quantized);
+                        slot.record(tick, quantized, horizon);
                     }
                 }
                 Err(index) => {
@@ -1126,7 +1150,7 @@ pub fn collect_into<'w>(
                         history: VecDeque::new(),
                     };
                     if quantized.is_some() {
-                        slot.record(tick, quantized);
+                        slot.record(tick, quantized, horizon);
                     }
                     record.slots.insert(index, slot);
                 }
