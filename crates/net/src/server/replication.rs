@@ -405,16 +405,101 @@ struct ClientEntity {
     priority: f32,
     /// The newest snapshot tick for which the entity was relevant to this client.
     relevant_at: u32,
+    /// The tick it was last sent whole from nothing: acknowledgements of older snapshots
+    /// (from before it left this client and came back) say nothing about it.
+    since: u32,
 }
 
 const NOT_SENT: u32 = u32::MAX;
 const UNACKED: u32 = u32::MAX - 1;
 
+impl ClientEntity {
+    const UNKNOWN: Self = Self {
+        net_id: NetId(u32::MAX),
+        baseline: NOT_SENT,
+        priority: 0.0,
+        relevant_at: NOT_SENT,
+        since: 0,
+    };
+}
+
+/// A client's view of every entity, by dense index: an array over the whole world while the
+/// client gets everything, a small map once it gets only what is relevant to it (so a large
+/// world costs it what it sees, in memory and in cache).
+#[derive(Debug)]
+enum EntityTable {
+    Dense(Vec<ClientEntity>),
+    Sparse(bevy::platform::collections::HashMap<u32, ClientEntity>),
+}
+
+impl Default for EntityTable {
+    fn default() -> Self {
+        Self::Dense(Vec::new())
+    }
+}
+
+impl EntityTable {
+    fn get(&self, dense: u32) -> Option<&ClientEntity> {
+        match self {
+            Self::Dense(entities) => entities.get(dense as usize),
+            Self::Sparse(entities) => entities.get(&dense),
+        }
+    }
+
+    fn get_mut(&mut self, dense: u32) -> Option<&mut ClientEntity> {
+        match self {
+            Self::Dense(entities) => entities.get_mut(dense as usize),
+            Self::Sparse(entities) => entities.get_mut(&dense),
+        }
+    }
+
+    /// The entry of `dense`, made if missing.
+    fn slot(&mut self, dense: u32) -> &mut ClientEntity {
+        match self {
+            Self::Dense(entities) => {
+                let index = dense as usize;
+                if index >= entities.len() {
+                    entities.resize(index + 1, ClientEntity::UNKNOWN);
+                }
+                &mut entities[index]
+            }
+            Self::Sparse(entities) => entities.entry(dense).or_insert(ClientEntity::UNKNOWN),
+        }
+    }
+
+    /// Forgets `dense` (the sparse table drops it).
+    fn forget(&mut self, dense: u32) {
+        match self {
+            Self::Dense(entities) => {
+                if let Some(entity) = entities.get_mut(dense as usize) {
+                    *entity = ClientEntity::UNKNOWN;
+                }
+            }
+            Self::Sparse(entities) => {
+                entities.remove(&dense);
+            }
+        }
+    }
+
+    /// Switches to the small map, keeping what the client has.
+    fn make_sparse(&mut self) {
+        if let Self::Dense(entities) = self {
+            let known = entities
+                .iter()
+                .enumerate()
+                .filter(|(_, entity)| entity.baseline != NOT_SENT)
+                .map(|(dense, entity)| (dense as u32, *entity))
+                .collect();
+            *self = Self::Sparse(known);
+        }
+    }
+}
+
 /// What one client has acknowledged, entity by entity.
 #[derive(Component, Debug, Default)]
 pub struct ClientReplication {
     /// Indexed by the record's dense index.
-    entities: Vec<ClientEntity>,
+    entities: EntityTable,
     /// Despawns not acknowledged yet, sorted by id, each stored once with the tick of the first
     /// snapshot that carried it. Every snapshot carries all of them, so an acknowledged snapshot
     /// of that tick or later delivered it.
@@ -438,8 +523,6 @@ pub struct ClientReplication {
     next_relevant: Vec<(NetId, u32)>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
-    /// Scratch: the dense indices of `relevant`, sorted.
-    seen_dense: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -495,9 +578,10 @@ impl ClientReplication {
         };
         let mut sent = self.in_flight.remove(index).expect("index is in range");
         for &(dense, net_id) in &sent.entities {
-            if let Some(entity) = self.entities.get_mut(dense as usize)
+            if let Some(entity) = self.entities.get_mut(dense)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
+                && tick >= entity.since
             {
                 entity.baseline = match entity.baseline {
                     UNACKED => tick,
@@ -524,6 +608,7 @@ impl ClientReplication {
             self.relevant.clear();
             return;
         };
+        self.entities.make_sparse();
         let previous = self.newest_relevance;
         let mut next = std::mem::take(&mut self.next_relevant);
         next.clear();
@@ -532,14 +617,7 @@ impl ClientReplication {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
-                // Seen at the last snapshot, by dense index: a small sorted list, not the
-                // world-sized per-entity array (kept out of the cache in a large world).
-                let mut seen = std::mem::take(&mut self.seen_dense);
-                seen.clear();
-                if previous.is_some() {
-                    seen.extend(self.relevant.iter().map(|(_, dense)| *dense));
-                    seen.sort_unstable();
-                }
+                let entities = &self.entities;
                 state.space.near(center, reach, |dense, at| {
                     let inside = match at {
                         None => true,
@@ -547,7 +625,12 @@ impl ClientReplication {
                             let distance = at.distance_squared(center);
                             // Seen at the last snapshot: kept until past the hysteresis band.
                             distance <= near
-                                || (distance <= far && seen.binary_search(&dense).is_ok())
+                                || (distance <= far
+                                    && previous.is_some_and(|previous| {
+                                        entities
+                                            .get(dense)
+                                            .is_some_and(|entity| entity.relevant_at == previous)
+                                    }))
                         }
                     };
                     if !inside {
@@ -559,7 +642,6 @@ impl ClientReplication {
                         next.push((record.net_id, dense));
                     }
                 });
-                self.seen_dense = seen;
             }
             None => next.extend(
                 state
@@ -585,16 +667,18 @@ impl ClientReplication {
         // Those that left: despawned on this client (sent whole again if they come back).
         let mut despawned = false;
         for &(net_id, dense) in &self.relevant {
-            if let Some(entity) = self.entities.get_mut(dense as usize)
-                && entity.net_id == net_id
-                && entity.relevant_at != tick
-                && entity.baseline != NOT_SENT
-            {
-                entity.baseline = NOT_SENT;
-                entity.priority = 0.0;
+            let Some(entity) = self.entities.get(dense) else {
+                continue;
+            };
+            if entity.net_id != net_id || entity.relevant_at == tick {
+                continue;
+            }
+            if entity.baseline != NOT_SENT {
                 self.pending_despawns.push((net_id, tick));
                 despawned = true;
             }
+            // Out of sight: nothing of it kept (it comes back whole).
+            self.entities.forget(dense);
         }
         if despawned {
             self.pending_despawns
@@ -622,25 +706,11 @@ impl ClientReplication {
     }
 
     fn entity(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
-        let index = dense as usize;
-        if index >= self.entities.len() {
-            self.entities.resize(
-                index + 1,
-                ClientEntity {
-                    net_id: NetId(u32::MAX),
-                    baseline: NOT_SENT,
-                    priority: 0.0,
-                    relevant_at: NOT_SENT,
-                },
-            );
-        }
-        let entity = &mut self.entities[index];
+        let entity = self.entities.slot(dense);
         if entity.net_id != net_id {
             *entity = ClientEntity {
                 net_id,
-                baseline: NOT_SENT,
-                priority: 0.0,
-                relevant_at: NOT_SENT,
+                ..ClientEntity::UNKNOWN
             };
         }
         entity
@@ -660,7 +730,11 @@ impl ClientReplication {
         let mut sized: Vec<(f32, usize, u32, NetId)> = candidates
             .iter()
             .map(|&(dense, net_id)| {
-                let entity = self.entities[dense as usize];
+                let entity = self
+                    .entities
+                    .get(dense)
+                    .copied()
+                    .unwrap_or(ClientEntity::UNKNOWN);
                 let baseline = match entity.baseline {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
@@ -686,7 +760,7 @@ impl ClientReplication {
             .count()
             .max(1);
         for &(_, _, dense, _) in &sized[keep..] {
-            self.entities[dense as usize].priority += 1.0;
+            self.entities.slot(dense).priority += 1.0;
         }
         candidates.clear();
         candidates.extend(
@@ -724,7 +798,7 @@ impl ClientReplication {
         self.newest_sent = Some(tick);
         let already_pending = self.pending_despawns.len();
         for &(net_id, dense) in &state.despawned {
-            if let Some(entity) = self.entities.get_mut(dense as usize)
+            if let Some(entity) = self.entities.get_mut(dense)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
             {
@@ -797,7 +871,7 @@ impl ClientReplication {
                 let Some(record) = state.record(dense) else {
                     continue;
                 };
-                let baseline = match self.entities[record.dense as usize].baseline {
+                let baseline = match self.entities.slot(record.dense).baseline {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
@@ -811,10 +885,11 @@ impl ClientReplication {
             }
         }
         for &(dense, _) in &carried {
-            let client_entity = &mut self.entities[dense as usize];
+            let client_entity = self.entities.slot(dense);
             client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
+                client_entity.since = tick;
             }
         }
         write_end(&mut writer);
@@ -1493,6 +1568,7 @@ mod tests {
         cache: &mut SnapshotCache,
         clients: &mut [(&mut ClientReplication, &mut App)],
         tick: u32,
+        lag: u32,
     ) {
         use crate::client::snapshot::apply_snapshot;
         use crate::protocol::Snapshot;
@@ -1506,8 +1582,8 @@ mod tests {
         // What the test changes next is newer than this collection.
         world.increment_change_tick();
         for (replication, client) in clients.iter_mut() {
-            if tick > 1 {
-                replication.acknowledge(tick - 1);
+            if tick > lag {
+                replication.acknowledge(tick - lag);
             }
             let payload = replication.build_payload(state, cache, tick);
             let snapshot = Snapshot {
@@ -1524,6 +1600,17 @@ mod tests {
 
     #[test]
     fn an_entity_crossing_the_border_leaves_and_comes_back_whole_without_flicker() {
+        border_crossing(1);
+    }
+
+    /// The same with acknowledgements four ticks late: those of snapshots from before the
+    /// entity left must not become its baseline once it is back.
+    #[test]
+    fn a_returning_entity_ignores_acknowledgements_from_before_it_left() {
+        border_crossing(4);
+    }
+
+    fn border_crossing(lag: u32) {
         use crate::client::snapshot::ServerEntityMap;
         use crate::server::interest::InterestView;
 
@@ -1551,6 +1638,10 @@ mod tests {
         path.extend([118.0, 119.0, 118.0]);
         path.extend((24..=28).map(|step| step as f32 * 5.0));
         path.extend((18..=27).rev().map(|step| step as f32 * 5.0));
+        // A quick trip out and straight back, within the acknowledgement delay.
+        path.extend([
+            95.0, 140.0, 90.0, 91.0, 92.0, 93.0, 94.0, 95.0, 96.0, 97.0, 98.0,
+        ]);
         let mut present_before = false;
         let mut left = false;
         for (tick, x) in (1u32..).zip(path) {
@@ -1561,6 +1652,7 @@ mod tests {
                 &mut cache,
                 &mut [(&mut replication, &mut client)],
                 tick,
+                lag,
             );
             let net_id = state.net_id(mover).unwrap();
             let local = client.world().resource::<ServerEntityMap>().get(net_id);
@@ -1626,6 +1718,7 @@ mod tests {
                 &mut cache,
                 &mut [(&mut member, &mut inside), (&mut stranger, &mut outside)],
                 tick,
+                1,
             );
             // The stranger's bytes, decoded: never the secret entity.
             let secret_id = state.net_id(secret).unwrap();
