@@ -130,6 +130,11 @@ pub struct ReplicationState {
     pub(crate) moved: Vec<(u32, Option<Vec2>)>,
     /// The oldest tick a baseline is expected at: the clients' oldest newest acknowledgement.
     history_horizon: Option<u32>,
+    /// Dense indices of the entities that changed at the last collection.
+    changed_now: Vec<u32>,
+    /// Per dense index, compact: the entity's net id (the interest search reads it without
+    /// touching the record).
+    net_ids: Vec<NetId>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
     /// Per archetype: the registered kinds it has, in order.
@@ -241,18 +246,16 @@ impl SnapshotCache {
             self.entries
                 .resize_with(state.dense_len as usize, CacheEntry::default);
         }
-        let baseline = tick.checked_sub(1);
-        for record in state.records.iter().flatten() {
+        let Some(baseline) = tick.checked_sub(1) else {
+            return;
+        };
+        let baseline = Some(baseline);
+        // Only what changed this tick: an entry of an older tick is never taken for this one.
+        for &dense in &state.changed_now {
+            let Some(record) = state.record(dense) else {
+                continue;
+            };
             let entry = &mut self.entries[record.dense as usize];
-            entry.filled = false;
-            if baseline.is_none()
-                || !record
-                    .slots
-                    .iter()
-                    .any(|slot| Some(slot.changed_at) > baseline)
-            {
-                continue; // Nothing new since the previous tick: nobody at it needs bits.
-            }
             let header = entity_header(record, baseline, tick);
             entry.filled = true;
             entry.tick = tick;
@@ -636,10 +639,13 @@ impl ClientReplication {
                     if !inside {
                         return;
                     }
-                    if let Some(record) = state.record(dense)
-                        && room(record)
+                    if state
+                        .rooms_of
+                        .get(dense as usize)
+                        .is_some_and(|rooms| rooms & view.rooms != 0)
+                        && let Some(&net_id) = state.net_ids.get(dense as usize)
                     {
-                        next.push((record.net_id, dense));
+                        next.push((net_id, dense));
                     }
                 });
             }
@@ -659,7 +665,10 @@ impl ClientReplication {
         if !view.never.is_empty() {
             next.retain(|(_, dense)| view.never.binary_search(dense).is_err());
         }
-        next.sort_unstable();
+        // In id order, for the id steps (one integer key sorts faster than a pair).
+        next.sort_unstable_by_key(|&(net_id, dense)| {
+            (u64::from(net_id.0) << 32) | u64::from(dense)
+        });
         next.dedup();
         for &(net_id, dense) in &next {
             self.entity(dense, net_id).relevant_at = tick;
@@ -1058,6 +1067,7 @@ pub fn collect_into<'w>(
     let mut spawned = false;
 
     state.moved.clear();
+    state.changed_now.clear();
     for (entity, entity_ref) in entities {
         let index = entity.index_u32() as usize;
         let known = state
@@ -1099,7 +1109,9 @@ pub fn collect_into<'w>(
                     state.archetype_of.resize(len, u32::MAX);
                     state.rooms_of.resize(len, u64::MAX);
                     state.last_changed.resize(len, 0);
+                    state.net_ids.resize(len, NetId(u32::MAX));
                 }
+                state.net_ids[dense as usize] = net_id;
                 state.archetype_of[dense as usize] = u32::MAX;
                 state.rooms_of[dense as usize] = u64::MAX;
                 spawned = true;
@@ -1238,6 +1250,9 @@ pub fn collect_into<'w>(
             .max()
             .unwrap_or(tick);
         state.last_changed[at] = changed;
+        if changed == tick {
+            state.changed_now.push(dense);
+        }
     }
 
     state.archetypes = archetypes;
