@@ -119,8 +119,8 @@ pub struct Snapshot {
     pub clock: i8,
     /// The input lead the server's jitter buffer aims for with this client, in 1/4 ticks.
     pub buffer: u8,
-    /// Once a second: how many entities the server replicates in all (a client with interest
-    /// management gets only those relevant to it).
+    /// How many entities the server replicates in all, when it changed since the last snapshot
+    /// (a client with interest management gets only those relevant to it).
     pub total: Option<u32>,
 }
 

@@ -526,6 +526,8 @@ pub struct ClientReplication {
     next_relevant: Vec<(NetId, u32)>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
+    /// The entity total this client was last told.
+    told_total: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -1353,7 +1355,7 @@ fn send_snapshots(
         .flatten()
         .map(|pool| &**pool);
     let payloads = build_payloads(&mut refs, &state, &mut cache, tick.0, pool);
-    for (client, payload) in infos.into_iter().zip(payloads) {
+    for ((client, payload), replication) in infos.into_iter().zip(payloads).zip(refs.iter_mut()) {
         let client_id = client.client_id;
         let snapshot = Snapshot {
             tick: tick.0,
@@ -1361,10 +1363,14 @@ fn send_snapshots(
             payload,
             clock: (client.pacing.advice * 4.0).round().clamp(-127.0, 127.0) as i8,
             buffer: (client.pacing.target * 4.0).round().clamp(0.0, 255.0) as u8,
-            total: tick
-                .0
-                .is_multiple_of(60)
-                .then(|| u32::try_from(state.len()).unwrap_or(u32::MAX)),
+            total: {
+                let total = u32::try_from(state.len()).unwrap_or(u32::MAX);
+                // Only when it changed: one byte otherwise.
+                (replication.told_total != Some(total)).then(|| {
+                    replication.told_total = Some(total);
+                    total
+                })
+            },
         };
         let message = encode(&ServerMessage::Snapshot(snapshot));
         if message.len() > MAX_MESSAGE_BYTES {
