@@ -138,7 +138,9 @@ pub struct ReplicationState {
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
     /// Per archetype: the registered kinds it has, in order.
-    archetypes: bevy::platform::collections::HashMap<bevy::ecs::archetype::ArchetypeId, Vec<u8>>,
+    /// (Also whether it has [`Rooms`](interest::Rooms).)
+    archetypes:
+        bevy::platform::collections::HashMap<bevy::ecs::archetype::ArchetypeId, (Vec<u8>, bool)>,
     /// The registry size `archetypes` was worked out for.
     archetype_kinds_for: usize,
     /// How each registry kind travels: 0 fields means serde bytes; the kind of its rate.
@@ -1124,16 +1126,21 @@ pub fn collect_into<'w>(
         state.seen[at] = generation;
         // The registered components this entity's archetype has, worked out once per archetype.
         let archetype = entity_ref.archetype().id();
-        let present = archetypes.entry(archetype).or_insert_with(|| {
-            registry
+        let (present, has_rooms) = archetypes.entry(archetype).or_insert_with(|| {
+            let kinds = registry
                 .iter()
                 .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
                 .map(|(kind, _)| kind)
-                .collect()
+                .collect();
+            (kinds, entity_ref.contains::<interest::Rooms>())
         });
-        let rooms = entity_ref
-            .get::<interest::Rooms>()
-            .map_or(u64::MAX, |rooms| rooms.0);
+        let rooms = if *has_rooms {
+            entity_ref
+                .get::<interest::Rooms>()
+                .map_or(u64::MAX, |rooms| rooms.0)
+        } else {
+            u64::MAX
+        };
         let rooms_changed = state.rooms_of[at] != rooms;
         state.rooms_of[at] = rooms;
         // Unchanged since the last collection (same archetype, no component written): nothing
