@@ -14,3 +14,42 @@ pub trait Blend: Component + Clone {
     /// `self + (a - b)`: this value carrying the difference between `a` and `b`.
     fn offset_by(&self, a: &Self, b: &Self) -> Self;
 }
+
+/// The value at (fractional) `tick` among `samples` (oldest first, ticks increasing): the oldest
+/// or newest at or beyond the ends, else blended between the two around it. `None` when empty.
+pub fn sample_clamped<C: Blend>(
+    samples: &std::collections::VecDeque<(u32, C)>,
+    tick: f64,
+) -> Option<C> {
+    let ((first_tick, first), (last_tick, last)) = (samples.front()?, samples.back()?);
+    if tick <= f64::from(*first_tick) {
+        return Some(first.clone());
+    }
+    if tick >= f64::from(*last_tick) {
+        return Some(last.clone());
+    }
+    // First sample after `tick`; the one before it is at or before `tick`.
+    let index = samples.partition_point(|(at, _)| f64::from(*at) <= tick);
+    let (tick_a, a) = &samples[index - 1];
+    let (tick_b, b) = &samples[index];
+    let t = (tick - f64::from(*tick_a)) / f64::from(tick_b - tick_a);
+    Some(a.lerp(b, t as f32))
+}
+
+/// A value to blend in tests: one number.
+#[cfg(test)]
+#[derive(Component, Debug, Clone, PartialEq)]
+pub(crate) struct TestValue(pub f32);
+
+#[cfg(test)]
+impl Blend for TestValue {
+    fn lerp(&self, to: &Self, t: f32) -> Self {
+        TestValue(self.0 + (to.0 - self.0) * t)
+    }
+    fn distance(&self, other: &Self) -> f32 {
+        (self.0 - other.0).abs()
+    }
+    fn offset_by(&self, a: &Self, b: &Self) -> Self {
+        TestValue(self.0 + a.0 - b.0)
+    }
+}

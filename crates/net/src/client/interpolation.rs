@@ -151,29 +151,16 @@ impl<C: Blend> Interpolated<C> {
     /// The value at fractional tick `at`, extrapolating at most `max_extra` ticks past the
     /// newest sample.
     pub fn sample(&self, at: f64, max_extra: f64) -> Option<C> {
-        let ((first_tick, first), (last_tick, last)) =
-            (self.samples.front()?, self.samples.back()?);
-        if at <= f64::from(*first_tick) {
-            return Some(first.clone());
-        }
-        if at >= f64::from(*last_tick) {
-            let len = self.samples.len();
-            if len < 2 {
-                return Some(last.clone());
-            }
+        let len = self.samples.len();
+        let (last_tick, last) = self.samples.back()?;
+        if at > f64::from(*last_tick) && len >= 2 {
+            // Past the newest sample: on along the last step, for at most `max_extra` ticks.
             let (prev_tick, prev) = &self.samples[len - 2];
             let ahead = (at - f64::from(*last_tick)).min(max_extra);
             let span = f64::from(last_tick - prev_tick);
             return Some(prev.lerp(last, (1.0 + ahead / span) as f32));
         }
-        // First sample after `at`; the one before it is at or before `at`.
-        let index = self
-            .samples
-            .partition_point(|(tick, _)| f64::from(*tick) <= at);
-        let (tick_a, a) = &self.samples[index - 1];
-        let (tick_b, b) = &self.samples[index];
-        let t = (at - f64::from(*tick_a)) / f64::from(tick_b - tick_a);
-        Some(a.lerp(b, t as f32))
+        crate::blend::sample_clamped(&self.samples, at)
     }
 }
 
@@ -222,20 +209,7 @@ fn interpolate<C: Blend>(
 mod tests {
     use super::*;
 
-    #[derive(Component, Debug, Clone, PartialEq)]
-    struct X(f32);
-
-    impl Blend for X {
-        fn lerp(&self, to: &Self, t: f32) -> Self {
-            X(self.0 + (to.0 - self.0) * t)
-        }
-        fn distance(&self, other: &Self) -> f32 {
-            (self.0 - other.0).abs()
-        }
-        fn offset_by(&self, a: &Self, b: &Self) -> Self {
-            X(self.0 + a.0 - b.0)
-        }
-    }
+    use crate::blend::TestValue as X;
 
     #[test]
     fn samples_interpolate_and_extrapolate_with_a_cap() {

@@ -94,21 +94,7 @@ impl<C: Blend> History<C> {
     /// The value at (fractional) tick `tick`, blended between the two ticks around it; the oldest
     /// or newest kept when `tick` is outside the history.
     pub fn at(&self, tick: f64) -> Option<C> {
-        let ((first_tick, first), (last_tick, last)) =
-            (self.samples.front()?, self.samples.back()?);
-        if tick <= f64::from(*first_tick) {
-            return Some(first.clone());
-        }
-        if tick >= f64::from(*last_tick) {
-            return Some(last.clone());
-        }
-        let index = self
-            .samples
-            .partition_point(|(at, _)| f64::from(*at) <= tick);
-        let (tick_a, a) = &self.samples[index - 1];
-        let (tick_b, b) = &self.samples[index];
-        let t = (tick - f64::from(*tick_a)) / f64::from(tick_b - tick_a);
-        Some(a.lerp(b, t as f32))
+        crate::blend::sample_clamped(&self.samples, tick)
     }
 
     /// The newest tick recorded.
@@ -207,20 +193,7 @@ mod tests {
         assert_eq!(off.rewind_ticks(1000, 60, &honest), 0.0);
     }
 
-    #[derive(Component, Clone, Debug, PartialEq)]
-    struct X(f32);
-
-    impl Blend for X {
-        fn lerp(&self, to: &Self, t: f32) -> Self {
-            X(self.0 + (to.0 - self.0) * t)
-        }
-        fn distance(&self, other: &Self) -> f32 {
-            (self.0 - other.0).abs()
-        }
-        fn offset_by(&self, a: &Self, b: &Self) -> Self {
-            X(self.0 + a.0 - b.0)
-        }
-    }
+    use crate::blend::TestValue as X;
 
     #[test]
     fn the_history_answers_between_ticks_and_stays_short() {
