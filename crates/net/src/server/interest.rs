@@ -25,7 +25,9 @@ use bevy::prelude::*;
 use crate::server::clients::{ConnectedClient, Controls};
 use crate::server::replication::{ClientReplication, ReplicationState};
 
-/// Where an entity is, for spatial interest.
+/// Where an entity is, for spatial interest. Its place is read again whenever one of the
+/// entity's replicated components changes, so the component implementing it should be
+/// replicated itself (a position is).
 pub trait Located: Component {
     /// The entity's place in the plane interest is computed in.
     fn location(&self) -> Vec2;
@@ -221,18 +223,32 @@ impl Space {
 
     /// Marks entities despawned this collection, so they are not kept as placeless.
     pub(crate) fn forget(&mut self, dense: u32) {
-        self.gone.push(dense);
+        if self.enabled() {
+            self.gone.push(dense);
+        }
     }
 
     /// Calls `found` with every located entity whose cell is within `reach` of `center` (with
     /// its place), then every entity without a place.
     pub(crate) fn near(&self, center: Vec2, reach: f32, mut found: impl FnMut(u32, Option<Vec2>)) {
         let (low, high) = (self.key(center - reach), self.key(center + reach));
-        for x in low.0..=high.0 {
-            for y in low.1..=high.1 {
-                if let Some(cell) = self.cells.get(&(x, y)) {
-                    for &(dense, at) in cell {
-                        found(dense, Some(at));
+        let span =
+            (i64::from(high.0) - i64::from(low.0) + 1) * (i64::from(high.1) - i64::from(low.1) + 1);
+        if !reach.is_finite() || span > self.cells.len() as i64 {
+            // A reach over more cells than are occupied (a huge or infinite radius): every
+            // occupied cell, rather than every cell in reach.
+            for cell in self.cells.values() {
+                for &(dense, at) in cell {
+                    found(dense, Some(at));
+                }
+            }
+        } else {
+            for x in low.0..=high.0 {
+                for y in low.1..=high.1 {
+                    if let Some(cell) = self.cells.get(&(x, y)) {
+                        for &(dense, at) in cell {
+                            found(dense, Some(at));
+                        }
                     }
                 }
             }
@@ -263,14 +279,19 @@ pub(super) fn resolve_views(
         None => (InterestSettings::default(), false),
     };
     for (client, mut replication, interest, controls) in &mut clients {
-        let Some(interest) = interest else {
-            if spatial {
-                commands
-                    .entity(client)
-                    .insert(ClientInterest::from_settings(&settings));
+        let default_interest;
+        let interest = match interest {
+            Some(interest) => interest,
+            None if spatial => {
+                // From its first snapshot on: the defaults, also before the component lands.
+                default_interest = ClientInterest::from_settings(&settings);
+                commands.entity(client).insert(default_interest.clone());
+                &default_interest
             }
-            replication.interest = None;
-            continue;
+            None => {
+                replication.interest = None;
+                continue;
+            }
         };
         let center = interest.center.or_else(|| {
             controls?

@@ -486,6 +486,25 @@ impl EntityTable {
         }
     }
 
+    /// Every entity the client has (sent, acknowledged or not): `(net id, dense)` in id order.
+    fn known(&self) -> Vec<(NetId, u32)> {
+        let mut known: Vec<(NetId, u32)> = match self {
+            Self::Dense(entities) => entities
+                .iter()
+                .enumerate()
+                .filter(|(_, entity)| entity.baseline != NOT_SENT)
+                .map(|(dense, entity)| (entity.net_id, dense as u32))
+                .collect(),
+            Self::Sparse(entities) => entities
+                .iter()
+                .filter(|(_, entity)| entity.baseline != NOT_SENT)
+                .map(|(dense, entity)| (entity.net_id, *dense))
+                .collect(),
+        };
+        known.sort_unstable();
+        known
+    }
+
     /// Switches to the small map, keeping what the client has.
     fn make_sparse(&mut self) {
         if let Self::Dense(entities) = self {
@@ -613,8 +632,14 @@ impl ClientReplication {
     fn update_relevance(&mut self, state: &ReplicationState, tick: u32) {
         let Some(view) = self.interest.take() else {
             self.relevant.clear();
+            self.newest_relevance = None;
             return;
         };
+        if self.newest_relevance.is_none() {
+            // Interest just began: everything the client has counts as what it saw, so what
+            // it should no longer see is despawned on it below.
+            self.relevant = self.entities.known();
+        }
         self.entities.make_sparse();
         let previous = self.newest_relevance;
         let mut next = std::mem::take(&mut self.next_relevant);
@@ -696,11 +721,6 @@ impl ClientReplication {
         if despawned {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
-        }
-        // Those that came back before their despawn was acknowledged: the spawn replaces it.
-        if !self.pending_despawns.is_empty() {
-            self.pending_despawns
-                .retain(|(net_id, _)| next.binary_search_by_key(net_id, |(id, _)| *id).is_err());
         }
         self.next_relevant = std::mem::replace(&mut self.relevant, next);
         self.newest_relevance = Some(tick);
@@ -897,13 +917,24 @@ impl ClientReplication {
                 previous_header = Some(header);
             }
         }
+        let mut respawned = false;
         for &(dense, _) in &carried {
             let client_entity = self.entities.slot(dense);
             client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
                 client_entity.since = tick;
+                respawned = true;
             }
+        }
+        // An entity sent whole that still has a despawn pending (it left this client and came
+        // back before the despawn was acknowledged): the spawn replaces the despawn, which must
+        // not follow it in the same snapshot.
+        if respawned && !self.pending_despawns.is_empty() {
+            let mut sent: Vec<NetId> = carried.iter().map(|(_, net_id)| *net_id).collect();
+            sent.sort_unstable();
+            self.pending_despawns
+                .retain(|(net_id, _)| sent.binary_search(net_id).is_err());
         }
         write_end(&mut writer);
 
@@ -1705,6 +1736,67 @@ mod tests {
             present_before = present;
         }
         assert!(left && present_before, "it left and came back");
+    }
+
+    /// A client that got the whole world before its interest began (its first snapshot, say)
+    /// loses what it no longer sees.
+    #[test]
+    fn what_a_client_no_longer_sees_when_interest_begins_is_despawned_on_it() {
+        use crate::client::snapshot::ServerEntityMap;
+        use crate::server::interest::InterestView;
+
+        let (mut server, mut state, mut client) = interest_setup();
+        let near = server
+            .world_mut()
+            .spawn((Replicated, Place(Vec2::new(10.0, 0.0))))
+            .id();
+        let far = server
+            .world_mut()
+            .spawn((Replicated, Place(Vec2::new(900.0, 0.0))))
+            .id();
+        let mut cache = SnapshotCache::default();
+        let mut replication = ClientReplication::default();
+        let present = |client: &App, state: &ReplicationState, entity| {
+            let net_id = state.net_id(entity).unwrap();
+            client
+                .world()
+                .resource::<ServerEntityMap>()
+                .get(net_id)
+                .is_some()
+        };
+        for tick in 1..3 {
+            interest_tick(
+                &mut server,
+                &mut state,
+                &mut cache,
+                &mut [(&mut replication, &mut client)],
+                tick,
+                1,
+            );
+        }
+        assert!(present(&client, &state, near) && present(&client, &state, far));
+        replication.interest = Some(InterestView {
+            center: Some(Vec2::ZERO),
+            radius: 100.0,
+            hysteresis: 20.0,
+            rooms: u64::MAX,
+            ..default()
+        });
+        for tick in 3..8 {
+            interest_tick(
+                &mut server,
+                &mut state,
+                &mut cache,
+                &mut [(&mut replication, &mut client)],
+                tick,
+                1,
+            );
+        }
+        assert!(present(&client, &state, near), "still seen");
+        assert!(
+            !present(&client, &state, far),
+            "out of sight: despawned on the client"
+        );
     }
 
     #[test]
