@@ -106,12 +106,17 @@ pub fn default_grid() -> Vec<Scenario> {
     grid
 }
 
+/// The interest radius that holds about 300 of `entities` spread evenly over a square of `side`:
+/// pi r^2 * entities / side^2 = 300.
+pub fn radius_for(side: f32, entities: usize) -> f32 {
+    side * (300.0 / (std::f32::consts::PI * entities.max(1) as f32)).sqrt()
+}
+
 /// The large world: 20,000 entities of which a quarter move, over 16,000 x 16,000, 200 clients
 /// spread over it with about 300 relevant entities each; with 1 and 2 threads; then the world
 /// doubled (entities and area) at the same density.
 pub fn large_world_rows() -> Vec<Scenario> {
-    // 300 entities within the radius at this density: pi r^2 * 20,000 / 16,000^2 = 300.
-    let radius = 16_000.0 * (300.0 / (std::f32::consts::PI * 20_000.0)).sqrt();
+    let radius = radius_for(16_000.0, 20_000);
     let row = |entities: usize, side: f32, threads| Scenario {
         clients: 200,
         entities,

@@ -324,18 +324,7 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
                 ));
             }
         }
-        if args.json {
-            match serde_json::to_string_pretty(&rows) {
-                Ok(json) => println!("{json}"),
-                Err(err) => {
-                    eprintln!("skirmish bench: {err}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        } else {
-            print!("{}", feel::table(&rows));
-        }
-        return ExitCode::SUCCESS;
+        return print_rows(&rows, args.json, feel::table);
     }
     let grid = match (args.clients, args.entities) {
         (Some(clients), Some(entities)) => vec![bench::Scenario {
@@ -345,11 +334,9 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             ticks: 0,
             threads: args.threads as usize,
             world: args.world.map(|side| {
-                let side = side as f32;
-                let entities = entities as f32;
                 (
-                    side,
-                    side * (300.0 / (std::f32::consts::PI * entities)).sqrt(),
+                    side as f32,
+                    bench::radius_for(side as f32, entities as usize),
                 )
             }),
         }],
@@ -362,16 +349,23 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             bench::run(scenario)
         })
         .collect();
-    if args.json {
-        match serde_json::to_string_pretty(&rows) {
-            Ok(json) => println!("{json}"),
-            Err(err) => {
-                eprintln!("skirmish bench: {err}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        print!("{}", bench::table(&rows));
+    print_rows(&rows, args.json, bench::table)
+}
+
+/// Prints benchmark rows as JSON or as `table` formats them.
+fn print_rows<T: serde::Serialize>(rows: &[T], json: bool, table: fn(&[T]) -> String) -> ExitCode {
+    if !json {
+        print!("{}", table(rows));
+        return ExitCode::SUCCESS;
     }
-    ExitCode::SUCCESS
+    match serde_json::to_string_pretty(rows) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("skirmish bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -454,8 +454,8 @@ fn handle_messages<B: AsRef<[u8]>>(
             } => {
                 if theirs != registry_fingerprint(world) {
                     return Err(
-                        "the server replicates different components or messages (incompatible \
-                         build)"
+                        "the server registers different components, messages or input than this \
+                         game (another build): use the same game version as the server"
                             .into(),
                     );
                 }

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use bevy::ecs::change_detection::Tick;
-use bevy::ecs::entity::EntityHashMap;
 use bevy::ecs::world::EntityRef;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
@@ -117,8 +116,6 @@ pub struct ReplicationState {
     /// Per dense index: the tick any of the entity's components last changed (compact, so the
     /// builders skip what a client already has without touching the record).
     last_changed: Vec<u32>,
-    /// Entity to dense index.
-    ids: EntityHashMap<u32>,
     /// The same by entity index, walked in the order the world stores entities (no hashing).
     by_index: Vec<Option<(Entity, u32)>>,
     /// Per dense index, compact: the collection that last saw it, the archetype it had, its
@@ -189,11 +186,12 @@ impl ReplicationState {
     }
 
     pub(crate) fn dense_of(&self, entity: Entity) -> Option<u32> {
-        self.ids.get(&entity).copied()
+        let (known, dense) = (*self.by_index.get(entity.index_u32() as usize)?)?;
+        (known == entity).then_some(dense)
     }
 
     fn record_of(&self, entity: Entity) -> Option<&EntityRecord> {
-        self.records.get(*self.ids.get(&entity)? as usize)?.as_ref()
+        self.record(self.dense_of(entity)?)
     }
 
     pub(crate) fn record(&self, dense: u32) -> Option<&EntityRecord> {
@@ -220,8 +218,6 @@ pub(crate) struct EntityRecord {
     slots: Vec<Slot>,
     /// Where it is, when space is registered and it has a place.
     pub(crate) location: Option<Vec2>,
-    /// The rooms it is in (all, without [`Rooms`](crate::server::interest::Rooms)).
-    pub(crate) rooms: u64,
 }
 
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
@@ -644,7 +640,12 @@ impl ClientReplication {
         let previous = self.newest_relevance;
         let mut next = std::mem::take(&mut self.next_relevant);
         next.clear();
-        let room = |record: &EntityRecord| record.rooms & view.rooms != 0;
+        let room = |dense: u32| {
+            state
+                .rooms_of
+                .get(dense as usize)
+                .is_some_and(|rooms| rooms & view.rooms != 0)
+        };
         match view.center {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
@@ -668,10 +669,7 @@ impl ClientReplication {
                     if !inside {
                         return;
                     }
-                    if state
-                        .rooms_of
-                        .get(dense as usize)
-                        .is_some_and(|rooms| rooms & view.rooms != 0)
+                    if room(dense)
                         && let Some(&net_id) = state.net_ids.get(dense as usize)
                     {
                         next.push((net_id, dense));
@@ -683,7 +681,7 @@ impl ClientReplication {
                     .in_order
                     .iter()
                     .copied()
-                    .filter(|(_, dense)| state.record(*dense).is_some_and(room)),
+                    .filter(|(_, dense)| room(*dense)),
             ),
         }
         for &dense in &view.always {
@@ -1130,9 +1128,7 @@ pub fn collect_into<'w>(
                     dense,
                     slots: Vec::new(),
                     location: None,
-                    rooms: u64::MAX,
                 });
-                state.ids.insert(entity, dense);
                 state.order.insert(net_id, dense);
                 if state.by_index.len() <= index {
                     state.by_index.resize(index + 1, None);
@@ -1172,7 +1168,6 @@ pub fn collect_into<'w>(
         } else {
             u64::MAX
         };
-        let rooms_changed = state.rooms_of[at] != rooms;
         state.rooms_of[at] = rooms;
         // Unchanged since the last collection (same archetype, no component written): nothing
         // to look at, and its record is not touched.
@@ -1189,17 +1184,13 @@ pub fn collect_into<'w>(
                         })
                 })
             });
-        if !written && !rooms_changed {
+        if !written {
             continue;
         }
         state.archetype_of[at] = archetype.index() as u32;
         let Some(record) = state.records[at].as_mut() else {
             continue;
         };
-        record.rooms = rooms;
-        if !written {
-            continue;
-        }
         let location = state.space.locate(&entity_ref);
         if location != record.location || new {
             record.location = location;
@@ -1313,9 +1304,6 @@ pub fn collect_into<'w>(
     }
     if !state.despawned.is_empty() {
         let records = &state.records;
-        state
-            .ids
-            .retain(|_, dense| records.get(*dense as usize).is_some_and(Option::is_some));
         for slot in &mut state.by_index {
             if slot
                 .is_some_and(|(_, dense)| records.get(dense as usize).is_none_or(Option::is_none))
@@ -1441,30 +1429,23 @@ mod tests {
     #[derive(Component, Clone, Copy)]
     struct Heading(f32);
 
-    fn quantize_vec2(value: Vec2) -> Quantized {
-        let q = (value * 16.0).round();
-        [q.x as i32, q.y as i32, 0, 0]
+    /// Both vectors, at 1/16 unit.
+    macro_rules! quantize_vec2 {
+        ($component:ident) => {
+            impl Quantize for $component {
+                const FIELDS: usize = 2;
+                fn quantize(&self) -> Quantized {
+                    let q = (self.0 * 16.0).round();
+                    [q.x as i32, q.y as i32, 0, 0]
+                }
+                fn dequantize(q: Quantized) -> Self {
+                    Self(Vec2::new(q[0] as f32, q[1] as f32) / 16.0)
+                }
+            }
+        };
     }
-
-    impl Quantize for Place {
-        const FIELDS: usize = 2;
-        fn quantize(&self) -> Quantized {
-            quantize_vec2(self.0)
-        }
-        fn dequantize(q: Quantized) -> Self {
-            Self(Vec2::new(q[0] as f32, q[1] as f32) / 16.0)
-        }
-    }
-
-    impl Quantize for Drift {
-        const FIELDS: usize = 2;
-        fn quantize(&self) -> Quantized {
-            quantize_vec2(self.0)
-        }
-        fn dequantize(q: Quantized) -> Self {
-            Self(Vec2::new(q[0] as f32, q[1] as f32) / 16.0)
-        }
-    }
+    quantize_vec2!(Place);
+    quantize_vec2!(Drift);
 
     impl Quantize for Heading {
         const FIELDS: usize = 1;
