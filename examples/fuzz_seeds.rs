@@ -246,7 +246,6 @@ fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
         let position = Vec2::new(rng.f32(), rng.f32()) * 1000.0;
         world.spawn((Replicated, Position(position), Velocity(Vec2::X * 90.0)));
     }
-    let mut query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
     let (mut state, mut cache) = (ReplicationState::default(), SnapshotCache::default());
     let mut client = ClientReplication::default();
     let mut messages = Vec::new();
@@ -258,9 +257,7 @@ fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
             rotation.0 += 0.01;
         }
         world.increment_change_tick();
-        let this_run = world.change_tick();
-        let registry = world.resource::<ReplicationRegistry>();
-        collect_into(&mut state, registry, query.iter(world), tick, this_run);
+        collect_into(&mut state, world, tick);
         if tick > 0 {
             client.acknowledge(tick - 1);
         }

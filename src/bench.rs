@@ -18,6 +18,7 @@ use bevy::tasks::{TaskPool, TaskPoolBuilder};
 use skirmish_net::server::interest::{AppInterestExt, InterestSettings, InterestView};
 use skirmish_net::server::replication::{
     ClientReplication, ReplicationState, SnapshotCache, build_payloads, collect_into,
+    materialize_relevant, resolve_relevance,
 };
 
 /// Half the side of the benchmark arena.
@@ -173,7 +174,6 @@ struct Harness {
     state: ReplicationState,
     cache: SnapshotCache,
     clients: Vec<ClientReplication>,
-    query: QueryState<(Entity, EntityRef<'static>), With<Replicated>>,
     tick: u32,
     /// The threads building snapshots, when more than one.
     pool: Option<TaskPool>,
@@ -214,7 +214,6 @@ impl Harness {
                 entity.insert(Moving);
             }
         }
-        let query = world.query_filtered::<(Entity, EntityRef), With<Replicated>>();
         let clients = (0..clients)
             .map(|_| {
                 let mut client = ClientReplication::default();
@@ -235,7 +234,6 @@ impl Harness {
             state,
             cache: SnapshotCache::default(),
             clients,
-            query,
             tick: 0,
             pool: (threads > 1).then(|| TaskPoolBuilder::new().num_threads(threads).build()),
             half,
@@ -256,7 +254,6 @@ impl Harness {
         }
         world.increment_change_tick();
         let start = Instant::now();
-        let this_run = world.change_tick();
         let horizon = self
             .clients
             .iter()
@@ -264,14 +261,7 @@ impl Harness {
             .min()
             .flatten();
         self.state.set_history_horizon(horizon);
-        let registry = world.resource::<ReplicationRegistry>();
-        collect_into(
-            &mut self.state,
-            registry,
-            self.query.iter(world),
-            tick,
-            this_run,
-        );
+        collect_into(&mut self.state, world, tick);
         for client in &mut self.clients {
             if tick > 0 {
                 // The ack of the previous snapshot arrives one tick later.
@@ -279,6 +269,13 @@ impl Harness {
             }
         }
         let mut clients: Vec<&mut ClientReplication> = self.clients.iter_mut().collect();
+        resolve_relevance(&mut clients, &self.state, tick, self.pool.as_ref());
+        materialize_relevant(
+            &mut self.state,
+            world,
+            clients.iter().map(|client| &**client),
+            tick,
+        );
         let payloads = build_payloads(
             &mut clients,
             &self.state,

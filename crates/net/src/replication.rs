@@ -20,8 +20,10 @@
 
 use std::any::type_name;
 
+use bevy::ecs::change_detection::Tick;
 use bevy::ecs::component::ComponentId;
-use bevy::ecs::world::{EntityRef, EntityWorldMut};
+use bevy::ecs::lifecycle::HookContext;
+use bevy::ecs::world::{DeferredWorld, EntityRef, EntityWorldMut};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -29,7 +31,83 @@ use crate::codec::{self as protocol, DecodeError};
 
 /// Marks an entity the server replicates to every client, together with its registered components.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[component(on_remove = queue_removal)]
 pub struct Replicated;
+
+/// Replicated entities that lost a component the server's collection tracks (a registered one,
+/// [`Replicated`] itself, rooms, the place), since the last collection: `(entity, component)`.
+/// Present only on a server that collects; emptied by every collection, so it holds at most
+/// what changed between two of them.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct ReplicationRemovals(pub(crate) Vec<(Entity, ComponentId)>);
+
+/// Component hook: queues the removal for the server's next collection.
+pub(crate) fn queue_removal(mut world: DeferredWorld, context: HookContext) {
+    if let Some(mut removals) = world.get_resource_mut::<ReplicationRemovals>() {
+        removals.0.push((context.entity, context.component_id));
+    }
+}
+
+/// Observer for a tracked component that is not ours: queues its removal from a replicated
+/// entity.
+pub(crate) fn queue_removal_of<C: Component>(
+    id: ComponentId,
+) -> impl FnMut(On<Remove, C>, Option<ResMut<ReplicationRemovals>>, Query<(), With<Replicated>>) {
+    move |remove, removals, replicated| {
+        if let Some(mut removals) = removals
+            && replicated.contains(remove.entity)
+        {
+            removals.0.push((remove.entity, id));
+        }
+    }
+}
+
+/// A query kept between collections for a scan generic over a component (type-erased, so the
+/// registry can hold plain function pointers).
+#[derive(Default)]
+pub struct ScanCache(Option<Box<dyn std::any::Any + Send + Sync>>);
+
+impl std::fmt::Debug for ScanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanCache")
+    }
+}
+
+/// Calls `found` with every replicated entity whose `C` changed (or was added) after `last_run`
+/// (every one when `None`): a walk down `C`'s change ticks, a few nanoseconds per entity.
+pub(crate) fn scan_changed<C: Component>(
+    world: &World,
+    cache: &mut ScanCache,
+    last_run: Option<Tick>,
+    mut found: impl FnMut(Entity, &C),
+) {
+    type Scan<C> = QueryState<(Entity, Ref<'static, C>), With<Replicated>>;
+    if cache.0.is_none() {
+        cache.0 = Scan::<C>::try_new(world).map(|query| Box::new(query) as Box<_>);
+    }
+    let Some(query) = cache
+        .0
+        .as_mut()
+        .and_then(|query| query.downcast_mut::<Scan<C>>())
+    else {
+        return;
+    };
+    let this_run = world.read_change_tick();
+    for (entity, component) in query.iter(world) {
+        if last_run.is_none_or(|last| component.last_changed().is_newer_than(last, this_run)) {
+            found(entity, &component);
+        }
+    }
+}
+
+fn changed_entities<C: Component>(
+    world: &World,
+    cache: &mut ScanCache,
+    last_run: Option<Tick>,
+    out: &mut Vec<Entity>,
+) {
+    scan_changed::<C>(world, cache, last_run, |entity, _| out.push(entity));
+}
 
 /// Compact network id of a replicated entity, assigned by the server and never reused during a
 /// match. On the client, replicated entities carry it as a component.
@@ -138,6 +216,9 @@ pub struct ReplicationRule {
     pub encoding: Encoding,
     /// Removes the component.
     pub remove: fn(&mut EntityWorldMut),
+    /// The server's change scan: appends the replicated entities whose component changed after
+    /// the given tick (all of them for `None`).
+    pub changed: fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<Entity>),
 }
 
 /// The difference from `base` to `value` for a field wrapping at `wrap` (0: no wrap), the
@@ -384,7 +465,9 @@ fn register<C: Component>(app: &mut App, encoding: Encoding) {
         component_id,
         encoding,
         remove: remove_component::<C>,
+        changed: changed_entities::<C>,
     });
+    app.add_observer(queue_removal_of::<C>(component_id));
 }
 
 fn quantize_component<C: Quantize>(entity: &EntityRef) -> Option<Quantized> {

@@ -17,11 +17,14 @@
 //! An entity leaving a client's interest is despawned on that client; coming back, it arrives
 //! whole with its current state. Bytes, priority and budget apply to relevant entities only.
 
+use bevy::ecs::change_detection::Tick;
+use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::EntityHashSet;
 use bevy::ecs::world::EntityRef;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
+use crate::replication::{ScanCache, queue_removal_of, scan_changed};
 use crate::server::clients::{ConnectedClient, Controls};
 use crate::server::replication::{ClientReplication, ReplicationState};
 
@@ -56,6 +59,7 @@ impl Default for InterestSettings {
 
 /// On a replicated entity: the rooms it is in, as a bit set (without it: every room).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+#[component(on_remove = crate::replication::queue_removal)]
 pub struct Rooms(pub u64);
 
 /// On a client entity: what it may see. Inserted with the defaults of [`InterestSettings`] when
@@ -121,9 +125,13 @@ pub trait AppInterestExt {
 impl AppInterestExt for App {
     fn spatial_interest<C: Located>(&mut self, settings: InterestSettings) -> &mut Self {
         self.insert_resource(settings);
+        let located = self.world_mut().register_component::<C>();
         let mut state = self.world_mut().get_resource_or_init::<ReplicationState>();
         state.space.locate = Some(locate::<C>);
+        state.space.scan = Some(locate_changed::<C>);
+        state.space.located = Some(located);
         state.space.cell = settings.cell.max(1.0);
+        self.add_observer(queue_removal_of::<C>(located));
         self
     }
 }
@@ -135,10 +143,36 @@ fn locate<C: Located>(entity: &EntityRef) -> Option<Vec2> {
         .filter(|at| at.is_finite())
 }
 
+/// Places that changed since `last_run`: `(entity, place)` for every replicated entity whose
+/// `C` changed.
+fn locate_changed<C: Located>(
+    world: &World,
+    cache: &mut ScanCache,
+    last_run: Option<Tick>,
+    out: &mut Vec<(Entity, Option<Vec2>)>,
+) {
+    scan_changed::<C>(world, cache, last_run, |entity, component| {
+        out.push((
+            entity,
+            Some(component.location()).filter(|at| at.is_finite()),
+        ));
+    });
+}
+
+/// The scan for places that changed.
+pub(crate) type PlaceScan =
+    fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<(Entity, Option<Vec2>)>);
+
 /// The located entities in a grid, and those without a place.
 #[derive(Debug, Default)]
 pub(crate) struct Space {
     pub(crate) locate: Option<fn(&EntityRef) -> Option<Vec2>>,
+    /// Finds the places that changed.
+    pub(crate) scan: Option<PlaceScan>,
+    pub(crate) scan_cache: ScanCache,
+    pub(crate) scratch: Vec<(Entity, Option<Vec2>)>,
+    /// The component places come from.
+    pub(crate) located: Option<ComponentId>,
     pub(crate) cell: f32,
     cells: HashMap<(i32, i32), Vec<(u32, Vec2)>>,
     /// Per dense index: the cell it is filed in and its place there.
