@@ -39,6 +39,7 @@ impl BitWriter {
     }
 
     /// Writes the low `count` bits of `value` (`count` at most 32).
+    #[inline]
     pub fn write_bits(&mut self, value: u32, count: u32) {
         debug_assert!(count <= 32);
         if count == 0 {
@@ -47,10 +48,12 @@ impl BitWriter {
         let masked = u64::from(value) & ((1u64 << count) - 1);
         self.scratch |= masked << self.used;
         self.used += count;
-        while self.used >= 8 {
-            self.bytes.push(self.scratch as u8);
-            self.scratch >>= 8;
-            self.used -= 8;
+        // Fewer than 32 bits wait in `scratch`; whole words go out at once.
+        if self.used >= 32 {
+            self.bytes
+                .extend_from_slice(&(self.scratch as u32).to_le_bytes());
+            self.scratch >>= 32;
+            self.used -= 32;
         }
     }
 
@@ -60,23 +63,19 @@ impl BitWriter {
     }
 
     /// Writes an unsigned number with the bucketed prefix code.
+    #[inline]
     pub fn write_varint(&mut self, value: u32) {
-        if value == 0 {
-            self.write_bits(0, 1);
-            return;
-        }
-        for (index, (bits, start)) in BUCKETS.iter().enumerate() {
-            let end = start + (1u32 << bits);
-            if value < end {
-                // `index + 1` ones then a zero.
-                let prefix = (1u32 << (index + 1)) - 1;
-                self.write_bits(prefix, index as u32 + 2);
-                self.write_bits(value - start, *bits);
-                return;
+        // Prefix and payload in one write where they fit in 32 bits.
+        match value {
+            0 => self.write_bits(0, 1),
+            1..=64 => self.write_bits(0b01 | ((value - 1) << 2), 8),
+            65..=1088 => self.write_bits(0b011 | ((value - 65) << 3), 13),
+            1089..=66624 => self.write_bits(0b0111 | ((value - 1089) << 4), 20),
+            _ => {
+                self.write_bits(0b1111, 4);
+                self.write_bits(value, 32);
             }
         }
-        self.write_bits(0b1111, 4);
-        self.write_bits(value, 32);
     }
 
     /// Writes a signed number: zigzag, then [`write_varint`](Self::write_varint).
@@ -93,6 +92,7 @@ impl BitWriter {
     }
 
     /// Bits written so far.
+    #[inline]
     pub fn bit_len(&self) -> usize {
         self.bytes.len() * 8 + self.used as usize
     }
@@ -121,8 +121,10 @@ impl BitWriter {
 
     /// The bytes, the last one padded with zero bits.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.used > 0 {
+        while self.used > 0 {
             self.bytes.push(self.scratch as u8);
+            self.scratch >>= 8;
+            self.used = self.used.saturating_sub(8);
         }
         self.bytes
     }

@@ -100,6 +100,17 @@ pub(crate) fn scan_changed<C: Component>(
     }
 }
 
+fn changed_quantized<C: Quantize>(
+    world: &World,
+    cache: &mut ScanCache,
+    last_run: Option<Tick>,
+    out: &mut Vec<(Entity, Quantized)>,
+) {
+    scan_changed::<C>(world, cache, last_run, |entity, component| {
+        out.push((entity, component.quantize()));
+    });
+}
+
 fn changed_entities<C: Component>(
     world: &World,
     cache: &mut ScanCache,
@@ -219,7 +230,12 @@ pub struct ReplicationRule {
     /// The server's change scan: appends the replicated entities whose component changed after
     /// the given tick (all of them for `None`).
     pub changed: fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<Entity>),
+    /// For quantized components, the same scan returning each changed value quantized.
+    pub changed_quantized: Option<QuantizedScan>,
 }
+
+/// A change scan returning `(entity, quantized value)`.
+pub type QuantizedScan = fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<(Entity, Quantized)>);
 
 /// The difference from `base` to `value` for a field wrapping at `wrap` (0: no wrap), the
 /// shortest way round.
@@ -375,6 +391,7 @@ impl AppReplicateExt for App {
                 serialize: serialize_component::<C>,
                 write: write_component::<C>,
             },
+            None,
         );
         self
     }
@@ -395,6 +412,7 @@ impl AppReplicateExt for App {
                 write: write_quantized::<C>,
                 rate: None,
             },
+            Some(changed_quantized::<C>),
         );
         self
     }
@@ -440,7 +458,11 @@ impl ReplicationRegistry {
     }
 }
 
-fn register<C: Component>(app: &mut App, encoding: Encoding) {
+fn register<C: Component>(
+    app: &mut App,
+    encoding: Encoding,
+    changed_quantized: Option<QuantizedScan>,
+) {
     let component_id = app.world_mut().register_component::<C>();
     let mut registry = app
         .world_mut()
@@ -466,6 +488,7 @@ fn register<C: Component>(app: &mut App, encoding: Encoding) {
         encoding,
         remove: remove_component::<C>,
         changed: changed_entities::<C>,
+        changed_quantized,
     });
     app.add_observer(queue_removal_of::<C>(component_id));
 }

@@ -140,6 +140,7 @@ pub struct ReplicationState {
     spawn_scan: ScanCache,
     rooms_scan: ScanCache,
     scratch_entities: Vec<Entity>,
+    scratch_values: Vec<(Entity, Quantized)>,
     scratch_bytes: Vec<u8>,
     /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
     pub(crate) moved: Vec<(u32, Option<Vec2>)>,
@@ -244,6 +245,41 @@ pub(crate) struct EntityRecord {
     slots: Vec<Slot>,
     /// Where it is, when space is registered and it has a place.
     pub(crate) location: Option<Vec2>,
+}
+
+impl EntityRecord {
+    /// Records the value of `kind` at `tick` (nothing if equal on the wire).
+    fn set(&mut self, kind: u8, value: SlotValue, tick: u32, horizon: u32) {
+        let quantized = match value {
+            SlotValue::Quantized(quantized) => Some(quantized),
+            _ => None,
+        };
+        match self.slots.binary_search_by_key(&kind, |slot| slot.kind) {
+            // Written but equal on the wire: nothing for clients.
+            Ok(index) if self.slots[index].value == value => {}
+            Ok(index) => {
+                let slot = &mut self.slots[index];
+                slot.value = value;
+                slot.changed_at = tick;
+                if quantized.is_some() {
+                    slot.record(tick, quantized, horizon);
+                }
+            }
+            Err(index) => {
+                let mut slot = Slot {
+                    kind,
+                    changed_at: tick,
+                    created_at: tick,
+                    value,
+                    history: VecDeque::new(),
+                };
+                if quantized.is_some() {
+                    slot.record(tick, quantized, horizon);
+                }
+                self.slots.insert(index, slot);
+            }
+        }
+    }
 }
 
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
@@ -1288,8 +1324,26 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
     }
     let spawned_any = !spawned.is_empty();
 
-    // Changed components, kind by kind: each a walk down its change ticks.
+    // Changed components, kind by kind: each a walk down its change ticks. Without spatial
+    // interest, quantized values are recorded on the way.
+    let lazy = state.space.enabled();
+    let mut values = std::mem::take(&mut state.scratch_values);
+    let horizon = state.history_horizon.unwrap_or(0);
     for (kind, rule) in registry.iter() {
+        if let (false, Some(scan)) = (lazy, rule.changed_quantized) {
+            values.clear();
+            scan(world, &mut state.scans[usize::from(kind)], last_run, &mut values);
+            for &(entity, quantized) in &values {
+                let Some(dense) = state.dense_of(entity) else {
+                    continue;
+                };
+                if let Some(record) = state.records[dense as usize].as_mut() {
+                    record.set(kind, SlotValue::Quantized(quantized), tick, horizon);
+                    state.touch(dense);
+                }
+            }
+            continue;
+        }
         spawned.clear();
         (rule.changed)(
             world,
@@ -1304,6 +1358,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
         }
     }
     state.scratch_entities = spawned;
+    state.scratch_values = values;
 
     // Rooms and places that changed.
     let mut rooms_scan = std::mem::take(&mut state.rooms_scan);
@@ -1409,6 +1464,15 @@ impl ReplicationState {
         }
     }
 
+    /// Lists `dense` for [`Self::materialize`] without marking a kind (its values are recorded).
+    fn touch(&mut self, dense: u32) {
+        let at = dense as usize;
+        if !self.listed[at] {
+            self.listed[at] = true;
+            self.dirty_list.push(dense);
+        }
+    }
+
     /// Drops what no longer has changes to record from the dirty list.
     fn prune_dirty_list(&mut self) {
         let (dirty, listed) = (&self.dirty, &mut self.listed);
@@ -1436,20 +1500,22 @@ impl ReplicationState {
     ) {
         let at = dense as usize;
         let dirty = std::mem::take(&mut self.dirty[at]);
-        if dirty.is_empty() {
-            return;
-        }
         let Some(record) = self.records[at].as_mut() else {
-            return;
-        };
-        let Ok(entity_ref) = world.get_entity(self.entity_of[at]) else {
             return;
         };
         // Values older than every client's newest acknowledgement are needed only by baselines
         // that old, which then go absolute: the history stays a few entries long.
         let horizon = self.history_horizon.unwrap_or(0);
         let scratch = &mut self.scratch_bytes;
-        for kind in dirty.iter() {
+        let entity_ref = if dirty.is_empty() {
+            None
+        } else {
+            world.get_entity(self.entity_of[at]).ok()
+        };
+        for kind in entity_ref.iter().flat_map(|_| dirty.iter()) {
+            let Some(entity_ref) = entity_ref else {
+                break;
+            };
             let Some(rule) = registry.get(kind) else {
                 continue;
             };
@@ -1468,7 +1534,7 @@ impl ReplicationState {
                 }
                 continue;
             }
-            let (value, quantized) = match rule.encoding {
+            match rule.encoding {
                 Encoding::Serde { serialize, .. } => {
                     scratch.clear();
                     if !serialize(&entity_ref, scratch) {
@@ -1480,38 +1546,12 @@ impl ReplicationState {
                     {
                         continue;
                     }
-                    (SlotValue::Bytes(scratch.clone()), None)
+                    record.set(kind, SlotValue::Bytes(scratch.clone()), tick, horizon);
                 }
                 Encoding::Quantized { quantize, .. } => {
-                    let Some(quantized) = quantize(&entity_ref) else {
-                        continue;
-                    };
-                    (SlotValue::Quantized(quantized), Some(quantized))
-                }
-            };
-            match index {
-                // Written but equal on the wire: nothing for clients.
-                Ok(index) if record.slots[index].value == value => {}
-                Ok(index) => {
-                    let slot = &mut record.slots[index];
-                    slot.value = value;
-                    slot.changed_at = tick;
-                    if quantized.is_some() {
-                        slot.record(tick, quantized, horizon);
+                    if let Some(quantized) = quantize(&entity_ref) {
+                        record.set(kind, SlotValue::Quantized(quantized), tick, horizon);
                     }
-                }
-                Err(index) => {
-                    let mut slot = Slot {
-                        kind,
-                        changed_at: tick,
-                        created_at: tick,
-                        value,
-                        history: VecDeque::new(),
-                    };
-                    if quantized.is_some() {
-                        slot.record(tick, quantized, horizon);
-                    }
-                    record.slots.insert(index, slot);
                 }
             }
         }
