@@ -1332,7 +1332,12 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
     for (kind, rule) in registry.iter() {
         if let (false, Some(scan)) = (lazy, rule.changed_quantized) {
             values.clear();
-            scan(world, &mut state.scans[usize::from(kind)], last_run, &mut values);
+            scan(
+                world,
+                &mut state.scans[usize::from(kind)],
+                last_run,
+                &mut values,
+            );
             for &(entity, quantized) in &values {
                 let Some(dense) = state.dense_of(entity) else {
                     continue;
