@@ -540,8 +540,6 @@ struct ClientEntity {
     baseline: u32,
     /// Snapshots this entity had news for but was left out of (budget); highest goes first.
     priority: f32,
-    /// The newest snapshot tick for which the entity was relevant to this client.
-    relevant_at: u32,
     /// The tick it was last sent whole from nothing: acknowledgements of older snapshots
     /// (from before it left this client and came back) say nothing about it.
     since: u32,
@@ -555,18 +553,23 @@ impl ClientEntity {
         net_id: NetId(u32::MAX),
         baseline: NOT_SENT,
         priority: 0.0,
-        relevant_at: NOT_SENT,
         since: 0,
     };
 }
 
-/// A client's view of every entity, by dense index: an array over the whole world while the
-/// client gets everything, a small map once it gets only what is relevant to it (so a large
-/// world costs it what it sees, in memory and in cache).
+/// A client's view of every entity: an array by dense index over the whole world while the
+/// client gets everything; once it gets only what is relevant to it, the relevant entities in id
+/// order with their states alongside (so a large world costs it what it sees, in memory and in
+/// cache, and the per-tick walks are merges instead of lookups).
 #[derive(Debug)]
 enum EntityTable {
     Dense(Vec<ClientEntity>),
-    Sparse(bevy::platform::collections::HashMap<u32, ClientEntity>),
+    Relevant {
+        /// `(net id, dense)`, sorted.
+        ids: Vec<(NetId, u32)>,
+        /// The state of each, at the same index.
+        states: Vec<ClientEntity>,
+    },
 }
 
 impl Default for EntityTable {
@@ -576,23 +579,33 @@ impl Default for EntityTable {
 }
 
 impl EntityTable {
-    fn get(&self, dense: u32) -> Option<&ClientEntity> {
+    fn get(&self, dense: u32, net_id: NetId) -> Option<&ClientEntity> {
         match self {
             Self::Dense(entities) => entities.get(dense as usize),
-            Self::Sparse(entities) => entities.get(&dense),
+            Self::Relevant { ids, states } => ids
+                .binary_search(&(net_id, dense))
+                .ok()
+                .map(|index| &states[index]),
         }
     }
 
-    fn get_mut(&mut self, dense: u32) -> Option<&mut ClientEntity> {
+    fn get_mut(&mut self, dense: u32, net_id: NetId) -> Option<&mut ClientEntity> {
         match self {
             Self::Dense(entities) => entities.get_mut(dense as usize),
-            Self::Sparse(entities) => entities.get_mut(&dense),
+            Self::Relevant { ids, states } => ids
+                .binary_search(&(net_id, dense))
+                .ok()
+                .map(|index| &mut states[index]),
         }
     }
 
-    /// The entry of `dense`, made if missing.
-    fn slot(&mut self, dense: u32) -> &mut ClientEntity {
-        match self {
+    /// The entry of `dense`, made if missing (reset if it held another entity).
+    fn slot(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
+        let fresh = ClientEntity {
+            net_id,
+            ..ClientEntity::UNKNOWN
+        };
+        let entity = match self {
             Self::Dense(entities) => {
                 let index = dense as usize;
                 if index >= entities.len() {
@@ -600,53 +613,70 @@ impl EntityTable {
                 }
                 &mut entities[index]
             }
-            Self::Sparse(entities) => entities.entry(dense).or_insert(ClientEntity::UNKNOWN),
-        }
-    }
-
-    /// Forgets `dense` (the sparse table drops it).
-    fn forget(&mut self, dense: u32) {
-        match self {
-            Self::Dense(entities) => {
-                if let Some(entity) = entities.get_mut(dense as usize) {
-                    *entity = ClientEntity::UNKNOWN;
+            Self::Relevant { ids, states } => match ids.binary_search(&(net_id, dense)) {
+                Ok(index) => &mut states[index],
+                Err(index) => {
+                    ids.insert(index, (net_id, dense));
+                    states.insert(index, fresh);
+                    &mut states[index]
                 }
-            }
-            Self::Sparse(entities) => {
-                entities.remove(&dense);
-            }
+            },
+        };
+        if entity.net_id != net_id {
+            *entity = fresh;
         }
+        entity
     }
 
-    /// Every entity the client has (sent, acknowledged or not): `(net id, dense)` in id order.
-    fn known(&self) -> Vec<(NetId, u32)> {
-        let mut known: Vec<(NetId, u32)> = match self {
+    /// Every entity the client has (sent, acknowledged or not): `(net id, dense)` and its state,
+    /// in id order.
+    fn known(&self) -> Vec<((NetId, u32), ClientEntity)> {
+        let mut known: Vec<((NetId, u32), ClientEntity)> = match self {
             Self::Dense(entities) => entities
                 .iter()
                 .enumerate()
                 .filter(|(_, entity)| entity.baseline != NOT_SENT)
-                .map(|(dense, entity)| (entity.net_id, dense as u32))
+                .map(|(dense, entity)| ((entity.net_id, dense as u32), *entity))
                 .collect(),
-            Self::Sparse(entities) => entities
+            Self::Relevant { ids, states } => ids
                 .iter()
+                .zip(states)
                 .filter(|(_, entity)| entity.baseline != NOT_SENT)
-                .map(|(dense, entity)| (entity.net_id, *dense))
+                .map(|(id, entity)| (*id, *entity))
                 .collect(),
         };
-        known.sort_unstable();
+        known.sort_unstable_by_key(|(id, _)| *id);
         known
     }
 
-    /// Switches to the small map, keeping what the client has.
-    fn make_sparse(&mut self) {
-        if let Self::Dense(entities) = self {
-            let known = entities
-                .iter()
-                .enumerate()
-                .filter(|(_, entity)| entity.baseline != NOT_SENT)
-                .map(|(dense, entity)| (dense as u32, *entity))
-                .collect();
-            *self = Self::Sparse(known);
+    /// Switches to the relevant list, starting from what the client has.
+    fn make_relevant(&mut self) {
+        if let Self::Dense(_) = self {
+            let (ids, states) = self.known().into_iter().unzip();
+            *self = Self::Relevant { ids, states };
+        }
+    }
+
+    /// Switches to the whole-world array, keeping what the client has.
+    fn make_dense(&mut self) {
+        if let Self::Relevant { .. } = self {
+            let mut entities = Vec::new();
+            for ((_, dense), entity) in self.known() {
+                let index = dense as usize;
+                if index >= entities.len() {
+                    entities.resize(index + 1, ClientEntity::UNKNOWN);
+                }
+                entities[index] = entity;
+            }
+            *self = Self::Dense(entities);
+        }
+    }
+
+    /// Entities relevant to the client (0 while it gets everything).
+    fn relevant_len(&self) -> usize {
+        match self {
+            Self::Dense(_) => 0,
+            Self::Relevant { ids, .. } => ids.len(),
         }
     }
 }
@@ -673,10 +703,9 @@ pub struct ClientReplication {
     newest_ack: Option<u32>,
     /// What this client may see (`None`: everything).
     pub interest: Option<interest::InterestView>,
-    /// The entities relevant to it at the last snapshot: `(net id, dense)`, in id order.
-    relevant: Vec<(NetId, u32)>,
-    /// The same for this snapshot, being built.
+    /// Scratch for the next relevant list and its states.
     next_relevant: Vec<(NetId, u32)>,
+    next_states: Vec<ClientEntity>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
     /// The entity total this client was last told.
@@ -740,7 +769,7 @@ impl ClientReplication {
         };
         let mut sent = self.in_flight.remove(index).expect("index is in range");
         for &(dense, net_id) in &sent.entities {
-            if let Some(entity) = self.entities.get_mut(dense)
+            if let Some(entity) = self.entities.get_mut(dense, net_id)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
                 && tick >= entity.since
@@ -769,16 +798,16 @@ impl ClientReplication {
         self.relevance_for = Some(tick);
         self.wanted.clear();
         let Some(view) = self.interest.take() else {
-            self.relevant.clear();
+            self.entities.make_dense();
             self.newest_relevance = None;
             return;
         };
-        if self.newest_relevance.is_none() {
-            // Interest just began: everything the client has counts as what it saw, so what
-            // it should no longer see is despawned on it below.
-            self.relevant = self.entities.known();
-        }
-        self.entities.make_sparse();
+        // When interest just began, everything the client has counts as what it saw, so what it
+        // should no longer see is despawned on it below.
+        self.entities.make_relevant();
+        let EntityTable::Relevant { ids, states } = &mut self.entities else {
+            unreachable!("made relevant above");
+        };
         let previous = self.newest_relevance;
         let mut next = std::mem::take(&mut self.next_relevant);
         next.clear();
@@ -792,8 +821,11 @@ impl ClientReplication {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
-                let entities = &self.entities;
+                let seen_before: &[(NetId, u32)] = if previous.is_some() { ids } else { &[] };
                 state.space.near(center, reach, |dense, at| {
+                    let Some(&net_id) = state.net_ids.get(dense as usize) else {
+                        return;
+                    };
                     let inside = match at {
                         None => true,
                         Some(at) => {
@@ -801,19 +833,10 @@ impl ClientReplication {
                             // Seen at the last snapshot: kept until past the hysteresis band.
                             distance <= near
                                 || (distance <= far
-                                    && previous.is_some_and(|previous| {
-                                        entities
-                                            .get(dense)
-                                            .is_some_and(|entity| entity.relevant_at == previous)
-                                    }))
+                                    && seen_before.binary_search(&(net_id, dense)).is_ok())
                         }
                     };
-                    if !inside {
-                        return;
-                    }
-                    if room(dense)
-                        && let Some(&net_id) = state.net_ids.get(dense as usize)
-                    {
+                    if inside && room(dense) {
                         next.push((net_id, dense));
                     }
                 });
@@ -839,37 +862,46 @@ impl ClientReplication {
             (u64::from(net_id.0) << 32) | u64::from(dense)
         });
         next.dedup();
-        for &(net_id, dense) in &next {
-            self.entity(dense, net_id).relevant_at = tick;
-        }
-        // Those that left: despawned on this client (sent whole again if they come back).
+        // Merge the last list into this one: those staying keep their state, new ones start
+        // unknown, and those that left are despawned on this client (sent whole again if they
+        // come back).
+        let mut next_states = std::mem::take(&mut self.next_states);
+        next_states.clear();
         let mut despawned = false;
-        for &(net_id, dense) in &self.relevant {
-            let Some(entity) = self.entities.get(dense) else {
-                continue;
-            };
-            if entity.net_id != net_id || entity.relevant_at == tick {
-                continue;
+        let mut old = ids.iter().zip(states.iter()).peekable();
+        for &id in &next {
+            while let Some((&left, entity)) = old.next_if(|(old_id, _)| **old_id < id) {
+                if entity.baseline != NOT_SENT {
+                    self.pending_despawns.push((left.0, tick));
+                    despawned = true;
+                }
             }
+            match old.next_if(|(old_id, _)| **old_id == id) {
+                Some((_, entity)) => next_states.push(*entity),
+                None => next_states.push(ClientEntity {
+                    net_id: id.0,
+                    ..ClientEntity::UNKNOWN
+                }),
+            }
+        }
+        for (&left, entity) in old {
             if entity.baseline != NOT_SENT {
-                self.pending_despawns.push((net_id, tick));
+                self.pending_despawns.push((left.0, tick));
                 despawned = true;
             }
-            // Out of sight: nothing of it kept (it comes back whole).
-            self.entities.forget(dense);
         }
         if despawned {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
-        self.next_relevant = std::mem::replace(&mut self.relevant, next);
+        self.next_relevant = std::mem::replace(ids, next);
+        self.next_states = std::mem::replace(states, next_states);
         self.newest_relevance = Some(tick);
         self.interest = Some(view);
         self.wanted.extend(
-            self.relevant
-                .iter()
+            ids.iter()
                 .map(|&(_, dense)| dense)
-                .filter(|&dense| state.is_dirty(dense)),
+                .filter(|&dense| state.is_pending(dense)),
         );
     }
 
@@ -881,18 +913,7 @@ impl ClientReplication {
     /// Entities relevant to this client at its last snapshot (all of them without interest
     /// management: then 0).
     pub fn relevant_count(&self) -> usize {
-        self.relevant.len()
-    }
-
-    fn entity(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
-        let entity = self.entities.slot(dense);
-        if entity.net_id != net_id {
-            *entity = ClientEntity {
-                net_id,
-                ..ClientEntity::UNKNOWN
-            };
-        }
-        entity
+        self.entities.relevant_len()
     }
 
     /// Not everything in `candidates` fits the budget: keeps the entities that waited longest
@@ -911,7 +932,7 @@ impl ClientReplication {
             .map(|&(dense, net_id)| {
                 let entity = self
                     .entities
-                    .get(dense)
+                    .get(dense, net_id)
                     .copied()
                     .unwrap_or(ClientEntity::UNKNOWN);
                 let baseline = match entity.baseline {
@@ -938,8 +959,8 @@ impl ClientReplication {
             })
             .count()
             .max(1);
-        for &(_, _, dense, _) in &sized[keep..] {
-            self.entities.slot(dense).priority += 1.0;
+        for &(_, _, dense, net_id) in &sized[keep..] {
+            self.entities.slot(dense, net_id).priority += 1.0;
         }
         candidates.clear();
         candidates.extend(
@@ -977,7 +998,7 @@ impl ClientReplication {
         self.newest_sent = Some(tick);
         let already_pending = self.pending_despawns.len();
         for &(net_id, dense) in &state.despawned {
-            if let Some(entity) = self.entities.get_mut(dense)
+            if let Some(entity) = self.entities.get_mut(dense, net_id)
                 && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
             {
@@ -1003,14 +1024,22 @@ impl ClientReplication {
         let mut previous_id = u32::MAX;
         let mut previous_header: Option<EntityHeader> = None;
         let mut over_budget = false;
-        let relevant = std::mem::take(&mut self.relevant);
-        let seen: &[(NetId, u32)] = if self.interest.is_none() {
-            &state.in_order
-        } else {
-            &relevant
+        let count = match &self.entities {
+            EntityTable::Dense(_) => state.in_order.len(),
+            EntityTable::Relevant { ids, .. } => ids.len(),
         };
-        for &(net_id, dense) in seen {
-            let baseline = match self.entity(dense, net_id).baseline {
+        for index in 0..count {
+            let (net_id, dense, baseline) = match &mut self.entities {
+                EntityTable::Dense(_) => {
+                    let (net_id, dense) = state.in_order[index];
+                    (net_id, dense, self.entities.slot(dense, net_id).baseline)
+                }
+                EntityTable::Relevant { ids, states } => {
+                    let (net_id, dense) = ids[index];
+                    (net_id, dense, states[index].baseline)
+                }
+            };
+            let baseline = match baseline {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
             };
@@ -1042,7 +1071,6 @@ impl ClientReplication {
             over_budget = writer.bit_len() > budget_bits;
         }
 
-        self.relevant = relevant;
         if over_budget {
             self.select_by_priority(state, cache, tick, &mut carried, scratch);
             writer.clear();
@@ -1052,7 +1080,7 @@ impl ClientReplication {
                 let Some(record) = state.record(dense) else {
                     continue;
                 };
-                let baseline = match self.entities.slot(record.dense).baseline {
+                let baseline = match self.entities.slot(record.dense, net_id).baseline {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
@@ -1066,8 +1094,8 @@ impl ClientReplication {
             }
         }
         let mut respawned = false;
-        for &(dense, _) in &carried {
-            let client_entity = self.entities.slot(dense);
+        for &(dense, net_id) in &carried {
+            let client_entity = self.entities.slot(dense, net_id);
             client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
@@ -1486,6 +1514,12 @@ impl ReplicationState {
             listed[dense as usize] = keep;
             keep
         });
+    }
+
+    /// Whether `dense` is in the dirty list (between a collection and the recording after it:
+    /// whether it has changes not recorded yet; compact, for the per-client walks).
+    fn is_pending(&self, dense: u32) -> bool {
+        self.listed.get(dense as usize).copied().unwrap_or(false)
     }
 
     /// Whether `dense` has changes not recorded yet.
