@@ -71,6 +71,8 @@ pub struct BenchRow {
     pub server_us_per_tick: f64,
     /// 99th percentile of the same.
     pub server_us_per_tick_p99: f64,
+    /// `server_us_per_tick / clients`: what one more client costs, on average.
+    pub server_us_per_client: f64,
     /// The naive encoding: every entity's full state as `f32`s with bincode, per entity.
     pub naive_bytes_per_moving_entity: f64,
     /// `naive_bytes_per_moving_entity / bytes_per_moving_entity`.
@@ -114,22 +116,25 @@ pub fn radius_for(side: f32, entities: usize) -> f32 {
 }
 
 /// The large world: 20,000 entities of which a quarter move, over 16,000 x 16,000, 200 clients
-/// spread over it with about 300 relevant entities each; with 1 and 2 threads; then the world
-/// doubled (entities and area) at the same density.
+/// spread over it with about 300 relevant entities each; with 1 and 2 threads. Then the world
+/// doubled (entities and area) at the same density per client: 400 clients (the cost per client
+/// should stay flat), and with the same 200 clients (what entities nobody sees cost).
 pub fn large_world_rows() -> Vec<Scenario> {
     let radius = radius_for(16_000.0, 20_000);
-    let row = |entities: usize, side: f32, threads| Scenario {
-        clients: 200,
+    let row = |clients: usize, entities: usize, side: f32, threads| Scenario {
+        clients,
         entities,
         moving_fraction: 0.25,
         ticks: 60,
         threads,
         world: Some((side, radius)),
     };
+    let doubled = 16_000.0 * std::f32::consts::SQRT_2;
     vec![
-        row(20_000, 16_000.0, 1),
-        row(20_000, 16_000.0, 2),
-        row(40_000, 16_000.0 * std::f32::consts::SQRT_2, 2),
+        row(200, 20_000, 16_000.0, 1),
+        row(200, 20_000, 16_000.0, 2),
+        row(400, 40_000, doubled, 2),
+        row(200, 40_000, doubled, 2),
     ]
 }
 
@@ -373,6 +378,7 @@ pub fn run(scenario: Scenario) -> BenchRow {
         bytes_per_client_per_s: message_total as f64 / snapshots * f64::from(RATE),
         server_us_per_tick: percentile(0.5),
         server_us_per_tick_p99: percentile(0.99),
+        server_us_per_client: percentile(0.5) / scenario.clients.max(1) as f64,
         naive_bytes_per_moving_entity: naive_bytes,
         naive_ratio: naive_bytes / bytes_per_moving_entity.max(f64::EPSILON),
     }
@@ -381,11 +387,11 @@ pub fn run(scenario: Scenario) -> BenchRow {
 /// Formats rows as an aligned text table.
 pub fn table(rows: &[BenchRow]) -> String {
     let mut out = String::from(
-        "clients entities moving threads  world relevant | B/moving B/resting  B/client/s | us/tick p50   p99 | naive B/moving  ratio\n",
+        "clients entities moving threads  world relevant | B/moving B/resting  B/client/s | us/tick p50   p99 us/client | naive B/moving  ratio\n",
     );
     for row in rows {
         out.push_str(&format!(
-            "{:>7} {:>8} {:>6.2} {:>7} {:>6} {:>8.0} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} | {:>14.1} {:>5.1}x\n",
+            "{:>7} {:>8} {:>6.2} {:>7} {:>6} {:>8.0} | {:>8.2} {:>9.4} {:>11.0} | {:>11.0} {:>5.0} {:>9.2} | {:>14.1} {:>5.1}x\n",
             row.clients,
             row.entities,
             row.moving_fraction,
@@ -398,6 +404,7 @@ pub fn table(rows: &[BenchRow]) -> String {
             row.bytes_per_client_per_s,
             row.server_us_per_tick,
             row.server_us_per_tick_p99,
+            row.server_us_per_client,
             row.naive_bytes_per_moving_entity,
             row.naive_ratio,
         ));

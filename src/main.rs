@@ -121,6 +121,14 @@ struct PlayArgs {
     /// How well the bots play.
     #[arg(long, value_enum, default_value_t = BotSkillArg::Easy)]
     bot_skill: BotSkillArg,
+    /// Arena side in 2000-unit tiles, 1-8; larger arenas send each player only what is near it.
+    #[arg(long, value_name = "TILES", default_value_t = 1, value_parser = arena_tiles())]
+    arena: u8,
+}
+
+/// `--arena`: a side of 1 to [`MAX_ARENA_TILES`](skirmish_shared::arena::MAX_ARENA_TILES) tiles.
+fn arena_tiles() -> clap::builder::RangedI64ValueParser<u8> {
+    clap::value_parser!(u8).range(1..=i64::from(skirmish_shared::arena::MAX_ARENA_TILES))
 }
 
 /// How well the server's bots play.

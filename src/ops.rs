@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bevy::log::{info, warn};
 use skirmish_net::tokens::{self, PrivateKey, TokenRequest};
 use skirmish_server::{DEFAULT_PORT, Heartbeat, LogFormat, ServerSettings, ShutdownRequest};
+use skirmish_shared::arena::Arena;
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 use crate::SimArgs;
@@ -58,6 +59,9 @@ pub(crate) struct ServerArgs {
     /// How well the server-side bots play.
     #[arg(long, env = "SKIRMISH_BOT_SKILL", value_enum, default_value_t = crate::BotSkillArg::Normal)]
     bot_skill: crate::BotSkillArg,
+    /// Arena side in 2000-unit tiles, 1-8; larger arenas send each player only what is near it.
+    #[arg(long, env = "SKIRMISH_ARENA", value_name = "TILES", default_value_t = 1, value_parser = crate::arena_tiles())]
+    arena: u8,
     /// File holding the 32-byte netcode private key (raw, hex or base64). Alternatively set
     /// SKIRMISH_PRIVATE_KEY to the key in hex or base64. Make one with `skirmish keygen`.
     #[arg(long, env = "SKIRMISH_KEY_FILE")]
@@ -171,6 +175,7 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
         conditioner: args.sim.conditioner(),
         bots: usize::from(args.bots),
         bot_skill: args.bot_skill.into(),
+        arena: Arena::new(args.arena),
         private_key,
     };
     let log_format = match args.log_format {

@@ -25,6 +25,7 @@ mod imp {
             max_clients: 16,
             bots: usize::from(args.bots),
             bot_skill: args.bot_skill.into(),
+            arena: skirmish_shared::arena::Arena::new(args.arena),
             ..ServerSettings::default()
         };
         let server = match skirmish_server::spawn_local_server(settings.clone()) {

@@ -30,6 +30,8 @@ fn bad_server_settings_exit_2_naming_the_setting() {
         (&["server", "--max-clients", "0"][..], "--max-clients"),
         (&["server", "--sim-loss", "1.5"][..], "--sim-loss"),
         (&["server", "--bind", "not-an-ip"][..], "--bind"),
+        (&["server", "--arena", "9"][..], "--arena"),
+        (&["play", "--arena", "0"][..], "--arena"),
     ] {
         let output = skirmish().args(args).output().expect("run skirmish");
         let stderr = String::from_utf8_lossy(&output.stderr);

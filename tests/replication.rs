@@ -10,7 +10,7 @@ use bevy_renet::RenetClient;
 use common::*;
 use serde::{Deserialize, Serialize};
 use skirmish_client::ServerEntityMap;
-use skirmish_server::ConnectedClients;
+use skirmish_server::{ConnectedClients, ServerSettings};
 use skirmish_shared::prelude::*;
 
 #[test]
@@ -136,8 +136,8 @@ fn disconnected_client_is_despawned_everywhere() {
     );
     assert_eq!(
         b.world().resource::<ServerEntityMap>().len(),
-        1,
-        "B keeps only its own player"
+        2,
+        "B keeps only its own player and the arena"
     );
 }
 
@@ -194,6 +194,32 @@ fn late_joiner_receives_existing_entities_with_current_values() {
 struct Crate {
     label: String,
     hit_points: u16,
+}
+
+#[test]
+fn clients_play_in_the_servers_arena_and_forget_it_when_they_leave() {
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        arena: Arena::new(3),
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
+    let mut a = client(server.addr, "a");
+    assert_eq!(*a.world().resource::<Arena>(), Arena::default());
+    connect_all(&mut server, &mut [&mut a]);
+    run_until(
+        &mut server,
+        &mut [&mut a],
+        "the client's arena becomes the server's 3 x 3 tiles",
+        |_, clients| *clients[0].world().resource::<Arena>() == Arena::new(3),
+    );
+    skirmish_client::disconnect(a.world_mut());
+    a.update();
+    assert_eq!(
+        *a.world().resource::<Arena>(),
+        Arena::default(),
+        "after leaving, the client is back in the default arena"
+    );
 }
 
 #[test]
@@ -285,7 +311,8 @@ fn test_only_component_replicates_with_one_registration() {
         "the despawn reaches the client",
         |_, clients| {
             crates_seen(clients[0]).is_empty()
-                && clients[0].world().resource::<ServerEntityMap>().len() == 1
+                // Left: the client's own player and the arena.
+                && clients[0].world().resource::<ServerEntityMap>().len() == 2
         },
     );
 }

@@ -16,12 +16,13 @@ pub(super) fn plugin(app: &mut App) {
 /// One tick of movement for the predicted player; the dead do not move (the server agrees).
 fn move_predicted(
     input: Res<PredictedInput<InputFrame>>,
+    arena: Res<Arena>,
     mut players: Query<(&mut Predicted<Position>, Option<&Health>)>,
 ) {
     for (mut predicted, health) in &mut players {
         if health.is_some_and(|health| !health.is_alive()) {
             continue;
         }
-        predicted.value.0 = step_player(predicted.value.0, input.input.movement, input.dt);
+        predicted.value.0 = step_player(&arena, predicted.value.0, input.input.movement, input.dt);
     }
 }

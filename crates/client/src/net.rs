@@ -1,6 +1,6 @@
 //! The demo's networking glue on `skirmish-net`'s client ([`NetClientPlugin`]): its input type,
-//! its own player marked ([`LocalPlayer`]) and predicted, the kill feed. Usable without any
-//! rendering: tests and bots run it on `MinimalPlugins`.
+//! its own player marked ([`LocalPlayer`]) and predicted, the server's [`Arena`], the kill feed.
+//! Usable without any rendering: tests and bots run it on `MinimalPlugins`.
 
 use std::collections::VecDeque;
 
@@ -28,6 +28,8 @@ impl Plugin for ClientPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((SharedPlugin, NetClientPlugin::<InputFrame>::default()))
             .init_resource::<KillFeed>()
+            .add_observer(adopt_server_arena)
+            .add_observer(forget_server_arena)
             .add_systems(
                 PreUpdate,
                 (mark_local_player, record_kills)
@@ -77,6 +79,22 @@ pub(crate) fn mark_local_player(
     }
 }
 
+/// The server told us its arena (or changed it): predict, draw and clamp the camera in it.
+fn adopt_server_arena(
+    insert: On<Insert, ServerArena>,
+    arenas: Query<&ServerArena>,
+    mut arena: ResMut<Arena>,
+) {
+    if let Ok(server_arena) = arenas.get(insert.entity) {
+        arena.set_if_neq(server_arena.0);
+    }
+}
+
+/// The server's arena is gone (we left): back to the default until the next server says.
+fn forget_server_arena(_: On<Remove, ServerArena>, mut arena: ResMut<Arena>) {
+    arena.set_if_neq(Arena::default());
+}
+
 /// Keeps the latest kills the server told us about.
 fn record_kills(mut kills: MessageReader<Killed>, mut feed: ResMut<KillFeed>) {
     for kill in kills.read() {
@@ -117,5 +135,26 @@ mod tests {
             "marked after the welcome"
         );
         assert!(app.world().get::<LocalPlayer>(theirs).is_none());
+    }
+
+    #[test]
+    fn the_arena_follows_the_servers() {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .init_resource::<Arena>()
+            .add_observer(adopt_server_arena)
+            .add_observer(forget_server_arena);
+        let replica = app.world_mut().spawn(ServerArena(Arena::new(3))).id();
+        assert_eq!(*app.world().resource::<Arena>(), Arena::new(3), "adopted");
+        app.world_mut()
+            .entity_mut(replica)
+            .insert(ServerArena(Arena::new(2)));
+        assert_eq!(*app.world().resource::<Arena>(), Arena::new(2), "changed");
+        app.world_mut().despawn(replica);
+        assert_eq!(
+            *app.world().resource::<Arena>(),
+            Arena::default(),
+            "back to the default once the server's world is gone"
+        );
     }
 }

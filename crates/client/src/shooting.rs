@@ -6,13 +6,11 @@ use bevy::prelude::*;
 use skirmish_net::client::{
     ClientSession, ClientSystems, InputHistory, Predicted, PredictedSpawn, SpawnMatched,
 };
-use skirmish_shared::arena::circle_hits_wall;
 use skirmish_shared::game::{
     FIRE_COOLDOWN_TICKS, PLAYER_RADIUS, PROJECTILE_LIFETIME_TICKS, PROJECTILE_RADIUS,
     PROJECTILE_SPEED,
 };
 use skirmish_shared::prelude::*;
-use skirmish_shared::simulation::ARENA_HALF;
 
 use crate::net::LocalPlayer;
 
@@ -78,6 +76,7 @@ fn fire_predicted(
 fn fly_locally(
     mut commands: Commands,
     session: Res<ClientSession>,
+    arena: Res<Arena>,
     history: Res<InputHistory<InputFrame>>,
     mut flights: Query<(Entity, &mut LocalFlight, Has<PredictedSpawn>)>,
 ) {
@@ -90,8 +89,8 @@ fn fly_locally(
         let velocity = flight.velocity;
         flight.position += velocity * dt;
         let ended = tick.is_some_and(|tick| tick >= flight.expires)
-            || flight.position.abs().max_element() > ARENA_HALF
-            || circle_hits_wall(flight.position, PROJECTILE_RADIUS);
+            || !arena.contains(flight.position)
+            || arena.circle_hits_wall(flight.position, PROJECTILE_RADIUS);
         if ended {
             if local {
                 commands.entity(entity).try_despawn();

@@ -5,7 +5,6 @@
 use bevy::prelude::*;
 use skirmish_shared::game::Health;
 use skirmish_shared::prelude::*;
-use skirmish_shared::simulation::ARENA_HALF;
 
 use skirmish_shared::game::Shielded;
 
@@ -112,13 +111,14 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
         .copied()
         .unwrap_or_default()
         .skill();
+    let arena = world.get_resource::<Arena>().copied().unwrap_or_default();
     world
         .spawn((
             Name::new(format!("Bot {index}")),
             Replicated,
             Player { client_id },
             PlayerName(format!("Bot {}", index + 1)),
-            Position(spawn_point(client_id, 0)),
+            Position(spawn_point(&arena, client_id, 0)),
             slot,
             Weapon::default(),
             Bot {
@@ -135,6 +135,7 @@ pub fn spawn_bot(world: &mut World, index: u64) -> Entity {
 
 fn drive_bots(
     tick: Res<SimulationTick>,
+    arena: Res<Arena>,
     mut bots: Query<(Entity, &Position, &Health, &mut PlayerInput, &mut Bot)>,
     players: Query<(Entity, &Position, &Health, Has<Shielded>), With<Player>>,
 ) {
@@ -143,14 +144,14 @@ fn drive_bots(
             input.0 = InputFrame::default();
             continue;
         }
-        // Wander, changing course every one to two seconds; head inwards near the walls.
+        // Wander, changing course every one to two seconds; head inwards near the arena's edge.
         if tick.0 >= bot.next_wander {
             let angle = bot.random() * std::f32::consts::TAU;
             bot.wander = Vec2::from_angle(angle) * (0.5 + bot.random() * 0.5);
             bot.next_wander = tick.0 + 60 + (bot.random() * 60.0) as u32;
         }
         let mut movement = bot.wander;
-        if position.abs().max_element() > ARENA_HALF - 150.0 {
+        if position.abs().max_element() > arena.half() - 150.0 {
             movement = (-position.0).normalize_or_zero();
         }
 
@@ -225,6 +226,7 @@ mod tests {
     fn bots_leave_a_shielded_player_alone_and_easy_ones_hold_fire_between_bursts() {
         let mut world = World::new();
         world.init_resource::<SimulationTick>();
+        world.init_resource::<Arena>();
         world.insert_resource(BotSkill::Easy);
         let bot = spawn_bot(&mut world, 0);
         let at = world.get::<Position>(bot).unwrap().0;
@@ -265,5 +267,30 @@ mod tests {
         assert!(bot.contains::<Health>());
         assert!(bot.contains::<Rotation>());
         assert!(bot.contains::<PlayerInput>());
+    }
+
+    #[test]
+    fn bots_turn_back_at_the_edge_of_the_arena_they_are_in() {
+        for tiles in [1, 3] {
+            let mut world = World::new();
+            world.init_resource::<SimulationTick>();
+            let arena = Arena::new(tiles);
+            world.insert_resource(arena);
+            let bot = spawn_bot(&mut world, 0);
+            let inside = Vec2::new(arena.half() - 400.0, 0.0);
+            world.get_mut::<Position>(bot).unwrap().0 = inside;
+            world.get_mut::<Bot>(bot).unwrap().next_wander = u32::MAX;
+            world.get_mut::<Bot>(bot).unwrap().wander = Vec2::X;
+            assert_eq!(
+                drive(&mut world, bot, 1).movement,
+                Vec2::X,
+                "{tiles} tiles: away from the edge a bot wanders on"
+            );
+            world.get_mut::<Position>(bot).unwrap().0 = Vec2::new(arena.half() - 100.0, 0.0);
+            assert!(
+                drive(&mut world, bot, 1).movement.x < 0.0,
+                "{tiles} tiles: near the edge a bot heads back in"
+            );
+        }
     }
 }

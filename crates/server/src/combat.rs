@@ -7,7 +7,7 @@ use skirmish_net::client::SpawnKey;
 use skirmish_net::replication::Teleported;
 use skirmish_net::server::lag_compensation::{AppLagCompensationExt, History, LagCompensation};
 use skirmish_net::server::{ConnectedClient, ControlledBy, TickRate};
-use skirmish_shared::arena::circle_hits_wall;
+use skirmish_shared::arena::TILE_SIZE;
 use skirmish_shared::game::PlayerSlot;
 use skirmish_shared::game::{
     FIRE_COOLDOWN_TICKS, Killed, MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE,
@@ -15,7 +15,7 @@ use skirmish_shared::game::{
     SPAWN_PROTECTION_TICKS, Shielded, circles_overlap,
 };
 use skirmish_shared::prelude::*;
-use skirmish_shared::simulation::{ARENA_HALF, move_players, snap_to_grid};
+use skirmish_shared::simulation::{move_players, snap_to_grid};
 
 /// A player's weapon: when it may fire next (server tick).
 #[derive(Component, Debug, Default, Clone, Copy)]
@@ -78,10 +78,13 @@ pub(super) fn plugin(app: &mut App) {
         );
 }
 
-/// Where a player (re)spawns: spread around the centre by client id, on the wire grid.
-pub fn spawn_point(client_id: u64, tick: u32) -> Vec2 {
+/// Where a player (re)spawns, on the wire grid: on a ring of 200 units around the centre of a
+/// tile of the arena (its clear middle), both chosen by client id and tick. In a one-tile arena
+/// that is the arena's centre; in a larger one players are spread over all its tiles.
+pub fn spawn_point(arena: &Arena, client_id: u64, tick: u32) -> Vec2 {
     let slot = client_id.wrapping_add(u64::from(tick)) % 360;
-    snap_to_grid(Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * ARENA_HALF * 0.2)
+    let ring = Vec2::from_angle(slot as f32 * 137.5_f32.to_radians()) * (TILE_SIZE / 2.0) * 0.2;
+    snap_to_grid(arena.tile_centre(slot as usize) + ring)
 }
 
 /// Players face where they aim (replicated as [`Rotation`], 12 bits, so others see it).
@@ -148,6 +151,7 @@ fn fire_weapons(
 fn move_projectiles(
     mut commands: Commands,
     time: Res<Time>,
+    arena: Res<Arena>,
     tick: Res<SimulationTick>,
     mut projectiles: Query<(Entity, &mut Position, &Velocity, &ExpiresAt), With<Projectile>>,
 ) {
@@ -155,8 +159,8 @@ fn move_projectiles(
     for (entity, mut position, velocity, expires) in &mut projectiles {
         position.0 += velocity.0 * dt;
         if tick.0 >= expires.0
-            || position.abs().max_element() > ARENA_HALF
-            || circle_hits_wall(position.0, PROJECTILE_RADIUS)
+            || !arena.contains(position.0)
+            || arena.circle_hits_wall(position.0, PROJECTILE_RADIUS)
         {
             commands.entity(entity).try_despawn();
         }
@@ -231,6 +235,7 @@ fn resolve_hits(
 fn respawn_players(
     mut commands: Commands,
     tick: Res<SimulationTick>,
+    arena: Res<Arena>,
     mut players: Query<(
         Entity,
         &Player,
@@ -249,7 +254,7 @@ fn respawn_players(
             }
             (false, Some(respawning)) if tick.0 >= respawning.at => {
                 health.0 = MAX_HEALTH;
-                position.0 = spawn_point(player.client_id, tick.0);
+                position.0 = spawn_point(&arena, player.client_id, tick.0);
                 // A jump, not a move: clients restart from here instead of smoothing.
                 teleported.bump();
                 commands
@@ -280,6 +285,44 @@ fn lower_shields(
             commands
                 .entity(entity)
                 .remove::<(Shielded, ShieldedUntil)>();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use skirmish_shared::arena::MAX_ARENA_TILES;
+    use skirmish_shared::game::PLAYER_RADIUS;
+
+    use super::*;
+
+    #[test]
+    fn spawn_points_are_clear_and_spread_over_the_arena() {
+        // One tile: where players spawned before arenas had tiles.
+        let arena = Arena::default();
+        for client_id in 0..360 {
+            let old = snap_to_grid(
+                Vec2::from_angle(client_id as f32 * 137.5_f32.to_radians()) * 1000.0 * 0.2,
+            );
+            assert_eq!(spawn_point(&arena, client_id, 0), old);
+        }
+        for tiles in 1..=MAX_ARENA_TILES {
+            let arena = Arena::new(tiles);
+            let points: Vec<Vec2> = (0..360).map(|id| spawn_point(&arena, id, 7)).collect();
+            for point in &points {
+                assert!(
+                    arena.contains(*point) && !arena.circle_hits_wall(*point, PLAYER_RADIUS),
+                    "{point} is a free spot in {arena:?}"
+                );
+            }
+            let farthest = points
+                .iter()
+                .map(|point| point.abs().max_element())
+                .fold(0.0, f32::max);
+            assert!(
+                farthest >= arena.half() - TILE_SIZE / 2.0,
+                "in {arena:?} some players spawn in the outer tiles (farthest {farthest})"
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The demo's authoritative server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
 //! audio). The networking is `skirmish-net`'s [`NetServerPlugin`]; this crate is the game on top:
-//! [`players`] (a player per client that joins), [`combat`], [`bots`], and operations
-//! ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
+//! [`players`] (a player per client that joins), [`combat`], [`bots`], the [`arena`], and
+//! operations ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
 //!
 //! ```no_run
 //! use skirmish_server::{LogFormat, ServerSettings, headless_app};
@@ -13,6 +13,7 @@
 
 #[cfg(feature = "agones")]
 pub mod agones;
+pub mod arena;
 pub mod bots;
 pub mod combat;
 pub mod health;
@@ -31,6 +32,7 @@ use bevy::state::app::StatesPlugin;
 use skirmish_net::server::{ListenConfig, NetServerPlugin};
 use skirmish_net::socket::LinkConditioner;
 use skirmish_shared::SharedPlugin;
+use skirmish_shared::arena::{Arena, MAX_ARENA_TILES};
 use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
 
 pub use health::Heartbeat;
@@ -66,6 +68,8 @@ pub struct ServerSettings {
     pub bots: usize,
     /// How well they play.
     pub bot_skill: bots::BotSkill,
+    /// The arena: its side in 2000-unit tiles (1 to [`MAX_ARENA_TILES`]), sent to every client.
+    pub arena: Arena,
     /// Snapshots per second sent to each client; at most the tick rate, which it should divide.
     /// `None` means one per tick.
     pub snapshot_rate: Option<u16>,
@@ -85,6 +89,7 @@ impl std::fmt::Debug for ServerSettings {
             conditioner,
             bots,
             bot_skill,
+            arena,
             snapshot_rate,
             private_key,
         } = self;
@@ -96,6 +101,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("conditioner", conditioner)
             .field("bots", bots)
             .field("bot_skill", bot_skill)
+            .field("arena", arena)
             .field("snapshot_rate", snapshot_rate)
             .field(
                 "private_key",
@@ -122,6 +128,7 @@ impl Default for ServerSettings {
             conditioner: LinkConditioner::default(),
             bots: 0,
             bot_skill: bots::BotSkill::default(),
+            arena: Arena::default(),
             snapshot_rate: None,
             private_key: None,
         }
@@ -150,6 +157,7 @@ impl Plugin for ServerPlugin {
             NetServerPlugin::<InputFrame>::new(self.tick_rate),
         ))
         .add_plugins((
+            arena::plugin,
             bots::plugin,
             combat::plugin,
             players::plugin,
@@ -182,6 +190,12 @@ pub fn listen_on(
             settings.tick_rate
         )));
     }
+    if !(1..=MAX_ARENA_TILES).contains(&settings.arena.tiles) {
+        return Err(StartError::InvalidSetting(format!(
+            "the arena is 1 to {MAX_ARENA_TILES} tiles wide, got {}",
+            settings.arena.tiles
+        )));
+    }
     let config = ListenConfig {
         public_addresses: settings.public_addresses.clone(),
         max_clients: settings.max_clients,
@@ -198,6 +212,8 @@ pub fn listen_on(
         )));
     }
     world.insert_resource(settings.bot_skill);
+    // Bots spawn in it; the arena plugin sends it to clients.
+    world.insert_resource(settings.arena);
     for index in 0..settings.bots {
         bots::spawn_bot(world, index as u64);
     }

@@ -42,14 +42,19 @@ pub(super) fn plugin(app: &mut App) {
 }
 
 /// The player of a client that joined.
-fn spawn_player(joined: On<ClientJoined>, mut commands: Commands, mut slots: ResMut<SlotCounter>) {
+fn spawn_player(
+    joined: On<ClientJoined>,
+    mut commands: Commands,
+    mut slots: ResMut<SlotCounter>,
+    arena: Res<Arena>,
+) {
     let client_id = joined.client_id;
     commands.spawn((
         Name::new(format!("Player {client_id}")),
         Replicated,
         Player { client_id },
         PlayerName(joined.name.clone()),
-        Position(spawn_point(client_id, 0)),
+        Position(spawn_point(&arena, client_id, 0)),
         slots.take(),
         Weapon::default(),
         ControlledBy(joined.client),

@@ -15,6 +15,7 @@ use bevy::prelude::*;
 /// Everything a game built on Skirmish usually needs from this crate.
 pub mod prelude {
     pub use crate::SharedPlugin;
+    pub use crate::arena::{Arena, ServerArena};
     pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
     pub use crate::simulation::{

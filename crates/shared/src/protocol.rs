@@ -10,6 +10,7 @@ use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
 use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry, Teleported};
 
+use crate::arena::ServerArena;
 use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Score, Shielded};
 use crate::simulation::{InputFrame, Player, PlayerName, Position, Rotation, Velocity};
 
@@ -20,7 +21,7 @@ pub use skirmish_net::protocol::{INPUT_REDUNDANCY, ServerMessage, Snapshot, peek
 /// Bumped whenever the demo's wire format changes (its components, messages or input, or
 /// `skirmish-net`'s protocol). A server with another version answers the client's hello with a
 /// goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
 /// client of another version still completes the handshake and hears, in words, why it cannot
@@ -61,6 +62,8 @@ pub(super) fn plugin(app: &mut App) {
         .replicate::<PlayerSlot>()
         .replicate::<Shielded>()
         .replicate::<Teleported>()
+        // On the one entity that tells every client which arena the server runs.
+        .replicate::<ServerArena>()
         .add_server_message::<Killed>()
         .add_client_message::<SetName>();
 }

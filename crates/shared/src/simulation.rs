@@ -4,14 +4,12 @@
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::arena::Arena;
 use crate::game::{Health, PLAYER_RADIUS};
 use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::replication::{Quantize, Quantized};
 pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
-
-/// Half the side of the square arena, in world units: positions stay in `[-ARENA_HALF, ARENA_HALF]`.
-pub const ARENA_HALF: f32 = 1000.0;
 
 /// How fast a player moves at full input, in units per second.
 pub const PLAYER_SPEED: f32 = 300.0;
@@ -159,12 +157,13 @@ impl NetInput for InputFrame {
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq)]
 pub struct PlayerInput(pub InputFrame);
 
-/// Adds the shared simulation to an app (server or client).
+/// Adds the shared simulation to an app (server or client), in the default [`Arena`] until the
+/// app says otherwise (the server from its settings, the client from the server).
 pub(super) fn plugin(app: &mut App) {
     if !app.is_plugin_added::<skirmish_net::tick::TickPlugin>() {
         app.add_plugins(skirmish_net::tick::TickPlugin);
     }
-    app.add_systems(
+    app.init_resource::<Arena>().add_systems(
         FixedUpdate,
         move_players.in_set(SimulationSystems::Simulate),
     );
@@ -173,6 +172,7 @@ pub(super) fn plugin(app: &mut App) {
 /// Moves every player by its current input, keeping it inside the arena.
 pub fn move_players(
     time: Res<Time>,
+    arena: Res<Arena>,
     mut players: Query<(&mut Position, &PlayerInput, Option<&Health>)>,
 ) {
     let dt = time.delta_secs();
@@ -180,7 +180,7 @@ pub fn move_players(
         if health.is_some_and(|health| !health.is_alive()) {
             continue; // The dead wait for their respawn.
         }
-        let step = step_player(position.0, input.0.movement, dt);
+        let step = step_player(&arena, position.0, input.0.movement, dt);
         // Only write on a real move, so resting players are not flagged as changed.
         if step != position.0 {
             position.0 = step;
@@ -188,10 +188,10 @@ pub fn move_players(
     }
 }
 
-/// One movement step: the single source of truth for how a player moves.
-pub fn step_player(position: Vec2, movement: Vec2, dt: f32) -> Vec2 {
+/// One movement step in `arena`: the single source of truth for how a player moves.
+pub fn step_player(arena: &Arena, position: Vec2, movement: Vec2, dt: f32) -> Vec2 {
     let movement = clamp_movement(movement);
-    let moved = crate::arena::slide(position, movement * PLAYER_SPEED * dt, PLAYER_RADIUS);
+    let moved = arena.slide(position, movement * PLAYER_SPEED * dt, PLAYER_RADIUS);
     snap_to_grid(moved)
 }
 
@@ -259,20 +259,62 @@ mod tests {
         );
     }
 
+    /// Holds `player` moving right for `ticks` fixed ticks (plus the first update).
+    fn hold_right(app: &mut App, player: Entity, ticks: u32) -> Vec2 {
+        app.world_mut()
+            .get_mut::<PlayerInput>(player)
+            .unwrap()
+            .0
+            .movement = Vec2::X;
+        for _ in 0..=ticks {
+            app.update();
+        }
+        app.world().get::<Position>(player).unwrap().0
+    }
+
+    #[test]
+    fn a_player_walks_past_x_1000_only_in_a_larger_arena() {
+        for (tiles, passes) in [(1, false), (2, true)] {
+            let mut app = create_test_app();
+            app.insert_resource(Arena::new(tiles));
+            // On the line y = 0, clear of walls in both arenas (a tile border in the larger one).
+            let player = app
+                .world_mut()
+                .spawn((Player { client_id: 1 }, Position(Vec2::new(900.0, 0.0))))
+                .id();
+            let at = hold_right(&mut app, player, 60);
+            if passes {
+                assert!(
+                    at.x > 1100.0,
+                    "in a {tiles}-tile arena a second of walking right from x=900 passes x=1000, \
+                     reached {at}"
+                );
+            } else {
+                assert_eq!(
+                    at,
+                    Vec2::new(1000.0, 0.0),
+                    "in a {tiles}-tile arena the player stops at the edge, x=1000"
+                );
+            }
+        }
+    }
+
     #[test]
     fn movement_is_clamped_and_sanitized() {
+        let arena = Arena::default();
         assert_eq!(
-            step_player(Vec2::ZERO, Vec2::splat(f32::NAN), 1.0),
+            step_player(&arena, Vec2::ZERO, Vec2::splat(f32::NAN), 1.0),
             Vec2::ZERO
         );
         assert_eq!(
-            step_player(Vec2::ZERO, Vec2::new(1e30, 0.0), 0.1),
+            step_player(&arena, Vec2::ZERO, Vec2::new(1e30, 0.0), 0.1),
             snap_to_grid(Vec2::new(PLAYER_SPEED * 0.1, 0.0)),
             "a huge input vector moves at most full speed"
         );
+        let corner = Vec2::splat(arena.half());
         assert_eq!(
-            step_player(Vec2::splat(ARENA_HALF), Vec2::ONE, 1.0),
-            Vec2::splat(ARENA_HALF),
+            step_player(&arena, corner, Vec2::ONE, 1.0),
+            corner,
             "players cannot leave the arena"
         );
         let frame = InputFrame {

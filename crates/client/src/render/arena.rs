@@ -1,18 +1,35 @@
-//! The game screen's floor and walls, despawned when the game screen is left.
+//! The game screen's floor and walls, for the whole [`Arena`]: rebuilt when the server's arena
+//! arrives or changes, despawned when the game screen is left.
 
 use bevy::prelude::*;
-use skirmish_shared::arena::WALLS;
-use skirmish_shared::simulation::ARENA_HALF;
+use skirmish_shared::arena::Arena;
 
 use crate::assets::GameAssets;
 use crate::screens::Screen;
 
 pub(super) fn plugin(app: &mut App) {
-    app.add_systems(OnEnter(Screen::InGame), spawn_arena);
+    app.add_systems(OnEnter(Screen::InGame), spawn_arena)
+        .add_systems(
+            Update,
+            spawn_arena.run_if(in_state(Screen::InGame).and_eager(resource_changed::<Arena>)),
+        );
 }
 
-pub(crate) fn spawn_arena(mut commands: Commands, assets: Res<GameAssets>) {
-    let scoped = DespawnOnExit(Screen::InGame);
+/// A piece of the drawn arena (the floor or a wall), replaced when the arena changes.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct ArenaPiece;
+
+/// Draws the floor and walls of the current [`Arena`], replacing any drawn before.
+pub(crate) fn spawn_arena(
+    mut commands: Commands,
+    assets: Res<GameAssets>,
+    arena: Res<Arena>,
+    pieces: Query<Entity, With<ArenaPiece>>,
+) {
+    for piece in &pieces {
+        commands.entity(piece).despawn();
+    }
+    let scoped = (ArenaPiece, DespawnOnExit(Screen::InGame));
     let tiled = SpriteImageMode::Tiled {
         tile_x: true,
         tile_y: true,
@@ -23,13 +40,13 @@ pub(crate) fn spawn_arena(mut commands: Commands, assets: Res<GameAssets>) {
         Name::new("Arena floor"),
         Sprite {
             image: assets.floor.clone(),
-            custom_size: Some(Vec2::splat(ARENA_HALF * 2.0)),
+            custom_size: Some(Vec2::splat(arena.half() * 2.0)),
             image_mode: tiled.clone(),
             ..default()
         },
         Transform::from_xyz(0.0, 0.0, -10.0),
     ));
-    for wall in WALLS {
+    for wall in arena.walls() {
         commands.spawn((
             scoped.clone(),
             Name::new("Wall"),
@@ -41,5 +58,52 @@ pub(crate) fn spawn_arena(mut commands: Commands, assets: Res<GameAssets>) {
             },
             Transform::from_translation(wall.center().extend(0.5)),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bevy::state::app::StatesPlugin;
+
+    use super::*;
+
+    fn count(app: &mut App, name: &str) -> usize {
+        let mut names = app.world_mut().query::<&Name>();
+        names
+            .iter(app.world())
+            .filter(|n| n.as_str() == name)
+            .count()
+    }
+
+    #[test]
+    fn the_whole_arena_is_drawn_and_redrawn_when_it_changes() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StatesPlugin))
+            .init_state::<Screen>()
+            .init_resource::<Arena>()
+            .insert_resource(GameAssets {
+                player: default(),
+                gun: default(),
+                bullet: default(),
+                wall: default(),
+                floor: default(),
+                ring: default(),
+                bold: default(),
+                mono: default(),
+            })
+            .add_plugins(plugin);
+        app.update();
+        app.world_mut()
+            .resource_mut::<NextState<Screen>>()
+            .set(Screen::InGame);
+        app.update();
+        assert_eq!(count(&mut app, "Wall"), 8, "one tile's walls");
+        assert_eq!(count(&mut app, "Arena floor"), 1);
+        // The server's larger arena arrives: drawn once, all of it.
+        app.insert_resource(Arena::new(2));
+        app.update();
+        app.update();
+        assert_eq!(count(&mut app, "Wall"), 4 * 8, "every tile's walls, once");
+        assert_eq!(count(&mut app, "Arena floor"), 1, "one floor, not two");
     }
 }

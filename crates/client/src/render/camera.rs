@@ -2,7 +2,7 @@
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
-use skirmish_shared::simulation::ARENA_HALF;
+use skirmish_shared::arena::Arena;
 
 use super::RenderSystems;
 use crate::net::LocalPlayer;
@@ -20,6 +20,7 @@ fn spawn_camera(mut commands: Commands) {
 /// window is larger than the arena).
 fn follow_local_player(
     windows: Query<&Window, With<PrimaryWindow>>,
+    arena: Res<Arena>,
     player: Query<&Transform, (With<LocalPlayer>, Without<Camera2d>)>,
     mut camera: Query<&mut Transform, With<Camera2d>>,
 ) {
@@ -29,7 +30,7 @@ fn follow_local_player(
     let half_view = windows
         .single()
         .map_or(Vec2::ZERO, |window| window.size() * 0.5);
-    let limit = (Vec2::splat(ARENA_HALF) - half_view).max(Vec2::ZERO);
+    let limit = (Vec2::splat(arena.half()) - half_view).max(Vec2::ZERO);
     let target = player.translation.truncate().clamp(-limit, limit);
     camera.translation.x = target.x;
     camera.translation.y = target.y;
