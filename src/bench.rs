@@ -280,6 +280,7 @@ impl Harness {
             world,
             clients.iter().map(|client| &**client),
             tick,
+            self.pool.as_ref(),
         );
         let payloads = build_payloads(
             &mut clients,

@@ -24,7 +24,7 @@ use bevy::ecs::world::EntityRef;
 use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
-use crate::replication::{ScanCache, queue_removal_of, scan_changed};
+use crate::replication::{NetId, ScanCache, queue_removal_of, scan_changed};
 use crate::server::clients::{ConnectedClient, Controls};
 use crate::server::replication::{ClientReplication, ReplicationState};
 
@@ -174,11 +174,12 @@ pub(crate) struct Space {
     /// The component places come from.
     pub(crate) located: Option<ComponentId>,
     pub(crate) cell: f32,
-    cells: HashMap<(i32, i32), Vec<(u32, Vec2)>>,
+    /// Per cell: dense index, net id and place of each entity in it.
+    cells: HashMap<(i32, i32), Vec<(u32, NetId, Vec2)>>,
     /// Per dense index: the cell it is filed in and its place there.
     filed: Vec<Option<((i32, i32), u32)>>,
-    /// Entities without a place, sorted.
-    unlocated: Vec<u32>,
+    /// Entities without a place (dense index, net id), sorted.
+    unlocated: Vec<(u32, NetId)>,
     /// Despawned at the last collection.
     gone: Vec<u32>,
 }
@@ -200,12 +201,13 @@ impl Space {
 
     /// Files the entities whose place changed at the last collection (`moved`: dense index
     /// and new place, `None` when it has none or is gone); only those that changed cell move.
-    pub(crate) fn index(&mut self, moved: &[(u32, Option<Vec2>)]) {
+    pub(crate) fn index(&mut self, moved: &[(u32, Option<Vec2>)], net_ids: &[NetId]) {
         if !self.enabled() {
             return;
         }
         for &(dense, location) in moved {
             let dense_at = dense as usize;
+            let net_id = net_ids.get(dense_at).copied().unwrap_or(NetId(u32::MAX));
             if self.filed.len() <= dense_at {
                 self.filed.resize(dense_at + 1, None);
             }
@@ -219,7 +221,7 @@ impl Space {
                     .get_mut(&key)
                     .and_then(|cell| cell.get_mut(place as usize))
                 {
-                    entry.1 = at; // Same cell, new place.
+                    entry.2 = at; // Same cell, new place.
                 }
                 continue;
             }
@@ -227,7 +229,7 @@ impl Space {
                 && let Some(cell) = self.cells.get_mut(&key)
             {
                 cell.swap_remove(place as usize);
-                if let Some(&(other, _)) = cell.get(place as usize) {
+                if let Some(&(other, _, _)) = cell.get(place as usize) {
                     self.filed[other as usize] = Some((key, place));
                 }
                 if cell.is_empty() {
@@ -237,15 +239,19 @@ impl Space {
             self.filed[dense_at] = match (want, location) {
                 (Some(key), Some(at)) => {
                     let cell = self.cells.entry(key).or_default();
-                    cell.push((dense, at));
+                    cell.push((dense, net_id, at));
                     Some((key, cell.len() as u32 - 1))
                 }
                 _ => None,
             };
             // Without a place (and still there): seen by every client within its rooms.
             let unlocated = location.is_none() && !self.gone.contains(&dense);
-            match (unlocated, self.unlocated.binary_search(&dense)) {
-                (true, Err(at)) => self.unlocated.insert(at, dense),
+            match (
+                unlocated,
+                self.unlocated
+                    .binary_search_by_key(&dense, |&(dense, _)| dense),
+            ) {
+                (true, Err(at)) => self.unlocated.insert(at, (dense, net_id)),
                 (false, Ok(at)) => {
                     self.unlocated.remove(at);
                 }
@@ -262,9 +268,14 @@ impl Space {
         }
     }
 
-    /// Calls `found` with every located entity whose cell is within `reach` of `center` (with
-    /// its place), then every entity without a place.
-    pub(crate) fn near(&self, center: Vec2, reach: f32, mut found: impl FnMut(u32, Option<Vec2>)) {
+    /// Calls `found` with every located entity whose cell is within `reach` of `center` (dense
+    /// index, net id, place), then every entity without a place.
+    pub(crate) fn near(
+        &self,
+        center: Vec2,
+        reach: f32,
+        mut found: impl FnMut(u32, NetId, Option<Vec2>),
+    ) {
         let (low, high) = (self.key(center - reach), self.key(center + reach));
         let span =
             (i64::from(high.0) - i64::from(low.0) + 1) * (i64::from(high.1) - i64::from(low.1) + 1);
@@ -272,23 +283,33 @@ impl Space {
             // A reach over more cells than are occupied (a huge or infinite radius): every
             // occupied cell, rather than every cell in reach.
             for cell in self.cells.values() {
-                for &(dense, at) in cell {
-                    found(dense, Some(at));
+                for &(dense, net_id, at) in cell {
+                    found(dense, net_id, Some(at));
                 }
             }
         } else {
-            for x in low.0..=high.0 {
-                for y in low.1..=high.1 {
+            // Row by row, only the cells the circle of `reach` touches.
+            for y in low.1..=high.1 {
+                let (bottom, top) = (y as f32 * self.cell, (y + 1) as f32 * self.cell);
+                let dy = (bottom - center.y).max(center.y - top).max(0.0);
+                let half_chord = (reach * reach - dy * dy).max(0.0).sqrt();
+                let (from, to) = (
+                    self.key(Vec2::new(center.x - half_chord, 0.0)).0.max(low.0),
+                    self.key(Vec2::new(center.x + half_chord, 0.0))
+                        .0
+                        .min(high.0),
+                );
+                for x in from..=to {
                     if let Some(cell) = self.cells.get(&(x, y)) {
-                        for &(dense, at) in cell {
-                            found(dense, Some(at));
+                        for &(dense, net_id, at) in cell {
+                            found(dense, net_id, Some(at));
                         }
                     }
                 }
             }
         }
-        for &dense in &self.unlocated {
-            found(dense, None);
+        for &(dense, net_id) in &self.unlocated {
+            found(dense, net_id, None);
         }
     }
 }
@@ -351,6 +372,53 @@ pub(super) fn resolve_views(
         };
         if replication.interest.as_ref() != Some(&view) {
             replication.interest = Some(view);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grid search finds every entity within reach, for any centre, reach and cell size
+    /// (it may offer more; the caller measures the distance).
+    #[test]
+    fn near_finds_everything_within_reach() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        for cell in [37.0, 100.0, 400.0] {
+            let mut space = Space {
+                locate: Some(|_| None),
+                cell,
+                ..default()
+            };
+            let places: Vec<Vec2> = (0..2000)
+                .map(|_| Vec2::new(rng.f32() * 2000.0 - 1000.0, rng.f32() * 2000.0 - 1000.0))
+                .collect();
+            let moved: Vec<(u32, Option<Vec2>)> = places
+                .iter()
+                .enumerate()
+                .map(|(dense, at)| (dense as u32, Some(*at)))
+                .collect();
+            let net_ids: Vec<NetId> = (0..2000).map(NetId).collect();
+            space.index(&moved, &net_ids);
+            for _ in 0..50 {
+                let center = Vec2::new(rng.f32() * 2400.0 - 1200.0, rng.f32() * 2400.0 - 1200.0);
+                let reach = rng.f32() * 500.0;
+                let mut found = Vec::new();
+                space.near(center, reach, |dense, net_id, _| {
+                    assert_eq!(net_id, NetId(dense));
+                    found.push(dense);
+                });
+                found.sort_unstable();
+                for (dense, at) in places.iter().enumerate() {
+                    if at.distance(center) <= reach {
+                        assert!(
+                            found.binary_search(&(dense as u32)).is_ok(),
+                            "cell {cell}: {at} within {reach} of {center} was missed"
+                        );
+                    }
+                }
+            }
         }
     }
 }

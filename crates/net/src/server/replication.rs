@@ -46,6 +46,9 @@ pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
 /// also how much value history the server (and the client) keeps.
 pub const HISTORY_TICKS: u32 = 64;
 
+/// Entities to record below which one thread does it all (spreading costs more than it saves).
+const PARALLEL_RECORDS: usize = 256;
+
 /// Snapshots remembered per client while waiting for their ack (about one second at 60 Hz). An
 /// ack for an older snapshot still clears the despawns it delivered, but no longer advances
 /// entity baselines.
@@ -140,6 +143,7 @@ pub struct ReplicationState {
     spawn_scan: ScanCache,
     rooms_scan: ScanCache,
     scratch_entities: Vec<Entity>,
+    scratch_dense: Vec<u32>,
     scratch_values: Vec<(Entity, Quantized)>,
     scratch_bytes: Vec<u8>,
     /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
@@ -450,6 +454,7 @@ pub fn materialize_relevant<'a>(
     world: &World,
     clients: impl IntoIterator<Item = &'a ClientReplication>,
     tick: u32,
+    pool: Option<&bevy::tasks::TaskPool>,
 ) {
     if !state.space.enabled() {
         return; // Recorded at collection.
@@ -470,14 +475,24 @@ pub fn materialize_relevant<'a>(
             }
         }
     }
-    let dirty = std::mem::take(&mut state.dirty_list);
-    for &dense in &dirty {
-        if everything || std::mem::take(&mut wanted[dense as usize]) {
-            state.materialize(registry, world, dense, tick);
-        }
-    }
-    state.dirty_list = dirty;
+    let mut todo = std::mem::take(&mut state.scratch_dense);
+    todo.clear();
+    todo.extend(
+        state
+            .dirty_list
+            .iter()
+            .copied()
+            .filter(|&dense| everything | std::mem::take(&mut wanted[dense as usize])),
+    );
     state.wanted = wanted;
+    let context = RecordContext {
+        registry,
+        world,
+        tick,
+        horizon: state.history_horizon.unwrap_or(0),
+    };
+    state.record_all(&context, &todo, pool);
+    state.scratch_dense = todo;
     state.prune_dirty_list();
 }
 
@@ -768,16 +783,33 @@ impl ClientReplication {
             return; // Older than the snapshots remembered: baselines stay where they are.
         };
         let mut sent = self.in_flight.remove(index).expect("index is in range");
-        for &(dense, net_id) in &sent.entities {
-            if let Some(entity) = self.entities.get_mut(dense, net_id)
-                && entity.net_id == net_id
-                && entity.baseline != NOT_SENT
-                && tick >= entity.since
-            {
+        let advance = |entity: &mut ClientEntity| {
+            if entity.baseline != NOT_SENT && tick >= entity.since {
                 entity.baseline = match entity.baseline {
                     UNACKED => tick,
                     baseline => baseline.max(tick),
                 };
+            }
+        };
+        match &mut self.entities {
+            EntityTable::Dense(entities) => {
+                for &(dense, net_id) in &sent.entities {
+                    if let Some(entity) = entities.get_mut(dense as usize)
+                        && entity.net_id == net_id
+                    {
+                        advance(entity);
+                    }
+                }
+            }
+            // Both in id order: one merge.
+            EntityTable::Relevant { ids, states } => {
+                let mut at = 0;
+                for &(dense, net_id) in &sent.entities {
+                    at += ids[at..].partition_point(|&id| id < (net_id, dense));
+                    if ids.get(at) == Some(&(net_id, dense)) {
+                        advance(&mut states[at]);
+                    }
+                }
             }
         }
         sent.entities.clear();
@@ -811,21 +843,20 @@ impl ClientReplication {
         let previous = self.newest_relevance;
         let mut next = std::mem::take(&mut self.next_relevant);
         next.clear();
+        // (A client in every room skips the lookup.)
         let room = |dense: u32| {
-            state
-                .rooms_of
-                .get(dense as usize)
-                .is_some_and(|rooms| rooms & view.rooms != 0)
+            view.rooms == u64::MAX
+                || state
+                    .rooms_of
+                    .get(dense as usize)
+                    .is_some_and(|rooms| rooms & view.rooms != 0)
         };
         match view.center {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
                 let seen_before: &[(NetId, u32)] = if previous.is_some() { ids } else { &[] };
-                state.space.near(center, reach, |dense, at| {
-                    let Some(&net_id) = state.net_ids.get(dense as usize) else {
-                        return;
-                    };
+                state.space.near(center, reach, |dense, net_id, at| {
                     let inside = match at {
                         None => true,
                         Some(at) => {
@@ -1432,8 +1463,13 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             .in_order
             .extend(state.order.iter().map(|(net_id, dense)| (*net_id, *dense)));
     }
-    let ReplicationState { space, moved, .. } = state;
-    space.index(moved);
+    let ReplicationState {
+        space,
+        moved,
+        net_ids,
+        ..
+    } = state;
+    space.index(moved, net_ids);
     state.last_run = Some(this_run);
 
     // Without spatial interest every client gets everything: record every change now.
@@ -1537,15 +1573,156 @@ impl ReplicationState {
         dense: u32,
         tick: u32,
     ) {
-        let at = dense as usize;
+        let horizon = self.history_horizon.unwrap_or(0);
+        let mut scratch = std::mem::take(&mut self.scratch_bytes);
+        let mut changed_now = std::mem::take(&mut self.changed_now);
+        let mut part = self.records_mut();
+        let context = RecordContext {
+            registry,
+            world,
+            tick,
+            horizon,
+        };
+        part.record(&context, dense, &mut scratch, &mut changed_now);
+        self.scratch_bytes = scratch;
+        self.changed_now = changed_now;
+    }
+
+    /// Records the changes of every entity in `todo`, on the threads of `pool` when given and
+    /// worth it (each thread takes a range of dense indices).
+    fn record_all(
+        &mut self,
+        context: &RecordContext,
+        todo: &[u32],
+        pool: Option<&bevy::tasks::TaskPool>,
+    ) {
+        let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
+        let mut changed_now = std::mem::take(&mut self.changed_now);
+        let mut scratch = std::mem::take(&mut self.scratch_bytes);
+        match pool {
+            Some(pool) if threads > 1 && todo.len() >= PARALLEL_RECORDS => {
+                let chunk = self.records.len().div_ceil(threads);
+                let mut parts = Vec::with_capacity(threads);
+                let mut rest = self.records_mut();
+                for thread in 1..threads {
+                    let (part, others) = rest.split_at(thread * chunk);
+                    parts.push(part);
+                    rest = others;
+                }
+                parts.push(rest);
+                let (first, others) = parts.split_at_mut(1);
+                let found: Vec<Vec<u32>> = pool.scope(|scope| {
+                    for part in others {
+                        scope.spawn(async move {
+                            let (mut changed, mut scratch) = (Vec::new(), Vec::new());
+                            let range = part.range();
+                            for &dense in todo.iter().filter(|&&dense| range.contains(&dense)) {
+                                part.record(context, dense, &mut scratch, &mut changed);
+                            }
+                            changed
+                        });
+                    }
+                    // This thread records the first range meanwhile.
+                    let part = &mut first[0];
+                    let range = part.range();
+                    for &dense in todo.iter().filter(|&&dense| range.contains(&dense)) {
+                        part.record(context, dense, &mut scratch, &mut changed_now);
+                    }
+                });
+                changed_now.extend(found.into_iter().flatten());
+            }
+            _ => {
+                let mut part = self.records_mut();
+                for &dense in todo {
+                    part.record(context, dense, &mut scratch, &mut changed_now);
+                }
+            }
+        }
+        self.changed_now = changed_now;
+        self.scratch_bytes = scratch;
+    }
+
+    /// The per-dense arrays changes are recorded into.
+    fn records_mut(&mut self) -> RecordsMut<'_> {
+        RecordsMut {
+            offset: 0,
+            records: &mut self.records,
+            dirty: &mut self.dirty,
+            last_changed: &mut self.last_changed,
+            entity_of: &self.entity_of,
+        }
+    }
+}
+
+/// What recording a change reads.
+struct RecordContext<'a> {
+    registry: &'a ReplicationRegistry,
+    world: &'a World,
+    tick: u32,
+    horizon: u32,
+}
+
+/// The per-dense arrays for dense indices `offset..offset + len`, so several threads can record
+/// changes of different entities at once.
+struct RecordsMut<'a> {
+    offset: usize,
+    records: &'a mut [Option<EntityRecord>],
+    dirty: &'a mut [KindSet],
+    last_changed: &'a mut [u32],
+    entity_of: &'a [Entity],
+}
+
+impl RecordsMut<'_> {
+    /// The dense indices of this part.
+    fn range(&self) -> std::ops::Range<u32> {
+        self.offset as u32..(self.offset + self.records.len()) as u32
+    }
+
+    /// Splits off the part from dense index `at` on.
+    fn split_at(self, at: usize) -> (Self, Self) {
+        let local = at.saturating_sub(self.offset).min(self.records.len());
+        let (records, records_rest) = self.records.split_at_mut(local);
+        let (dirty, dirty_rest) = self.dirty.split_at_mut(local);
+        let (last_changed, last_changed_rest) = self.last_changed.split_at_mut(local);
+        let (entity_of, entity_of_rest) = self.entity_of.split_at(local);
+        (
+            Self {
+                offset: self.offset,
+                records,
+                dirty,
+                last_changed,
+                entity_of,
+            },
+            Self {
+                offset: self.offset + local,
+                records: records_rest,
+                dirty: dirty_rest,
+                last_changed: last_changed_rest,
+                entity_of: entity_of_rest,
+            },
+        )
+    }
+
+    /// Records the current values of the components of `dense` marked as changed, as of the
+    /// context's tick, listing it in `changed_now` if it changed then.
+    fn record(
+        &mut self,
+        context: &RecordContext,
+        dense: u32,
+        scratch: &mut Vec<u8>,
+        changed_now: &mut Vec<u32>,
+    ) {
+        let RecordContext {
+            registry,
+            world,
+            tick,
+            horizon,
+        } = *context;
+        let at = dense as usize - self.offset;
         let dirty = std::mem::take(&mut self.dirty[at]);
         let Some(record) = self.records[at].as_mut() else {
             return;
         };
-        // Values older than every client's newest acknowledgement are needed only by baselines
-        // that old, which then go absolute: the history stays a few entries long.
-        let horizon = self.history_horizon.unwrap_or(0);
-        let scratch = &mut self.scratch_bytes;
         let entity_ref = if dirty.is_empty() {
             None
         } else {
@@ -1602,7 +1779,7 @@ impl ReplicationState {
             .unwrap_or(tick);
         self.last_changed[at] = changed;
         if changed == tick {
-            self.changed_now.push(dense);
+            changed_now.push(dense);
         }
     }
 }
@@ -1662,7 +1839,11 @@ fn resolve_interest(world: &mut World) {
             resolve_relevance(&mut refs, &state, tick, pool);
         }
         let mut read = world.query_filtered::<&ClientReplication, With<ConnectedClient>>();
-        materialize_relevant(&mut state, world, read.iter(world), tick);
+        let pool = parallel
+            .then(bevy::tasks::ComputeTaskPool::try_get)
+            .flatten()
+            .map(|pool| &**pool);
+        materialize_relevant(&mut state, world, read.iter(world), tick, pool);
     });
 }
 
@@ -1928,7 +2109,7 @@ mod tests {
             .map(|(replication, _)| &mut **replication)
             .collect();
         resolve_relevance(&mut refs, state, tick, None);
-        materialize_relevant(state, world, clients.iter().map(|(r, _)| &**r), tick);
+        materialize_relevant(state, world, clients.iter().map(|(r, _)| &**r), tick, None);
         // What the test changes next is newer than this collection.
         world.increment_change_tick();
         for (replication, client) in clients.iter_mut() {
@@ -2291,6 +2472,100 @@ mod tests {
                 "tick {tick}: the threads changed the bytes"
             );
         }
+    }
+
+    /// With spatial interest the relevance, the recording of changes and the snapshots run on
+    /// several threads; the bytes are the same as on one.
+    #[test]
+    fn parallel_and_single_threaded_interest_are_byte_identical() {
+        use crate::server::interest::{AppInterestExt, InterestSettings, InterestView};
+
+        let mut app = App::new();
+        app.add_plugins(test_registry)
+            .spatial_interest::<Place>(InterestSettings {
+                radius: 150.0,
+                hysteresis: 20.0,
+                cell: 100.0,
+            });
+        let template = app
+            .world_mut()
+            .remove_resource::<ReplicationState>()
+            .expect("registered");
+        let world = app.world_mut();
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..3000 {
+            let at = Vec2::new(rng.f32() * 1000.0, rng.f32() * 1000.0);
+            world.spawn((Replicated, Place(at), Heading(0.0), Drift(Vec2::X)));
+        }
+        let mut states = [ReplicationState::default(), ReplicationState::default()];
+        for state in &mut states {
+            state.space.locate = template.space.locate;
+            state.space.scan = template.space.scan;
+            state.space.located = template.space.located;
+            state.space.cell = template.space.cell;
+        }
+        let mut caches = [SnapshotCache::default(), SnapshotCache::default()];
+        let client = |index: usize| ClientReplication {
+            interest: Some(InterestView {
+                center: Some(Vec2::splat(100.0 + index as f32 * 150.0)),
+                radius: 150.0,
+                hysteresis: 20.0,
+                rooms: u64::MAX,
+                ..default()
+            }),
+            ..default()
+        };
+        let mut clients: [Vec<ClientReplication>; 2] =
+            [(0..6).map(client).collect(), (0..6).map(client).collect()];
+        let pool = bevy::tasks::TaskPoolBuilder::new().num_threads(2).build();
+        let mut recorded_in_parallel = false;
+        for tick in 1..60u32 {
+            let world = app.world_mut();
+            world.increment_change_tick();
+            let mut bodies = world.query::<(&mut Place, &mut Heading)>();
+            for (index, (mut place, mut heading)) in bodies.iter_mut(world).enumerate() {
+                if (index as u32 + tick).is_multiple_of(2) {
+                    place.0.x += 3.5;
+                    heading.0 += 0.01;
+                }
+            }
+            world.increment_change_tick();
+            let mut payloads: Vec<Vec<Vec<u8>>> = Vec::new();
+            for (run, pool) in [None, Some(&pool)].into_iter().enumerate() {
+                let state = &mut states[run];
+                // Both runs see the same changes: each collects against its own last run.
+                collect_into(state, world, tick);
+                let mut refs: Vec<&mut ClientReplication> = clients[run].iter_mut().collect();
+                for (index, client) in refs.iter_mut().enumerate() {
+                    if tick > 1 && (tick as usize + index).is_multiple_of(2) {
+                        client.acknowledge(tick - 1);
+                    }
+                }
+                resolve_relevance(&mut refs, state, tick, pool);
+                let todo = state.dirty_list.len();
+                materialize_relevant(state, world, refs.iter().map(|c| &**c), tick, pool);
+                recorded_in_parallel |= pool.is_some() && todo >= PARALLEL_RECORDS;
+                payloads.push(build_payloads(
+                    &mut refs,
+                    state,
+                    &mut caches[run],
+                    tick,
+                    pool,
+                ));
+            }
+            assert_eq!(
+                payloads[0], payloads[1],
+                "tick {tick}: the threads changed the bytes"
+            );
+            assert!(
+                payloads[0].iter().all(|payload| payload.len() > 20),
+                "each sees movers"
+            );
+        }
+        assert!(
+            recorded_in_parallel,
+            "changes were recorded on several threads"
+        );
     }
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
