@@ -144,6 +144,7 @@ pub struct ReplicationState {
     rooms_scan: ScanCache,
     scratch_entities: Vec<Entity>,
     scratch_dense: Vec<u32>,
+    scratch_sorted: Vec<u32>,
     scratch_values: Vec<(Entity, Quantized)>,
     scratch_bytes: Vec<u8>,
     /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
@@ -729,6 +730,9 @@ pub struct ClientReplication {
     relevance_for: Option<u32>,
     /// Relevant entities with changes not recorded yet (spatial interest only).
     wanted: Vec<u32>,
+    /// Snapshots acknowledged since the last snapshot, oldest first (taken from `in_flight`, so
+    /// at most [`IN_FLIGHT_SNAPSHOTS`]), applied before the next one is built.
+    settling: Vec<SentSnapshot>,
 }
 
 #[derive(Debug)]
@@ -782,7 +786,33 @@ impl ClientReplication {
         let Some(index) = self.in_flight.iter().position(|sent| sent.tick == tick) else {
             return; // Older than the snapshots remembered: baselines stay where they are.
         };
-        let mut sent = self.in_flight.remove(index).expect("index is in range");
+        // What the snapshot carried is brought up to date later, with the client's other work
+        // (on the snapshot threads): an ack costs the receiving thread almost nothing.
+        let sent = self.in_flight.remove(index).expect("index is in range");
+        self.settling.push(sent);
+        // Older snapshots can no longer teach us anything the client does not have.
+        while self.in_flight.front().is_some_and(|sent| sent.tick < tick) {
+            if let Some(mut old) = self.in_flight.pop_front() {
+                old.entities.clear();
+                self.spare.push(old.entities);
+            }
+        }
+    }
+
+    /// Applies the acknowledgements received since the last snapshot: every entity an
+    /// acknowledged snapshot carried is up to date on the client as of its tick.
+    fn settle_acks(&mut self) {
+        let mut settling = std::mem::take(&mut self.settling);
+        for mut sent in settling.drain(..) {
+            self.settle(&sent);
+            sent.entities.clear();
+            self.spare.push(sent.entities);
+        }
+        self.settling = settling;
+    }
+
+    fn settle(&mut self, sent: &SentSnapshot) {
+        let tick = sent.tick;
         let advance = |entity: &mut ClientEntity| {
             if entity.baseline != NOT_SENT && tick >= entity.since {
                 entity.baseline = match entity.baseline {
@@ -812,21 +842,13 @@ impl ClientReplication {
                 }
             }
         }
-        sent.entities.clear();
-        self.spare.push(sent.entities);
-        // Older snapshots can no longer teach us anything the client does not have.
-        while self.in_flight.front().is_some_and(|sent| sent.tick < tick) {
-            if let Some(mut old) = self.in_flight.pop_front() {
-                old.entities.clear();
-                self.spare.push(old.entities);
-            }
-        }
     }
 
     /// Works out which entities are relevant to this client for `tick` (see
     /// [`crate::server::interest`]): those that left are despawned on it, those that came back
     /// will be sent whole.
     fn update_relevance(&mut self, state: &ReplicationState, tick: u32) {
+        self.settle_acks();
         self.relevance_for = Some(tick);
         self.wanted.clear();
         let Some(view) = self.interest.take() else {
@@ -1025,6 +1047,7 @@ impl ClientReplication {
         tick: u32,
         scratch: &mut BitWriter,
     ) -> Vec<u8> {
+        self.settle_acks();
         self.first_sent.get_or_insert(tick);
         self.newest_sent = Some(tick);
         let already_pending = self.pending_despawns.len();
@@ -1601,34 +1624,44 @@ impl ReplicationState {
         let mut scratch = std::mem::take(&mut self.scratch_bytes);
         match pool {
             Some(pool) if threads > 1 && todo.len() >= PARALLEL_RECORDS => {
-                let chunk = self.records.len().div_ceil(threads);
+                // Split the dense indices where each thread gets as many entities to record.
+                let mut sorted = std::mem::take(&mut self.scratch_sorted);
+                sorted.clear();
+                sorted.extend_from_slice(todo);
+                sorted.sort_unstable();
+                let chunk = sorted.len().div_ceil(threads);
                 let mut parts = Vec::with_capacity(threads);
                 let mut rest = self.records_mut();
-                for thread in 1..threads {
-                    let (part, others) = rest.split_at(thread * chunk);
-                    parts.push(part);
-                    rest = others;
+                for (thread, chunk) in sorted.chunks(chunk).enumerate() {
+                    if thread + 1 < threads
+                        && let Some(&next) = sorted.get((thread + 1) * chunk.len())
+                    {
+                        let (part, others) = rest.split_at(next as usize);
+                        parts.push((part, chunk));
+                        rest = others;
+                    } else {
+                        parts.push((rest, chunk));
+                        break;
+                    }
                 }
-                parts.push(rest);
                 let (first, others) = parts.split_at_mut(1);
                 let found: Vec<Vec<u32>> = pool.scope(|scope| {
-                    for part in others {
+                    for (part, chunk) in others {
                         scope.spawn(async move {
                             let (mut changed, mut scratch) = (Vec::new(), Vec::new());
-                            let range = part.range();
-                            for &dense in todo.iter().filter(|&&dense| range.contains(&dense)) {
+                            for &dense in chunk.iter() {
                                 part.record(context, dense, &mut scratch, &mut changed);
                             }
                             changed
                         });
                     }
-                    // This thread records the first range meanwhile.
-                    let part = &mut first[0];
-                    let range = part.range();
-                    for &dense in todo.iter().filter(|&&dense| range.contains(&dense)) {
+                    // This thread records the first share meanwhile.
+                    let (part, chunk) = &mut first[0];
+                    for &dense in chunk.iter() {
                         part.record(context, dense, &mut scratch, &mut changed_now);
                     }
                 });
+                self.scratch_sorted = sorted;
                 changed_now.extend(found.into_iter().flatten());
             }
             _ => {
@@ -1673,11 +1706,6 @@ struct RecordsMut<'a> {
 }
 
 impl RecordsMut<'_> {
-    /// The dense indices of this part.
-    fn range(&self) -> std::ops::Range<u32> {
-        self.offset as u32..(self.offset + self.records.len()) as u32
-    }
-
     /// Splits off the part from dense index `at` on.
     fn split_at(self, at: usize) -> (Self, Self) {
         let local = at.saturating_sub(self.offset).min(self.records.len());
@@ -1718,11 +1746,12 @@ impl RecordsMut<'_> {
             tick,
             horizon,
         } = *context;
-        let at = dense as usize - self.offset;
-        let dirty = std::mem::take(&mut self.dirty[at]);
-        let Some(record) = self.records[at].as_mut() else {
-            return;
+        let at = (dense as usize).wrapping_sub(self.offset);
+        let (Some(dirty), Some(Some(record))) = (self.dirty.get_mut(at), self.records.get_mut(at))
+        else {
+            return; // Not in this part, or gone.
         };
+        let dirty = std::mem::take(dirty);
         let entity_ref = if dirty.is_empty() {
             None
         } else {
