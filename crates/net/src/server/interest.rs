@@ -21,7 +21,6 @@ use bevy::ecs::change_detection::Tick;
 use bevy::ecs::component::ComponentId;
 use bevy::ecs::entity::EntityHashSet;
 use bevy::ecs::world::EntityRef;
-use bevy::platform::collections::HashMap;
 use bevy::prelude::*;
 
 use crate::replication::{NetId, ScanCache, queue_removal_of, scan_changed};
@@ -163,6 +162,9 @@ fn locate_changed<C: Located>(
 pub(crate) type PlaceScan =
     fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<(Entity, Option<Vec2>)>);
 
+/// The side of the smallest bucket square.
+const MIN_SIDE: u32 = 16;
+
 /// The located entities in a grid, and those without a place.
 #[derive(Debug, Default)]
 pub(crate) struct Space {
@@ -174,10 +176,17 @@ pub(crate) struct Space {
     /// The component places come from.
     pub(crate) located: Option<ComponentId>,
     pub(crate) cell: f32,
-    /// Per cell: dense index, net id and place of each entity in it.
-    cells: HashMap<(i32, i32), Vec<(u32, NetId, Vec2)>>,
-    /// Per dense index: the cell it is filed in and its place there.
-    filed: Vec<Option<((i32, i32), u32)>>,
+    /// The grid, wrapped around a square of buckets: each bucket holds dense index, net id and
+    /// place of the entities of the cells that fall on it (grown with the entities; a search
+    /// walks the buckets of the cells in reach, no key compared, and the caller measures
+    /// distances).
+    buckets: Vec<Vec<(u32, NetId, Vec2)>>,
+    /// Entities in buckets.
+    filed_count: usize,
+    /// The side of the bucket square.
+    side: u32,
+    /// Per dense index: the bucket it is filed in and its place there.
+    filed: Vec<Option<(u32, u32)>>,
     /// Entities without a place (dense index, net id), sorted.
     unlocated: Vec<(u32, NetId)>,
     /// Despawned at the last collection.
@@ -199,11 +208,21 @@ impl Space {
         (cell.x as i32, cell.y as i32)
     }
 
+    /// The bucket of cell `key`: the grid wrapped around a square of `side` x `side` buckets
+    /// (a power of two), so neighbouring cells have neighbouring buckets.
+    fn bucket(&self, key: (i32, i32)) -> usize {
+        let mask = self.side - 1;
+        (((key.1 as u32 & mask) << self.side.trailing_zeros()) | (key.0 as u32 & mask)) as usize
+    }
+
     /// Files the entities whose place changed at the last collection (`moved`: dense index
-    /// and new place, `None` when it has none or is gone); only those that changed cell move.
+    /// and new place, `None` when it has none or is gone); only those that changed bucket move.
     pub(crate) fn index(&mut self, moved: &[(u32, Option<Vec2>)], net_ids: &[NetId]) {
         if !self.enabled() {
             return;
+        }
+        if self.buckets.is_empty() {
+            self.rehash(0);
         }
         for &(dense, location) in moved {
             let dense_at = dense as usize;
@@ -211,36 +230,30 @@ impl Space {
             if self.filed.len() <= dense_at {
                 self.filed.resize(dense_at + 1, None);
             }
-            let want = location.map(|at| self.key(at));
+            let want = location.map(|at| self.bucket(self.key(at)) as u32);
             let filed = self.filed[dense_at];
-            if let (Some((key, place)), Some(at)) = (filed, location)
-                && Some(key) == want
+            if let (Some((bucket, place)), Some(at)) = (filed, location)
+                && Some(bucket) == want
             {
-                if let Some(entry) = self
-                    .cells
-                    .get_mut(&key)
-                    .and_then(|cell| cell.get_mut(place as usize))
-                {
-                    entry.2 = at; // Same cell, new place.
+                if let Some(entry) = self.buckets[bucket as usize].get_mut(place as usize) {
+                    entry.2 = at; // Same bucket, new place.
                 }
                 continue;
             }
-            if let Some((key, place)) = filed
-                && let Some(cell) = self.cells.get_mut(&key)
-            {
-                cell.swap_remove(place as usize);
-                if let Some(&(other, _, _)) = cell.get(place as usize) {
-                    self.filed[other as usize] = Some((key, place));
+            if let Some((bucket, place)) = filed {
+                let entries = &mut self.buckets[bucket as usize];
+                entries.swap_remove(place as usize);
+                if let Some(&(other, _, _)) = entries.get(place as usize) {
+                    self.filed[other as usize] = Some((bucket, place));
                 }
-                if cell.is_empty() {
-                    self.cells.remove(&key);
-                }
+                self.filed_count -= 1;
             }
             self.filed[dense_at] = match (want, location) {
-                (Some(key), Some(at)) => {
-                    let cell = self.cells.entry(key).or_default();
-                    cell.push((dense, net_id, at));
-                    Some((key, cell.len() as u32 - 1))
+                (Some(bucket), Some(at)) => {
+                    let entries = &mut self.buckets[bucket as usize];
+                    entries.push((dense, net_id, at));
+                    self.filed_count += 1;
+                    Some((bucket, entries.len() as u32 - 1))
                 }
                 _ => None,
             };
@@ -259,6 +272,27 @@ impl Space {
             }
         }
         self.gone.clear();
+        // About two entities per bucket at most: grow (and refile everything) past that.
+        if self.filed_count > 2 * self.buckets.len() {
+            self.rehash(self.filed_count);
+        }
+    }
+
+    /// Refiles every entity into a square of about `entities / 2` buckets.
+    fn rehash(&mut self, entities: usize) {
+        let entries: Vec<(u32, NetId, Vec2)> = self.buckets.drain(..).flatten().collect();
+        let side = ((entities / 2).isqrt() + 1)
+            .next_power_of_two()
+            .min(1 << 15) as u32;
+        self.side = side.max(MIN_SIDE);
+        self.buckets
+            .resize_with((self.side * self.side) as usize, Vec::new);
+        for (dense, net_id, at) in entries {
+            let bucket = self.bucket(self.key(at));
+            let entries = &mut self.buckets[bucket];
+            entries.push((dense, net_id, at));
+            self.filed[dense as usize] = Some((bucket as u32, entries.len() as u32 - 1));
+        }
     }
 
     /// Marks entities despawned this collection, so they are not kept as placeless.
@@ -269,7 +303,8 @@ impl Space {
     }
 
     /// Calls `found` with every located entity whose cell is within `reach` of `center` (dense
-    /// index, net id, place), then every entity without a place.
+    /// index, net id, place; some further away too, some twice), then every entity without a
+    /// place.
     pub(crate) fn near(
         &self,
         center: Vec2,
@@ -279,16 +314,17 @@ impl Space {
         let (low, high) = (self.key(center - reach), self.key(center + reach));
         let span =
             (i64::from(high.0) - i64::from(low.0) + 1) * (i64::from(high.1) - i64::from(low.1) + 1);
-        if !reach.is_finite() || span > self.cells.len() as i64 {
-            // A reach over more cells than are occupied (a huge or infinite radius): every
-            // occupied cell, rather than every cell in reach.
-            for cell in self.cells.values() {
-                for &(dense, net_id, at) in cell {
+        if !reach.is_finite() || span > self.buckets.len() as i64 {
+            // A reach over more cells than there are buckets (a huge or infinite radius):
+            // every bucket, rather than every cell in reach.
+            for entries in &self.buckets {
+                for &(dense, net_id, at) in entries {
                     found(dense, net_id, Some(at));
                 }
             }
-        } else {
-            // Row by row, only the cells the circle of `reach` touches.
+        } else if !self.buckets.is_empty() {
+            // Row by row, only the cells the circle of `reach` touches. (Two cells may share a
+            // bucket: the caller sees those entities twice.)
             for y in low.1..=high.1 {
                 let (bottom, top) = (y as f32 * self.cell, (y + 1) as f32 * self.cell);
                 let dy = (bottom - center.y).max(center.y - top).max(0.0);
@@ -300,10 +336,8 @@ impl Space {
                         .min(high.0),
                 );
                 for x in from..=to {
-                    if let Some(cell) = self.cells.get(&(x, y)) {
-                        for &(dense, net_id, at) in cell {
-                            found(dense, net_id, Some(at));
-                        }
+                    for &(dense, net_id, at) in &self.buckets[self.bucket((x, y))] {
+                        found(dense, net_id, Some(at));
                     }
                 }
             }

@@ -542,6 +542,7 @@ impl Slot {
     fn record(&mut self, tick: u32, value: Option<Quantized>, horizon: u32) {
         self.history.push_back((tick, value));
         let horizon = horizon.max(tick.saturating_sub(HISTORY_TICKS));
+        // Entries older than the newest one at or before the horizon are needed by nobody.
         while self.history.len() > 1 && self.history[1].0 <= horizon {
             self.history.pop_front();
         }
@@ -1199,28 +1200,27 @@ fn entity_header(record: &EntityRecord, baseline: Option<u32>, tick: u32) -> Opt
     }
     // Quantized deltas need the baseline value: a baseline older than the history (or the same
     // tick, which cannot be encoded) means absolute values. Serde values are always whole, so an
-    // entity whose changes are all serde needs no history, however old its baseline.
-    let needs_history = |baseline: u32| {
-        record
+    // entity whose changes are all serde needs no history, however old its baseline. (One pass
+    // over the slots: this runs for every changed entity every tick.)
+    let mut needs_history = false;
+    let usable = baseline.filter(|&baseline| {
+        let mut reachable = true;
+        for slot in record
             .slots
             .iter()
-            .any(|slot| slot.changed_at > baseline && matches!(slot.value, SlotValue::Quantized(_)))
-    };
-    let usable = baseline.filter(|baseline| {
-        let back = tick.wrapping_sub(*baseline);
-        !needs_history(*baseline)
-            || ((1..=HISTORY_TICKS).contains(&back)
-                && record.slots.iter().all(|slot| {
-                    slot.history.is_empty()
-                        || slot.changed_at <= *baseline
-                        || slot.value_at(*baseline).is_some()
-                }))
+            .filter(|slot| slot.changed_at > baseline)
+        {
+            needs_history |= matches!(slot.value, SlotValue::Quantized(_));
+            reachable &= slot.history.is_empty() || slot.value_at(baseline).is_some();
+        }
+        !needs_history || ((1..=HISTORY_TICKS).contains(&tick.wrapping_sub(baseline)) && reachable)
     });
+    let needs_history = usable.is_some() && needs_history;
     let mut header = EntityHeader {
         back: match usable {
             None => 0,
             // Any non-zero `back` means "delta"; without quantized changes its value is unused.
-            Some(baseline) if !needs_history(baseline) => 1,
+            Some(_) if !needs_history => 1,
             Some(baseline) => tick - baseline,
         },
         ..default()
