@@ -253,15 +253,15 @@ pub(crate) struct EntityRecord {
 }
 
 impl EntityRecord {
-    /// Records the value of `kind` at `tick` (nothing if equal on the wire).
-    fn set(&mut self, kind: u8, value: SlotValue, tick: u32, horizon: u32) {
+    /// Records the value of `kind` at `tick` (nothing if equal on the wire); whether it changed.
+    fn set(&mut self, kind: u8, value: SlotValue, tick: u32, horizon: u32) -> bool {
         let quantized = match value {
             SlotValue::Quantized(quantized) => Some(quantized),
             _ => None,
         };
         match self.slots.binary_search_by_key(&kind, |slot| slot.kind) {
             // Written but equal on the wire: nothing for clients.
-            Ok(index) if self.slots[index].value == value => {}
+            Ok(index) if self.slots[index].value == value => return false,
             Ok(index) => {
                 let slot = &mut self.slots[index];
                 slot.value = value;
@@ -284,6 +284,7 @@ impl EntityRecord {
                 self.slots.insert(index, slot);
             }
         }
+        true
     }
 }
 
@@ -1424,9 +1425,13 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
                 let Some(dense) = state.dense_of(entity) else {
                     continue;
                 };
-                if let Some(record) = state.records[dense as usize].as_mut() {
-                    record.set(kind, SlotValue::Quantized(quantized), tick, horizon);
-                    state.touch(dense);
+                let at = dense as usize;
+                if let Some(record) = state.records[at].as_mut()
+                    && record.set(kind, SlotValue::Quantized(quantized), tick, horizon)
+                    && state.last_changed[at] != tick
+                {
+                    state.last_changed[at] = tick;
+                    state.changed_now.push(dense);
                 }
             }
             continue;
@@ -1550,15 +1555,6 @@ impl ReplicationState {
     fn mark_dirty(&mut self, dense: u32, kind: u8) {
         let at = dense as usize;
         self.dirty[at].insert(kind);
-        if !self.listed[at] {
-            self.listed[at] = true;
-            self.dirty_list.push(dense);
-        }
-    }
-
-    /// Lists `dense` for [`Self::materialize`] without marking a kind (its values are recorded).
-    fn touch(&mut self, dense: u32) {
-        let at = dense as usize;
         if !self.listed[at] {
             self.listed[at] = true;
             self.dirty_list.push(dense);
@@ -1806,10 +1802,11 @@ impl RecordsMut<'_> {
             .map(|slot| slot.changed_at)
             .max()
             .unwrap_or(tick);
-        self.last_changed[at] = changed;
-        if changed == tick {
+        // (Listed once a tick, also when the change scan already recorded a change.)
+        if changed == tick && self.last_changed[at] != tick {
             changed_now.push(dense);
         }
+        self.last_changed[at] = changed;
     }
 }
 
