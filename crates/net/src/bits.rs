@@ -99,7 +99,21 @@ impl BitWriter {
 
     /// Appends everything `other` wrote, bit for bit.
     pub fn append(&mut self, other: &BitWriter) {
-        let mut chunks = other.bytes.chunks_exact(4);
+        self.append_bits(other.bits());
+    }
+
+    /// What was written so far, as a view to append elsewhere or to keep.
+    pub fn bits(&self) -> Bits<'_> {
+        Bits {
+            bytes: &self.bytes,
+            tail: self.scratch as u32,
+            tail_bits: self.used,
+        }
+    }
+
+    /// Appends `bits`, bit for bit.
+    pub fn append_bits(&mut self, bits: Bits) {
+        let mut chunks = bits.bytes.chunks_exact(4);
         for chunk in &mut chunks {
             self.write_bits(
                 u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]),
@@ -109,7 +123,7 @@ impl BitWriter {
         for byte in chunks.remainder() {
             self.write_bits(u32::from(*byte), 8);
         }
-        self.write_bits(other.scratch as u32, other.used);
+        self.write_bits(bits.tail, bits.tail_bits);
     }
 
     /// Empties the writer, keeping its allocation.
@@ -127,6 +141,24 @@ impl BitWriter {
             self.used = self.used.saturating_sub(8);
         }
         self.bytes
+    }
+}
+
+/// Bits written by a [`BitWriter`]: whole bytes, then fewer than 32 bits.
+#[derive(Debug, Clone, Copy)]
+pub struct Bits<'a> {
+    /// The whole bytes.
+    pub bytes: &'a [u8],
+    /// The bits after them, least significant first.
+    pub tail: u32,
+    /// How many bits `tail` holds (below 32).
+    pub tail_bits: u32,
+}
+
+impl Bits<'_> {
+    /// How many bits there are.
+    pub fn bit_len(&self) -> usize {
+        self.bytes.len() * 8 + self.tail_bits as usize
     }
 }
 

@@ -24,7 +24,7 @@ use bevy::ecs::change_detection::Tick;
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
 
-use crate::bits::BitWriter;
+use crate::bits::{BitWriter, Bits};
 use crate::channels::ServerChannel;
 use crate::codec::{MAX_MESSAGE_BYTES, encode};
 use crate::protocol::{ServerMessage, Snapshot};
@@ -244,8 +244,6 @@ impl ReplicationState {
 #[derive(Debug)]
 pub(crate) struct EntityRecord {
     pub(crate) net_id: NetId,
-    /// Index into per-client arrays; reused only after a despawn was processed.
-    pub(crate) dense: u32,
     /// Sorted by kind.
     slots: Vec<Slot>,
     /// Where it is, when space is registered and it has a place.
@@ -294,7 +292,12 @@ impl EntityRecord {
 /// only reads it, so clients can be built on several threads with the same bytes as on one.
 #[derive(Resource, Debug, Default)]
 pub struct SnapshotCache {
+    /// Per dense index: the tick of its entry and where it is in `entries`.
+    slot_of: Vec<(u32, u32)>,
+    /// This tick's encodings, in the order they were made.
     entries: Vec<CacheEntry>,
+    /// Their bytes, one after the other.
+    arena: Vec<u8>,
     /// The tick the entries were filled for.
     filled_for: Option<u32>,
     scratch: BitWriter,
@@ -308,9 +311,10 @@ impl SnapshotCache {
             return;
         }
         self.filled_for = Some(tick);
-        if self.entries.len() < state.dense_len as usize {
-            self.entries
-                .resize_with(state.dense_len as usize, CacheEntry::default);
+        self.entries.clear();
+        self.arena.clear();
+        if self.slot_of.len() < state.dense_len as usize {
+            self.slot_of.resize(state.dense_len as usize, (u32::MAX, 0));
         }
         let Some(baseline) = tick.checked_sub(1) else {
             return;
@@ -321,16 +325,11 @@ impl SnapshotCache {
             let Some(record) = state.record(dense) else {
                 continue;
             };
-            let entry = &mut self.entries[record.dense as usize];
             let header = entity_header(record, baseline, tick);
-            entry.filled = true;
-            entry.tick = tick;
-            entry.back = 1;
-            entry.header = header;
-            entry.bits.clear();
+            self.scratch.clear();
             if let Some(header) = &header {
                 write_components(
-                    &mut entry.bits,
+                    &mut self.scratch,
                     record,
                     header,
                     tick,
@@ -338,34 +337,51 @@ impl SnapshotCache {
                     state.rate(),
                 );
             }
+            let bits = self.scratch.bits();
+            self.slot_of[dense as usize] = (tick, self.entries.len() as u32);
+            self.entries.push(CacheEntry {
+                header,
+                start: self.arena.len() as u32,
+                bytes: bits.bytes.len() as u32,
+                tail: bits.tail,
+                tail_bits: bits.tail_bits,
+            });
+            self.arena.extend_from_slice(bits.bytes);
         }
     }
 
-    /// The header and component bits of `record` for a client at `baseline`: the shared
-    /// encoding when it is at the previous tick, else freshly encoded into `scratch`.
+    /// The header and component bits of entity `dense` for a client at `baseline` (`None` if
+    /// it is gone): the shared encoding when it is at the previous tick, else freshly encoded
+    /// into `scratch`.
     #[inline]
     fn encode<'a>(
         &'a self,
-        record: &EntityRecord,
+        state: &ReplicationState,
+        dense: u32,
         baseline: Option<u32>,
         tick: u32,
-        state: &ReplicationState,
         scratch: &'a mut BitWriter,
-    ) -> (Option<EntityHeader>, &'a BitWriter) {
-        let back = baseline.map_or(0, |baseline| tick.wrapping_sub(baseline));
-        if let Some(entry) = self.entries.get(record.dense as usize)
-            && entry.filled
-            && entry.tick == tick
-            && entry.back == back
+    ) -> Option<(Option<EntityHeader>, Bits<'a>)> {
+        if baseline == tick.checked_sub(1)
+            && let Some(&(filled, at)) = self.slot_of.get(dense as usize)
+            && filled == tick
+            && let Some(entry) = self.entries.get(at as usize)
         {
-            return (entry.header, &entry.bits);
+            let start = entry.start as usize;
+            let bits = Bits {
+                bytes: &self.arena[start..start + entry.bytes as usize],
+                tail: entry.tail,
+                tail_bits: entry.tail_bits,
+            };
+            return Some((entry.header, bits));
         }
+        let record = state.record(dense)?;
         let header = entity_header(record, baseline, tick);
         scratch.clear();
         if let Some(header) = &header {
             write_components(scratch, record, header, tick, &state.kinds, state.rate());
         }
-        (header, scratch)
+        Some((header, scratch.bits()))
     }
 }
 
@@ -498,13 +514,16 @@ pub fn materialize_relevant<'a>(
     state.prune_dirty_list();
 }
 
-#[derive(Debug, Default)]
+/// One entity's encoding against the previous tick.
+#[derive(Debug)]
 struct CacheEntry {
-    tick: u32,
-    back: u32,
-    filled: bool,
     header: Option<EntityHeader>,
-    bits: BitWriter,
+    /// Where its whole bytes are in the arena, and how many.
+    start: u32,
+    bytes: u32,
+    /// The bits after them.
+    tail: u32,
+    tail_bits: u32,
 }
 
 #[derive(Debug)]
@@ -994,14 +1013,10 @@ impl ClientReplication {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
-                let Some(record) = state.record(dense) else {
+                let Some((_, bits)) = cache.encode(state, dense, baseline, tick, scratch) else {
                     return (f32::MIN, 0, dense, net_id);
                 };
-                let bits = cache
-                    .encode(record, baseline, tick, state, scratch)
-                    .1
-                    .bit_len();
-                (entity.priority, bits + header_bits, dense, net_id)
+                (entity.priority, bits.bit_len() + header_bits, dense, net_id)
             })
             .collect();
         sized.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -1108,20 +1123,17 @@ impl ClientReplication {
             {
                 continue;
             }
-            let Some(record) = state.record(dense) else {
-                continue;
+            let Some((Some(header), bits)) = cache.encode(state, dense, baseline, tick, scratch)
+            else {
+                continue; // Gone, or nothing new for this client.
             };
-            let (header, bits) = cache.encode(record, baseline, tick, state, scratch);
-            let Some(header) = header else {
-                continue; // Nothing new for this client.
-            };
-            carried.push((record.dense, net_id));
+            carried.push((dense, net_id));
             if over_budget {
                 continue; // Listed as a candidate for the selection below.
             }
             write_id_step(&mut writer, previous_id, net_id.0);
             write_header(&mut writer, &header, previous_header.as_ref(), kinds);
-            writer.append(bits);
+            writer.append_bits(bits);
             previous_id = net_id.0;
             previous_header = Some(header);
             over_budget = writer.bit_len() > budget_bits;
@@ -1133,18 +1145,18 @@ impl ClientReplication {
             previous_id = u32::MAX;
             previous_header = None;
             for &(dense, net_id) in &carried {
-                let Some(record) = state.record(dense) else {
-                    continue;
-                };
-                let baseline = match self.entities.slot(record.dense, net_id).baseline {
+                let baseline = match self.entities.slot(dense, net_id).baseline {
                     NOT_SENT | UNACKED => None,
                     baseline => Some(baseline),
                 };
-                let (header, bits) = cache.encode(record, baseline, tick, state, scratch);
-                let header = header.expect("a candidate has something to send");
+                let Some((Some(header), bits)) =
+                    cache.encode(state, dense, baseline, tick, scratch)
+                else {
+                    continue; // (A candidate always has something to send.)
+                };
                 write_id_step(&mut writer, previous_id, net_id.0);
                 write_header(&mut writer, &header, previous_header.as_ref(), kinds);
-                writer.append(bits);
+                writer.append_bits(bits);
                 previous_id = net_id.0;
                 previous_header = Some(header);
             }
@@ -1533,7 +1545,6 @@ impl ReplicationState {
         }
         self.records[at] = Some(EntityRecord {
             net_id,
-            dense,
             slots: Vec::new(),
             location: None,
         });
