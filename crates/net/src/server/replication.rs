@@ -307,6 +307,17 @@ impl SnapshotCache {
     /// Encodes, once for this tick, every entity that changed since the previous tick against
     /// that tick: the snapshot of every client that acknowledged it shares these bits.
     pub fn prepare(&mut self, state: &ReplicationState, tick: u32) {
+        self.prepare_on(state, tick, None);
+    }
+
+    /// [`Self::prepare`], on the threads of `pool` when given and worth it (the same entries
+    /// either way).
+    pub fn prepare_on(
+        &mut self,
+        state: &ReplicationState,
+        tick: u32,
+        pool: Option<&bevy::tasks::TaskPool>,
+    ) {
         if self.filled_for == Some(tick) {
             return;
         }
@@ -316,38 +327,59 @@ impl SnapshotCache {
         if self.slot_of.len() < state.dense_len as usize {
             self.slot_of.resize(state.dense_len as usize, (u32::MAX, 0));
         }
-        let Some(baseline) = tick.checked_sub(1) else {
+        if tick == 0 {
             return;
-        };
-        let baseline = Some(baseline);
-        // Only what changed this tick: an entry of an older tick is never taken for this one.
-        for &dense in &state.changed_now {
-            let Some(record) = state.record(dense) else {
-                continue;
-            };
-            let header = entity_header(record, baseline, tick);
-            self.scratch.clear();
-            if let Some(header) = &header {
-                write_components(
-                    &mut self.scratch,
-                    record,
-                    header,
-                    tick,
-                    &state.kinds,
-                    state.rate(),
-                );
-            }
-            let bits = self.scratch.bits();
-            self.slot_of[dense as usize] = (tick, self.entries.len() as u32);
-            self.entries.push(CacheEntry {
-                header,
-                start: self.arena.len() as u32,
-                bytes: bits.bytes.len() as u32,
-                tail: bits.tail,
-                tail_bits: bits.tail_bits,
-            });
-            self.arena.extend_from_slice(bits.bytes);
         }
+        let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
+        let changed = &state.changed_now;
+        match pool {
+            Some(pool) if threads > 1 && changed.len() >= PARALLEL_RECORDS => {
+                let chunk = changed.len().div_ceil(threads);
+                let (first, rest) = changed.split_at(chunk.min(changed.len()));
+                let mut own = Encoded::default();
+                let others: Vec<Encoded> = pool.scope(|scope| {
+                    for part in rest.chunks(chunk) {
+                        scope.spawn(async move {
+                            let mut encoded = Encoded::default();
+                            encoded.encode(state, part, tick);
+                            encoded
+                        });
+                    }
+                    own.encode(state, first, tick);
+                });
+                self.take(own);
+                for encoded in others {
+                    self.take(encoded);
+                }
+            }
+            _ => {
+                let mut encoded = Encoded {
+                    dense: Vec::new(),
+                    entries: std::mem::take(&mut self.entries),
+                    arena: std::mem::take(&mut self.arena),
+                    scratch: std::mem::take(&mut self.scratch),
+                };
+                encoded.encode(state, changed, tick);
+                self.entries = encoded.entries;
+                self.arena = encoded.arena;
+                self.scratch = encoded.scratch;
+                for (at, &dense) in encoded.dense.iter().enumerate() {
+                    self.slot_of[dense as usize] = (tick, at as u32);
+                }
+            }
+        }
+    }
+
+    /// Appends a part encoded on another thread.
+    fn take(&mut self, encoded: Encoded) {
+        let tick = self.filled_for.unwrap_or_default();
+        let offset = self.arena.len() as u32;
+        for (&dense, mut entry) in encoded.dense.iter().zip(encoded.entries) {
+            entry.start += offset;
+            self.slot_of[dense as usize] = (tick, self.entries.len() as u32);
+            self.entries.push(entry);
+        }
+        self.arena.extend_from_slice(&encoded.arena);
     }
 
     /// The header and component bits of entity `dense` for a client at `baseline` (`None` if
@@ -394,7 +426,7 @@ pub fn build_payloads(
     tick: u32,
     pool: Option<&bevy::tasks::TaskPool>,
 ) -> Vec<Vec<u8>> {
-    cache.prepare(state, tick);
+    cache.prepare_on(state, tick, pool);
     let cache = &*cache;
     let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
     match pool {
@@ -512,6 +544,49 @@ pub fn materialize_relevant<'a>(
     state.record_all(&context, &todo, pool);
     state.scratch_dense = todo;
     state.prune_dirty_list();
+}
+
+/// Encodings made by one thread: for each entity of `dense`, its entry, bits in `arena`.
+#[derive(Default)]
+struct Encoded {
+    dense: Vec<u32>,
+    entries: Vec<CacheEntry>,
+    arena: Vec<u8>,
+    scratch: BitWriter,
+}
+
+impl Encoded {
+    /// Encodes each entity of `changed` against the previous tick.
+    fn encode(&mut self, state: &ReplicationState, changed: &[u32], tick: u32) {
+        let baseline = tick.checked_sub(1);
+        for &dense in changed {
+            let Some(record) = state.record(dense) else {
+                continue;
+            };
+            let header = entity_header(record, baseline, tick);
+            self.scratch.clear();
+            if let Some(header) = &header {
+                write_components(
+                    &mut self.scratch,
+                    record,
+                    header,
+                    tick,
+                    &state.kinds,
+                    state.rate(),
+                );
+            }
+            let bits = self.scratch.bits();
+            self.dense.push(dense);
+            self.entries.push(CacheEntry {
+                header,
+                start: self.arena.len() as u32,
+                bytes: bits.bytes.len() as u32,
+                tail: bits.tail,
+                tail_bits: bits.tail_bits,
+            });
+            self.arena.extend_from_slice(bits.bytes);
+        }
+    }
 }
 
 /// One entity's encoding against the previous tick.
