@@ -1394,7 +1394,7 @@ fn collect_changes(world: &mut World) {
 /// Spawns, despawns, removals, rooms and places are taken in at once. The new values of changed
 /// components are recorded at once too, unless spatial interest is registered: then an entity
 /// only marks what changed, and its values are recorded when a client it is relevant to needs
-/// them ([`update_relevance`], [`materialize_relevant`]). A large world then costs per tick what
+/// them ([`resolve_relevance`], [`materialize_relevant`]). A large world then costs per tick what
 /// its clients see, not what moves in it.
 pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) {
     let removals = std::mem::take(&mut world.get_resource_or_init::<ReplicationRemovals>().0);
