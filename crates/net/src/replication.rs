@@ -34,10 +34,10 @@ use crate::codec::{self as protocol, DecodeError};
 #[component(on_remove = queue_removal)]
 pub struct Replicated;
 
-/// Replicated entities that lost a component the server's collection tracks (a registered one,
-/// [`Replicated`] itself, rooms, the place), since the last collection: `(entity, component)`.
-/// Present only on a server that collects; emptied by every collection, so it holds at most
-/// what changed between two of them.
+/// Entities that lost a component the server's collection tracks (a registered one,
+/// [`Replicated`] itself, rooms, the place), since the last collection: `(entity, component)`;
+/// the collection ignores those it does not replicate. Present only on a server that collects;
+/// emptied by every collection, so it holds at most what changed between two of them.
 #[derive(Resource, Debug, Default)]
 pub(crate) struct ReplicationRemovals(pub(crate) Vec<(Entity, ComponentId)>);
 

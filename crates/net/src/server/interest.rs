@@ -27,9 +27,8 @@ use crate::replication::{NetId, ScanCache, queue_removal_of, scan_changed};
 use crate::server::clients::{ConnectedClient, Controls};
 use crate::server::replication::{ClientReplication, ReplicationState};
 
-/// Where an entity is, for spatial interest. Its place is read again whenever one of the
-/// entity's replicated components changes, so the component implementing it should be
-/// replicated itself (a position is).
+/// Where an entity is, for spatial interest. Its place is read again whenever the component
+/// implementing it changes (it need not be replicated itself).
 pub trait Located: Component {
     /// The entity's place in the plane interest is computed in.
     fn location(&self) -> Vec2;
@@ -326,7 +325,7 @@ impl Space {
             // Row by row, only the cells the circle of `reach` touches. (Two cells may share a
             // bucket: the caller sees those entities twice.)
             for y in low.1..=high.1 {
-                let (bottom, top) = (y as f32 * self.cell, (y + 1) as f32 * self.cell);
+                let (bottom, top) = (y as f32 * self.cell, (y as f32 + 1.0) * self.cell);
                 let dy = (bottom - center.y).max(center.y - top).max(0.0);
                 let half_chord = (reach * reach - dy * dy).max(0.0).sqrt();
                 let (from, to) = (

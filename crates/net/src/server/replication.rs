@@ -119,8 +119,9 @@ pub struct ReplicationState {
     order: BTreeMap<NetId, u32>,
     /// The same as a list, for the snapshot builders to walk.
     in_order: Vec<(NetId, u32)>,
-    /// Per dense index: the tick any of the entity's components last changed (compact, so the
-    /// builders skip what a client already has without touching the record).
+    /// Per dense index: the tick any of the entity's components last changed, as recorded (with
+    /// spatial interest, the tick the change was recorded; compact, so the builders skip what a
+    /// client already has without touching the record).
     last_changed: Vec<u32>,
     /// The same by entity index, walked in the order the world stores entities (no hashing).
     by_index: Vec<Option<(Entity, u32)>>,
@@ -394,7 +395,9 @@ impl SnapshotCache {
         tick: u32,
         scratch: &'a mut BitWriter,
     ) -> Option<(Option<EntityHeader>, Bits<'a>)> {
-        if baseline == tick.checked_sub(1)
+        // (Nothing is prepared at tick 0, when a baseline cannot be the previous tick.)
+        if tick > 0
+            && baseline == Some(tick - 1)
             && let Some(&(filled, at)) = self.slot_of.get(dense as usize)
             && filled == tick
             && let Some(entry) = self.entries.get(at as usize)
@@ -1711,19 +1714,22 @@ impl ReplicationState {
                 sorted.clear();
                 sorted.extend_from_slice(todo);
                 sorted.sort_unstable();
-                let chunk = sorted.len().div_ceil(threads);
+                let size = sorted.len().div_ceil(threads);
                 let mut parts = Vec::with_capacity(threads);
                 let mut rest = self.records_mut();
-                for (thread, chunk) in sorted.chunks(chunk).enumerate() {
-                    if thread + 1 < threads
-                        && let Some(&next) = sorted.get((thread + 1) * chunk.len())
-                    {
-                        let (part, others) = rest.split_at(next as usize);
-                        parts.push((part, chunk));
-                        rest = others;
-                    } else {
-                        parts.push((rest, chunk));
-                        break;
+                let mut chunks = sorted.chunks(size).peekable();
+                while let Some(chunk) = chunks.next() {
+                    // Each part ends where the next chunk's first entity begins.
+                    match chunks.peek() {
+                        Some(next) => {
+                            let (part, others) = rest.split_at(next[0] as usize);
+                            parts.push((part, chunk));
+                            rest = others;
+                        }
+                        None => {
+                            parts.push((rest, chunk));
+                            break;
+                        }
                     }
                 }
                 let (first, others) = parts.split_at_mut(1);
@@ -2609,14 +2615,22 @@ mod tests {
             let at = Vec2::new(rng.f32() * 1000.0, rng.f32() * 1000.0);
             world.spawn((Replicated, Place(at), Heading(0.0), Drift(Vec2::X)));
         }
-        let mut states = [ReplicationState::default(), ReplicationState::default()];
+        let mut states = [
+            ReplicationState::default(),
+            ReplicationState::default(),
+            ReplicationState::default(),
+        ];
         for state in &mut states {
             state.space.locate = template.space.locate;
             state.space.scan = template.space.scan;
             state.space.located = template.space.located;
             state.space.cell = template.space.cell;
         }
-        let mut caches = [SnapshotCache::default(), SnapshotCache::default()];
+        let mut caches = [
+            SnapshotCache::default(),
+            SnapshotCache::default(),
+            SnapshotCache::default(),
+        ];
         let client = |index: usize| ClientReplication {
             interest: Some(InterestView {
                 center: Some(Vec2::splat(100.0 + index as f32 * 150.0)),
@@ -2627,23 +2641,29 @@ mod tests {
             }),
             ..default()
         };
-        let mut clients: [Vec<ClientReplication>; 2] =
-            [(0..6).map(client).collect(), (0..6).map(client).collect()];
+        let mut clients: [Vec<ClientReplication>; 3] = [
+            (0..6).map(client).collect(),
+            (0..6).map(client).collect(),
+            (0..6).map(client).collect(),
+        ];
+        // Two threads, and more threads than some ticks have shares of work for.
         let pool = bevy::tasks::TaskPoolBuilder::new().num_threads(2).build();
+        let many = bevy::tasks::TaskPoolBuilder::new().num_threads(18).build();
         let mut recorded_in_parallel = false;
         for tick in 1..60u32 {
             let world = app.world_mut();
             world.increment_change_tick();
             let mut bodies = world.query::<(&mut Place, &mut Heading)>();
             for (index, (mut place, mut heading)) in bodies.iter_mut(world).enumerate() {
-                if (index as u32 + tick).is_multiple_of(2) {
+                // From every body to one in ten: shares of work that do not divide evenly.
+                if (index as u32 + tick).is_multiple_of(1 + tick % 10) {
                     place.0.x += 3.5;
                     heading.0 += 0.01;
                 }
             }
             world.increment_change_tick();
             let mut payloads: Vec<Vec<Vec<u8>>> = Vec::new();
-            for (run, pool) in [None, Some(&pool)].into_iter().enumerate() {
+            for (run, pool) in [None, Some(&pool), Some(&many)].into_iter().enumerate() {
                 let state = &mut states[run];
                 // Both runs see the same changes: each collects against its own last run.
                 collect_into(state, world, tick);
@@ -2678,6 +2698,62 @@ mod tests {
             recorded_in_parallel,
             "changes were recorded on several threads"
         );
+    }
+
+    /// Every count of changes is shared out whole between many threads, also when some threads
+    /// get no share (271 changes on 18 threads: 17 shares of 16, the last of 15).
+    #[test]
+    fn every_change_is_recorded_whatever_the_threads() {
+        use crate::server::interest::{AppInterestExt, InterestSettings, InterestView};
+
+        let many = bevy::tasks::TaskPoolBuilder::new().num_threads(18).build();
+        for count in [256, 271, 272, 289, 290, 300] {
+            let mut app = App::new();
+            app.add_plugins(test_registry)
+                .spatial_interest::<Place>(InterestSettings {
+                    radius: 1000.0,
+                    hysteresis: 0.0,
+                    cell: 100.0,
+                });
+            let mut state = app
+                .world_mut()
+                .remove_resource::<ReplicationState>()
+                .expect("registered");
+            for index in 0..count {
+                app.world_mut()
+                    .spawn((Replicated, Place(Vec2::new(index as f32, 0.0))));
+            }
+            let mut client = ClientReplication {
+                interest: Some(InterestView {
+                    center: Some(Vec2::ZERO),
+                    radius: 1e6,
+                    rooms: u64::MAX,
+                    ..default()
+                }),
+                ..default()
+            };
+            let mut cache = SnapshotCache::default();
+            for tick in 1..4u32 {
+                let world = app.world_mut();
+                world.increment_change_tick();
+                for mut place in world.query::<&mut Place>().iter_mut(world) {
+                    place.0.y += 1.0;
+                }
+                world.increment_change_tick();
+                collect_into(&mut state, world, tick);
+                let mut refs = vec![&mut client];
+                resolve_relevance(&mut refs, &state, tick, Some(&many));
+                materialize_relevant(
+                    &mut state,
+                    world,
+                    refs.iter().map(|c| &**c),
+                    tick,
+                    Some(&many),
+                );
+                assert_eq!(state.pending_changes(), 0, "{count} changes, tick {tick}");
+                build_payloads(&mut refs, &state, &mut cache, tick, Some(&many));
+            }
+        }
     }
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and
