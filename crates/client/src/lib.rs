@@ -21,6 +21,21 @@ pub mod render;
 pub mod screens;
 pub mod shooting;
 
+/// Helpers for this crate's tests.
+#[cfg(all(test, feature = "render"))]
+pub(crate) mod test_support {
+    use bevy::prelude::*;
+
+    /// How many entities are named `name`.
+    pub(crate) fn count_named(app: &mut App, name: &str) -> usize {
+        let mut names = app.world_mut().query::<&Name>();
+        names
+            .iter(app.world())
+            .filter(|n| n.as_str() == name)
+            .count()
+    }
+}
+
 pub use bot::BotPlugin;
 pub use net::{
     AnnouncedVersion, ClientPlugin, ClientSession, ConnectError, ConnectTimeout, ConnectionState,

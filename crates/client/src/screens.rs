@@ -347,6 +347,7 @@ mod tests {
 
     use super::*;
     use crate::ClientPlugin;
+    use crate::test_support::count_named;
 
     fn create_test_app() -> App {
         let mut app = App::new();
@@ -387,14 +388,6 @@ mod tests {
         app.update();
     }
 
-    fn named(app: &mut App, name: &str) -> usize {
-        let mut names = app.world_mut().query::<&Name>();
-        names
-            .iter(app.world())
-            .filter(|n| n.as_str() == name)
-            .count()
-    }
-
     #[test]
     fn nothing_of_the_game_screen_stays_on_the_menu() {
         let mut app = create_test_app();
@@ -415,7 +408,11 @@ mod tests {
             "Net overlay",
             "Arena floor",
         ] {
-            assert_eq!(named(&mut app, part), 1, "{part} is on the game screen");
+            assert_eq!(
+                count_named(&mut app, part),
+                1,
+                "{part} is on the game screen"
+            );
         }
         go_to(&mut app, Screen::MainMenu);
         for part in [
@@ -426,11 +423,15 @@ mod tests {
             "Arena floor",
             "Wall",
         ] {
-            assert_eq!(named(&mut app, part), 0, "{part} is gone from the menu");
+            assert_eq!(
+                count_named(&mut app, part),
+                0,
+                "{part} is gone from the menu"
+            );
         }
         // Back in a game, everything is there once (not twice).
         go_to(&mut app, Screen::InGame);
-        assert_eq!(named(&mut app, "HUD"), 1);
+        assert_eq!(count_named(&mut app, "HUD"), 1);
     }
 
     #[test]

@@ -66,14 +66,7 @@ mod tests {
     use bevy::state::app::StatesPlugin;
 
     use super::*;
-
-    fn count(app: &mut App, name: &str) -> usize {
-        let mut names = app.world_mut().query::<&Name>();
-        names
-            .iter(app.world())
-            .filter(|n| n.as_str() == name)
-            .count()
-    }
+    use crate::test_support::count_named;
 
     #[test]
     fn the_whole_arena_is_drawn_and_redrawn_when_it_changes() {
@@ -97,13 +90,21 @@ mod tests {
             .resource_mut::<NextState<Screen>>()
             .set(Screen::InGame);
         app.update();
-        assert_eq!(count(&mut app, "Wall"), 8, "one tile's walls");
-        assert_eq!(count(&mut app, "Arena floor"), 1);
+        assert_eq!(count_named(&mut app, "Wall"), 8, "one tile's walls");
+        assert_eq!(count_named(&mut app, "Arena floor"), 1);
         // The server's larger arena arrives: drawn once, all of it.
         app.insert_resource(Arena::new(2));
         app.update();
         app.update();
-        assert_eq!(count(&mut app, "Wall"), 4 * 8, "every tile's walls, once");
-        assert_eq!(count(&mut app, "Arena floor"), 1, "one floor, not two");
+        assert_eq!(
+            count_named(&mut app, "Wall"),
+            4 * 8,
+            "every tile's walls, once"
+        );
+        assert_eq!(
+            count_named(&mut app, "Arena floor"),
+            1,
+            "one floor, not two"
+        );
     }
 }

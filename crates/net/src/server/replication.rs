@@ -1938,10 +1938,20 @@ impl Default for ParallelSnapshots {
     }
 }
 
+impl ParallelSnapshots {
+    /// The compute task pool when snapshots are parallel and it exists.
+    fn pool(self) -> Option<&'static bevy::tasks::TaskPool> {
+        self.0
+            .then(bevy::tasks::ComputeTaskPool::try_get)
+            .flatten()
+            .map(|pool| &**pool)
+    }
+}
+
 /// Works out every client's relevant entities, then records the changes they need.
 fn resolve_interest(world: &mut World) {
     let tick = world.resource::<SimulationTick>().0;
-    let parallel = world.resource::<ParallelSnapshots>().0;
+    let pool = world.resource::<ParallelSnapshots>().pool();
     world.resource_scope(|world, mut state: Mut<ReplicationState>| {
         let mut clients = world.query_filtered::<&mut ClientReplication, With<ConnectedClient>>();
         {
@@ -1950,17 +1960,9 @@ fn resolve_interest(world: &mut World) {
                 .iter_mut()
                 .map(|replication| &mut **replication)
                 .collect();
-            let pool = parallel
-                .then(bevy::tasks::ComputeTaskPool::try_get)
-                .flatten()
-                .map(|pool| &**pool);
             resolve_relevance(&mut refs, &state, tick, pool);
         }
         let mut read = world.query_filtered::<&ClientReplication, With<ConnectedClient>>();
-        let pool = parallel
-            .then(bevy::tasks::ComputeTaskPool::try_get)
-            .flatten()
-            .map(|pool| &**pool);
         materialize_relevant(&mut state, world, read.iter(world), tick, pool);
     });
 }
@@ -1979,12 +1981,7 @@ fn send_snapshots(
         .iter_mut()
         .map(|replication| &mut **replication)
         .collect();
-    let pool = parallel
-        .0
-        .then(bevy::tasks::ComputeTaskPool::try_get)
-        .flatten()
-        .map(|pool| &**pool);
-    let payloads = build_payloads(&mut refs, &state, &mut cache, tick.0, pool);
+    let payloads = build_payloads(&mut refs, &state, &mut cache, tick.0, parallel.pool());
     for ((client, payload), replication) in infos.into_iter().zip(payloads).zip(refs.iter_mut()) {
         let client_id = client.client_id;
         let snapshot = Snapshot {
@@ -2172,23 +2169,31 @@ mod tests {
 
     /// A server world and a decoding client for interest tests: `(server app, state, client
     /// app)`, the state taken out of the app (spatial interest registered on `Place`).
-    fn interest_setup() -> (App, ReplicationState, App) {
-        use crate::client::ClientSession;
-        use crate::client::snapshot::{ReplicaHistory, ServerEntityMap};
+    /// A server app with the test registry and spatial interest over `Place`, and the
+    /// replication state taken out of it (the tests drive it by hand).
+    fn interest_server(radius: f32, hysteresis: f32) -> (App, ReplicationState) {
         use crate::server::interest::{AppInterestExt, InterestSettings};
 
         let mut server = App::new();
         server
             .add_plugins(test_registry)
             .spatial_interest::<Place>(InterestSettings {
-                radius: 100.0,
-                hysteresis: 20.0,
+                radius,
+                hysteresis,
                 cell: 100.0,
             });
         let state = server
             .world_mut()
             .remove_resource::<ReplicationState>()
             .expect("registered");
+        (server, state)
+    }
+
+    fn interest_setup() -> (App, ReplicationState, App) {
+        use crate::client::ClientSession;
+        use crate::client::snapshot::{ReplicaHistory, ServerEntityMap};
+
+        let (server, state) = interest_server(100.0, 20.0);
         let client = || {
             let mut client = App::new();
             client
@@ -2596,19 +2601,9 @@ mod tests {
     /// several threads; the bytes are the same as on one.
     #[test]
     fn parallel_and_single_threaded_interest_are_byte_identical() {
-        use crate::server::interest::{AppInterestExt, InterestSettings, InterestView};
+        use crate::server::interest::InterestView;
 
-        let mut app = App::new();
-        app.add_plugins(test_registry)
-            .spatial_interest::<Place>(InterestSettings {
-                radius: 150.0,
-                hysteresis: 20.0,
-                cell: 100.0,
-            });
-        let template = app
-            .world_mut()
-            .remove_resource::<ReplicationState>()
-            .expect("registered");
+        let (mut app, template) = interest_server(150.0, 20.0);
         let world = app.world_mut();
         let mut rng = fastrand::Rng::with_seed(11);
         for _ in 0..3000 {
@@ -2704,21 +2699,11 @@ mod tests {
     /// get no share (271 changes on 18 threads: 17 shares of 16, the last of 15).
     #[test]
     fn every_change_is_recorded_whatever_the_threads() {
-        use crate::server::interest::{AppInterestExt, InterestSettings, InterestView};
+        use crate::server::interest::InterestView;
 
         let many = bevy::tasks::TaskPoolBuilder::new().num_threads(18).build();
         for count in [256, 271, 272, 289, 290, 300] {
-            let mut app = App::new();
-            app.add_plugins(test_registry)
-                .spatial_interest::<Place>(InterestSettings {
-                    radius: 1000.0,
-                    hysteresis: 0.0,
-                    cell: 100.0,
-                });
-            let mut state = app
-                .world_mut()
-                .remove_resource::<ReplicationState>()
-                .expect("registered");
+            let (mut app, mut state) = interest_server(1000.0, 0.0);
             for index in 0..count {
                 app.world_mut()
                     .spawn((Replicated, Place(Vec2::new(index as f32, 0.0))));
