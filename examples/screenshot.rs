@@ -5,6 +5,8 @@
 //! xvfb-run -a -s "-screen 0 1280x720x24" cargo run --release --example screenshot -- docs/screenshot.png
 //! xvfb-run -a -s "-screen 0 1280x720x24" cargo run --release --example screenshot -- docs/menu.png menu
 //! ```
+//!
+//! `SKIRMISH_ARENA=3` hosts a larger arena (as `--arena 3`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -32,8 +34,16 @@ fn main() {
         app.run();
         return;
     }
+    let arena = std::env::var("SKIRMISH_ARENA")
+        .ok()
+        .and_then(|tiles| tiles.parse().ok())
+        .map_or_else(
+            skirmish_shared::arena::Arena::default,
+            skirmish_shared::arena::Arena::new,
+        );
     let settings = ServerSettings {
         bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
+        arena,
         ..default()
     };
     let server = skirmish_server::spawn_local_server(settings).expect("start the local server");

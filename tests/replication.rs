@@ -136,8 +136,8 @@ fn disconnected_client_is_despawned_everywhere() {
     );
     assert_eq!(
         b.world().resource::<ServerEntityMap>().len(),
-        2,
-        "B keeps only its own player and the arena"
+        3,
+        "B keeps only its own player, the arena and the roster"
     );
 }
 
@@ -194,6 +194,56 @@ fn late_joiner_receives_existing_entities_with_current_values() {
 struct Crate {
     label: String,
     hit_points: u16,
+}
+
+/// In a large arena a client gets only the players near it, yet its roster (scoreboard, player
+/// count, kill feed names) lists everyone.
+#[test]
+fn far_players_are_not_sent_but_every_roster_lists_them() {
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        arena: Arena::new(3),
+        ..default()
+    };
+    let mut server = server_from(&settings, |_| {});
+    let mut a = client(server.addr, "Ada");
+    let mut b = client(server.addr, "Brook");
+    connect_all(&mut server, &mut [&mut a, &mut b]);
+    let (id_a, id_b) = (client_id(&a), client_id(&b));
+    let roster = |app: &mut App| {
+        let mut rosters = app.world_mut().query::<&Roster>();
+        rosters.iter(app.world()).next().cloned()
+    };
+    run_until(
+        &mut server,
+        &mut [&mut a, &mut b],
+        "both rosters list both players",
+        |_, clients| {
+            clients.iter_mut().all(|client| {
+                roster(client).is_some_and(|roster| {
+                    roster.players == 2
+                        && roster.name_of(id_a) == Some("Ada")
+                        && roster.name_of(id_b) == Some("Brook")
+                })
+            })
+        },
+    );
+    let (at_a, at_b) = (
+        server_position(&mut server, id_a).expect("A plays"),
+        server_position(&mut server, id_b).expect("B plays"),
+    );
+    assert!(
+        at_a.distance(at_b) > 1500.0,
+        "the two spawn in different tiles: {at_a} and {at_b}"
+    );
+    run_for(
+        &mut server,
+        &mut [&mut a, &mut b],
+        Duration::from_millis(300),
+    );
+    assert!(seen_position(&mut b, id_a).is_none(), "A is too far for B");
+    assert!(seen_position(&mut a, id_b).is_none(), "B is too far for A");
+    assert!(seen_position(&mut a, id_a).is_some(), "each sees itself");
 }
 
 #[test]
@@ -311,8 +361,8 @@ fn test_only_component_replicates_with_one_registration() {
         "the despawn reaches the client",
         |_, clients| {
             crates_seen(clients[0]).is_empty()
-                // Left: the client's own player and the arena.
-                && clients[0].world().resource::<ServerEntityMap>().len() == 2
+                // Left: the client's own player, the arena and the roster.
+                && clients[0].world().resource::<ServerEntityMap>().len() == 3
         },
     );
 }

@@ -1,7 +1,7 @@
 //! The demo's authoritative server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
 //! audio). The networking is `skirmish-net`'s [`NetServerPlugin`]; this crate is the game on top:
-//! [`players`] (a player per client that joins), [`combat`], [`bots`], the [`arena`], and
-//! operations ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
+//! [`players`] (a player per client that joins), [`combat`], [`bots`], the [`arena`], the
+//! [`roster`], and operations ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
 //!
 //! ```no_run
 //! use skirmish_server::{LogFormat, ServerSettings, headless_app};
@@ -20,6 +20,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod players;
+pub mod roster;
 pub mod shutdown;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -158,6 +159,7 @@ impl Plugin for ServerPlugin {
         ))
         .add_plugins((
             arena::plugin,
+            roster::plugin,
             bots::plugin,
             combat::plugin,
             players::plugin,

@@ -73,6 +73,45 @@ pub struct PlayerSlot(pub u8);
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping(pub u16);
 
+/// Most players a [`Roster`] lists (the top scorers when there are more): with names of at most
+/// 24 characters it stays below the 4 KiB a replicated component may take.
+pub const ROSTER_MAX: usize = 32;
+
+/// Everyone in the match, for the scoreboard, the player count and the kill feed's names: one
+/// replicated entity without a place, so every client gets it whatever it sees of the arena
+/// (interest management sends a client only the players near it). The server updates it when a
+/// player joins or leaves, is renamed or scores, and with the pings once a second.
+#[derive(Component, Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roster {
+    /// Players in the match (also those beyond [`ROSTER_MAX`]).
+    pub players: u16,
+    /// The players, best first (most kills, then fewest deaths), at most [`ROSTER_MAX`].
+    pub entries: Vec<RosterEntry>,
+}
+
+/// One player of the [`Roster`].
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEntry {
+    /// The netcode client id of the client that controls the player.
+    pub client_id: u64,
+    /// Its display name.
+    pub name: String,
+    /// Its score.
+    pub score: Score,
+    /// Its round trip to the server, in milliseconds.
+    pub ping: u16,
+}
+
+impl Roster {
+    /// The name of the player of `client_id`, if listed.
+    pub fn name_of(&self, client_id: u64) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|entry| entry.client_id == client_id)
+            .map(|entry| entry.name.as_str())
+    }
+}
+
 /// Someone killed someone: written by the server's combat, sent to every client (a server
 /// message, see [`crate::protocol`]) for the kill feed.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use bevy::prelude::*;
 pub mod prelude {
     pub use crate::SharedPlugin;
     pub use crate::arena::{Arena, ServerArena};
-    pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Score};
+    pub use crate::game::{Health, Ping, PlayerSlot, Projectile, Roster, RosterEntry, Score};
     pub use crate::protocol::{ClientChannel, ClientMessage, ServerChannel, ServerMessage};
     pub use crate::simulation::{
         InputFrame, Player, PlayerInput, PlayerName, Position, Rotation, SimulationSystems,

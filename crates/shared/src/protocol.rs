@@ -11,7 +11,7 @@ use skirmish_net::protocol::GameProtocol;
 use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry, Teleported};
 
 use crate::arena::ServerArena;
-use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Score, Shielded};
+use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Roster, Score, Shielded};
 use crate::simulation::{InputFrame, Player, PlayerName, Position, Rotation, Velocity};
 
 pub use skirmish_net::channels::{ClientChannel, ServerChannel, connection_config};
@@ -21,7 +21,7 @@ pub use skirmish_net::protocol::{INPUT_REDUNDANCY, ServerMessage, Snapshot, peek
 /// Bumped whenever the demo's wire format changes (its components, messages or input, or
 /// `skirmish-net`'s protocol). A server with another version answers the client's hello with a
 /// goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
 /// client of another version still completes the handshake and hears, in words, why it cannot
@@ -64,6 +64,8 @@ pub(super) fn plugin(app: &mut App) {
         .replicate::<Teleported>()
         // On the one entity that tells every client which arena the server runs.
         .replicate::<ServerArena>()
+        // On the one entity that lists every player for every client.
+        .replicate::<Roster>()
         .add_server_message::<Killed>()
         .add_client_message::<SetName>();
 }

@@ -109,16 +109,24 @@ fn update_hud(
     keys: Res<ButtonInput<KeyCode>>,
     feed: Res<KillFeed>,
     local: Query<(&Health, &Score), With<LocalPlayer>>,
-    players: Query<(&Player, Option<&PlayerName>, &Score, Option<&Ping>)>,
+    players: Query<(&Player, Option<&PlayerName>)>,
+    roster: Query<&Roster>,
     mut hud: Query<&mut Text, (With<HudText>, Without<KillFeedText>, Without<Scoreboard>)>,
     mut kills: Query<&mut Text, (With<KillFeedText>, Without<Scoreboard>)>,
     mut board: Query<(&mut Text, &mut Visibility), With<Scoreboard>>,
 ) {
+    // Everyone is on the server's roster; the players this client sees are a fallback.
+    let roster = roster.iter().next();
     let name_of = |client_id: u64| {
-        players
-            .iter()
-            .find(|(player, _, _, _)| player.client_id == client_id)
-            .and_then(|(_, name, _, _)| name.map(|name| name.0.clone()))
+        roster
+            .and_then(|roster| roster.name_of(client_id))
+            .map(str::to_owned)
+            .or_else(|| {
+                players
+                    .iter()
+                    .find(|(player, _)| player.client_id == client_id)
+                    .and_then(|(_, name)| name.map(|name| name.0.clone()))
+            })
             .unwrap_or_else(|| "someone".to_owned())
     };
     if let (Ok(mut text), Ok((health, score))) = (hud.single_mut(), local.single()) {
@@ -154,30 +162,40 @@ fn update_hud(
         } else {
             Visibility::Hidden
         };
-        if held {
-            let mut rows: Vec<_> = players.iter().collect();
-            rows.sort_by_key(|(_, _, score, _)| (std::cmp::Reverse(score.kills), score.deaths));
-            let mut table = format!(
-                "{:<16} {:>5} {:>6} {:>6}\n",
-                "Player", "Kills", "Deaths", "Ping"
-            );
-            for (player, name, score, ping) in rows {
-                let name =
-                    name.map_or_else(|| format!("{}", player.client_id % 1000), |n| n.0.clone());
-                let ping = ping.map_or("-".to_owned(), |ping| format!("{} ms", ping.0));
-                table.push_str(&format!(
-                    "{name:<16} {:>5} {:>6} {ping:>6}\n",
-                    score.kills, score.deaths
-                ));
-            }
-            text.0 = table;
+        if held && let Some(roster) = roster {
+            text.0 = scoreboard(roster);
         }
     }
+}
+
+/// The Tab scoreboard's text: the roster, best first.
+fn scoreboard(roster: &Roster) -> String {
+    let mut table = format!(
+        "{:<16} {:>5} {:>6} {:>6}\n",
+        "Player", "Kills", "Deaths", "Ping"
+    );
+    for entry in &roster.entries {
+        let ping = if entry.ping == 0 {
+            "-".to_owned()
+        } else {
+            format!("{} ms", entry.ping)
+        };
+        table.push_str(&format!(
+            "{:<16} {:>5} {:>6} {ping:>6}\n",
+            entry.name, entry.score.kills, entry.score.deaths
+        ));
+    }
+    let unlisted = usize::from(roster.players).saturating_sub(roster.entries.len());
+    if unlisted > 0 {
+        table.push_str(&format!("and {unlisted} more\n"));
+    }
+    table
 }
 
 fn update_status_text(
     status: Res<ConnectionStatus>,
     players: Query<(), With<Player>>,
+    roster: Query<&Roster>,
     mut text: Query<&mut Text, With<StatusText>>,
 ) {
     let Ok(mut text) = text.single_mut() else {
@@ -188,11 +206,40 @@ fn update_status_text(
         ConnectionStatus::Connecting { server } => format!("Connecting to {server}..."),
         ConnectionStatus::Connected => format!(
             "{} players  |  WASD move, mouse aim, click fire, Tab scores, F3 network",
-            players.iter().count()
+            // The whole match (the roster), not only the players this client sees.
+            roster.iter().next().map_or_else(
+                || players.iter().count(),
+                |roster| usize::from(roster.players)
+            )
         ),
         ConnectionStatus::Disconnected { reason } => format!("Disconnected: {reason}"),
     };
     if text.0 != line {
         text.0 = line;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scoreboard_lists_the_whole_roster_and_counts_the_rest() {
+        let entry = |name: &str, kills: u16| RosterEntry {
+            client_id: kills.into(),
+            name: name.into(),
+            score: Score { kills, deaths: 1 },
+            ping: 30,
+        };
+        let roster = Roster {
+            players: 40,
+            entries: vec![entry("Ada", 3), entry("Brook", 1)],
+        };
+        let text = scoreboard(&roster);
+        let ada = text.find("Ada").expect("Ada listed");
+        let brook = text.find("Brook").expect("Brook listed");
+        assert!(ada < brook, "in the roster's order:\n{text}");
+        assert!(text.contains("30 ms"));
+        assert!(text.ends_with("and 38 more\n"), "{text}");
     }
 }

@@ -1,0 +1,169 @@
+//! The match's [`Roster`]: the one replicated entity (no place, so interest management sends it
+//! to everyone) that lists every player for the scoreboard, the player count and the kill feed,
+//! whatever each client sees of the arena.
+
+use bevy::prelude::*;
+use skirmish_net::server::ServerSystems;
+use skirmish_shared::game::ROSTER_MAX;
+use skirmish_shared::prelude::*;
+
+pub(super) fn plugin(app: &mut App) {
+    app.add_systems(PostUpdate, publish_roster.before(ServerSystems::Send));
+}
+
+/// What a roster row is made of.
+type PlayerRow<'a> = (
+    &'a Player,
+    Option<&'a PlayerName>,
+    &'a Score,
+    Option<&'a Ping>,
+);
+
+/// Spawns the roster entity, and rewrites it when a player joins, leaves, is renamed, scores or
+/// gets a new ping (only when the list really differs, so clients get news only then).
+fn publish_roster(
+    mut commands: Commands,
+    players: Query<PlayerRow>,
+    changed: Query<
+        (),
+        (
+            With<Player>,
+            Or<(
+                Added<Player>,
+                Changed<PlayerName>,
+                Changed<Score>,
+                Changed<Ping>,
+            )>,
+        ),
+    >,
+    mut left: RemovedComponents<Player>,
+    mut published: Query<&mut Roster>,
+) {
+    let departed = left.read().count() > 0;
+    let mut existing = published.iter_mut().next();
+    if existing.is_some() && changed.is_empty() && !departed {
+        return;
+    }
+    let roster = roster_of(players.iter());
+    match existing.as_mut() {
+        Some(current) => {
+            current.set_if_neq(roster);
+        }
+        None => {
+            commands.spawn((Name::new("Roster"), Replicated, roster));
+        }
+    }
+}
+
+/// The roster of `players`: best first, at most [`ROSTER_MAX`] of them.
+fn roster_of<'a>(players: impl Iterator<Item = PlayerRow<'a>>) -> Roster {
+    let mut entries: Vec<RosterEntry> = players
+        .map(|(player, name, score, ping)| RosterEntry {
+            client_id: player.client_id,
+            name: name.map_or_else(|| format!("{}", player.client_id % 1000), |n| n.0.clone()),
+            score: *score,
+            ping: ping.map_or(0, |ping| ping.0),
+        })
+        .collect();
+    let players = u16::try_from(entries.len()).unwrap_or(u16::MAX);
+    entries.sort_by_key(|entry| {
+        (
+            std::cmp::Reverse(entry.score.kills),
+            entry.score.deaths,
+            entry.client_id,
+        )
+    });
+    entries.truncate(ROSTER_MAX);
+    Roster { players, entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use skirmish_net::replication::MAX_COMPONENT_BYTES;
+
+    use super::*;
+
+    fn roster(app: &mut App) -> Roster {
+        let mut rosters = app
+            .world_mut()
+            .query_filtered::<&Roster, With<Replicated>>();
+        let all: Vec<Roster> = rosters.iter(app.world()).cloned().collect();
+        assert_eq!(all.len(), 1, "one roster entity");
+        all[0].clone()
+    }
+
+    #[test]
+    fn the_roster_lists_every_player_best_first_and_follows_changes() {
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .configure_sets(PostUpdate, ServerSystems::Send)
+            .add_plugins(plugin);
+        let ada = app
+            .world_mut()
+            .spawn((
+                Player { client_id: 1 },
+                PlayerName("Ada".into()),
+                Score::default(),
+            ))
+            .id();
+        app.world_mut().spawn((
+            Player { client_id: 2 },
+            PlayerName("Brook".into()),
+            Score {
+                kills: 2,
+                deaths: 0,
+            },
+            Ping(40),
+        ));
+        app.update();
+        let listed = roster(&mut app);
+        assert_eq!(listed.players, 2);
+        assert_eq!(listed.name_of(1), Some("Ada"));
+        assert_eq!(listed.entries[0].name, "Brook", "most kills first");
+        assert_eq!(listed.entries[0].ping, 40);
+
+        app.world_mut().get_mut::<Score>(ada).unwrap().kills = 5;
+        app.update();
+        assert_eq!(
+            roster(&mut app).entries[0].name,
+            "Ada",
+            "a new score reorders"
+        );
+
+        app.world_mut().despawn(ada);
+        app.update();
+        let listed = roster(&mut app);
+        assert_eq!(
+            (listed.players, listed.entries.len()),
+            (1, 1),
+            "a departure"
+        );
+    }
+
+    #[test]
+    fn a_full_server_still_fits_one_component() {
+        let name = "\u{1F600}".repeat(24); // 24 characters of 4 bytes: the longest name.
+        let rows: Vec<(Player, PlayerName, Score, Ping)> = (0..256)
+            .map(|id| {
+                (
+                    Player {
+                        client_id: u64::MAX - id,
+                    },
+                    PlayerName(name.clone()),
+                    Score {
+                        kills: u16::MAX,
+                        deaths: u16::MAX,
+                    },
+                    Ping(u16::MAX),
+                )
+            })
+            .collect();
+        let roster = roster_of(
+            rows.iter()
+                .map(|(player, name, score, ping)| (player, Some(name), score, Some(ping))),
+        );
+        assert_eq!((roster.players, roster.entries.len()), (256, ROSTER_MAX));
+        let bytes = skirmish_shared::protocol::encode(&roster).len();
+        assert!(bytes <= MAX_COMPONENT_BYTES, "{bytes} bytes");
+    }
+}
