@@ -216,16 +216,15 @@ impl Space {
 
     /// Files the entities whose place changed at the last collection (`moved`: dense index
     /// and new place, `None` when it has none or is gone); only those that changed bucket move.
-    pub(crate) fn index(&mut self, moved: &[(u32, Option<Vec2>)], net_ids: &[NetId]) {
+    pub(crate) fn index(&mut self, moved: &[(u32, NetId, Option<Vec2>)]) {
         if !self.enabled() {
             return;
         }
         if self.buckets.is_empty() {
             self.rehash(0);
         }
-        for &(dense, location) in moved {
+        for &(dense, net_id, location) in moved {
             let dense_at = dense as usize;
-            let net_id = net_ids.get(dense_at).copied().unwrap_or(NetId(u32::MAX));
             if self.filed.len() <= dense_at {
                 self.filed.resize(dense_at + 1, None);
             }
@@ -427,13 +426,12 @@ mod tests {
             let places: Vec<Vec2> = (0..2000)
                 .map(|_| Vec2::new(rng.f32() * 2000.0 - 1000.0, rng.f32() * 2000.0 - 1000.0))
                 .collect();
-            let moved: Vec<(u32, Option<Vec2>)> = places
+            let moved: Vec<(u32, NetId, Option<Vec2>)> = places
                 .iter()
                 .enumerate()
-                .map(|(dense, at)| (dense as u32, Some(*at)))
+                .map(|(dense, at)| (dense as u32, NetId(dense as u32), Some(*at)))
                 .collect();
-            let net_ids: Vec<NetId> = (0..2000).map(NetId).collect();
-            space.index(&moved, &net_ids);
+            space.index(&moved);
             for _ in 0..50 {
                 let center = Vec2::new(rng.f32() * 2400.0 - 1200.0, rng.f32() * 2400.0 - 1200.0);
                 let reach = rng.f32() * 500.0;

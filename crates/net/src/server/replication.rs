@@ -17,7 +17,7 @@
 //! [`IN_FLIGHT_SNAPSHOTS`] snapshots are remembered, and a client whose newest acknowledgement is
 //! older than [`AckTimeout`] is told why and sent away.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bevy::ecs::change_detection::Tick;
@@ -116,9 +116,8 @@ fn snapshot_due(tick: Res<SimulationTick>, interval: Option<Res<SnapshotInterval
 pub struct ReplicationState {
     /// By dense index.
     records: Vec<Option<EntityRecord>>,
-    /// Net id to dense index, in id order.
-    order: BTreeMap<NetId, u32>,
-    /// The same as a list, for the snapshot builders to walk.
+    /// Every replicated entity's net id and dense index, in id order, for the snapshot builders
+    /// to walk.
     in_order: Vec<(NetId, u32)>,
     /// Per dense index: the tick any of the entity's components last changed, as recorded (with
     /// spatial interest, the tick the change was recorded; compact, so the builders skip what a
@@ -149,21 +148,17 @@ pub struct ReplicationState {
     scratch_sorted: Vec<u32>,
     scratch_values: Vec<(Entity, Quantized)>,
     scratch_bytes: Vec<u8>,
-    /// Entities whose place changed at the last collection (`None`: it has none, or is gone).
-    pub(crate) moved: Vec<(u32, Option<Vec2>)>,
+    /// Entities whose place changed at the last collection: dense index, net id, place (`None`:
+    /// it has none, or is gone).
+    pub(crate) moved: Vec<(u32, NetId, Option<Vec2>)>,
     /// The oldest tick a baseline is expected at: the clients' oldest newest acknowledgement.
     history_horizon: Option<u32>,
     /// Dense indices of the entities that changed at the last collection.
     changed_now: Vec<u32>,
-    /// Per dense index, compact: the entity's net id (the interest search reads it without
-    /// touching the record).
-    net_ids: Vec<NetId>,
     /// Where replicated entities are, for interest management (see [`crate::server::interest`]).
     pub(crate) space: interest::Space,
-    /// Per archetype: the registered kinds it has, in order.
-    /// (Also whether it has [`Rooms`](interest::Rooms).)
-    archetypes:
-        bevy::platform::collections::HashMap<bevy::ecs::archetype::ArchetypeId, (Vec<u8>, bool)>,
+    /// Per archetype: the registered kinds it has, in order (worked out once, for spawns).
+    archetypes: bevy::platform::collections::HashMap<bevy::ecs::archetype::ArchetypeId, Vec<u8>>,
     /// The registry size `archetypes` was worked out for.
     archetype_kinds_for: usize,
     /// How each registry kind travels: 0 fields means serde bytes; the kind of its rate.
@@ -225,12 +220,12 @@ impl ReplicationState {
 
     /// Number of replicated entities.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.in_order.len()
     }
 
     /// Whether no entity is replicated.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.in_order.is_empty()
     }
 
     /// Entities whose changes are not recorded yet: with spatial interest, those that changed
@@ -1435,9 +1430,8 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             state.despawned.push((record.net_id, dense));
             // Free for reuse from the next collection on, after clients saw this despawn.
             freed.push(dense);
-            state.order.remove(&record.net_id);
             state.by_index[entity.index_u32() as usize] = None;
-            state.moved.push((dense, None));
+            state.moved.push((dense, record.net_id, None));
             state.space.forget(dense);
             state.dirty[dense as usize] = KindSet::default();
         } else if Some(component) == rooms_id {
@@ -1447,7 +1441,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             && record.location.is_some()
         {
             record.location = None;
-            state.moved.push((dense, None));
+            state.moved.push((dense, record.net_id, None));
         }
         if let Some(kind) = registry
             .iter()
@@ -1474,16 +1468,15 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             continue;
         };
         let dense = state.add_record(entity);
-        let (present, _) = state
+        let present = state
             .archetypes
             .entry(entity_ref.archetype().id())
             .or_insert_with(|| {
-                let kinds = registry
+                registry
                     .iter()
                     .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
                     .map(|(kind, _)| kind)
-                    .collect();
-                (kinds, false)
+                    .collect()
             })
             .clone();
         for kind in present {
@@ -1495,10 +1488,9 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
         let location = state.space.locate(&entity_ref);
         if let Some(record) = state.records[dense as usize].as_mut() {
             record.location = location;
+            state.moved.push((dense, record.net_id, location));
         }
-        state.moved.push((dense, location));
     }
-    let spawned_any = !spawned.is_empty();
 
     // Changed components, kind by kind: each a walk down its change ticks. Without spatial
     // interest, quantized values are recorded on the way.
@@ -1566,7 +1558,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
                 && record.location != location
             {
                 record.location = location;
-                state.moved.push((dense, location));
+                state.moved.push((dense, record.net_id, location));
             }
         }
         state.space.scan_cache = cache;
@@ -1578,27 +1570,26 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
         // Hand out the smallest free indices first, keeping per-client arrays compact.
         state.free_dense.sort_unstable_by(|a, b| b.cmp(a));
     }
-    if spawned_any || !state.despawned.is_empty() {
-        state.in_order.clear();
+    if !state.despawned.is_empty() {
+        let records = &state.records;
         state
             .in_order
-            .extend(state.order.iter().map(|(net_id, dense)| (*net_id, *dense)));
+            .retain(|&(_, dense)| records[dense as usize].is_some());
     }
-    let ReplicationState {
-        space,
-        moved,
-        net_ids,
-        ..
-    } = state;
-    space.index(moved, net_ids);
+    let ReplicationState { space, moved, .. } = state;
+    space.index(moved);
     state.last_run = Some(this_run);
 
     // Without spatial interest every client gets everything: record every change now.
     if !state.space.enabled() {
         let dirty = std::mem::take(&mut state.dirty_list);
-        for &dense in &dirty {
-            state.materialize(registry, world, dense, tick);
-        }
+        let context = RecordContext {
+            registry,
+            world,
+            tick,
+            horizon,
+        };
+        state.record_all(&context, &dirty, None);
         state.dirty_list = dirty;
         state.prune_dirty_list();
     }
@@ -1619,7 +1610,6 @@ impl ReplicationState {
             self.records.resize_with(len, || None);
             self.rooms_of.resize(len, u64::MAX);
             self.last_changed.resize(len, 0);
-            self.net_ids.resize(len, NetId(u32::MAX));
             self.entity_of.resize(len, Entity::PLACEHOLDER);
             self.dirty.resize(len, KindSet::default());
             self.listed.resize(len, false);
@@ -1629,13 +1619,14 @@ impl ReplicationState {
             slots: Vec::new(),
             location: None,
         });
-        self.order.insert(net_id, dense);
+        // Ids only grow (until they wrap after 4 billion spawns): almost always a push.
+        let place = self.in_order.partition_point(|&(id, _)| id < net_id);
+        self.in_order.insert(place, (net_id, dense));
         let index = entity.index_u32() as usize;
         if self.by_index.len() <= index {
             self.by_index.resize(index + 1, None);
         }
         self.by_index[index] = Some((entity, dense));
-        self.net_ids[at] = net_id;
         self.entity_of[at] = entity;
         self.rooms_of[at] = u64::MAX;
         self.last_changed[at] = 0;
@@ -1643,7 +1634,7 @@ impl ReplicationState {
         dense
     }
 
-    /// Notes that `kind` of `dense` changed (or went), to be recorded by [`Self::materialize`].
+    /// Notes that `kind` of `dense` changed (or went), to be recorded by [`Self::record_all`].
     fn mark_dirty(&mut self, dense: u32, kind: u8) {
         let at = dense as usize;
         self.dirty[at].insert(kind);
@@ -1674,29 +1665,6 @@ impl ReplicationState {
         self.dirty
             .get(dense as usize)
             .is_some_and(|dirty| !dirty.is_empty())
-    }
-
-    /// Records the current values of the components of `dense` marked as changed, as of `tick`.
-    fn materialize(
-        &mut self,
-        registry: &ReplicationRegistry,
-        world: &World,
-        dense: u32,
-        tick: u32,
-    ) {
-        let horizon = self.history_horizon.unwrap_or(0);
-        let mut scratch = std::mem::take(&mut self.scratch_bytes);
-        let mut changed_now = std::mem::take(&mut self.changed_now);
-        let mut part = self.records_mut();
-        let context = RecordContext {
-            registry,
-            world,
-            tick,
-            horizon,
-        };
-        part.record(&context, dense, &mut scratch, &mut changed_now);
-        self.scratch_bytes = scratch;
-        self.changed_now = changed_now;
     }
 
     /// Records the changes of every entity in `todo`, on the threads of `pool` when given and
