@@ -293,6 +293,8 @@ pub struct SnapshotCache {
     slot_of: Vec<(u32, u32)>,
     /// This tick's encodings, in the order they were made.
     entries: Vec<CacheEntry>,
+    /// Their headers, each once (mostly).
+    headers: Vec<EntityHeader>,
     /// Their bytes, one after the other.
     arena: Vec<u8>,
     /// The tick the entries were filled for.
@@ -320,6 +322,7 @@ impl SnapshotCache {
         }
         self.filled_for = Some(tick);
         self.entries.clear();
+        self.headers.clear();
         self.arena.clear();
         if self.slot_of.len() < state.dense_len as usize {
             self.slot_of.resize(state.dense_len as usize, (u32::MAX, 0));
@@ -353,11 +356,13 @@ impl SnapshotCache {
                 let mut encoded = Encoded {
                     dense: Vec::new(),
                     entries: std::mem::take(&mut self.entries),
+                    headers: std::mem::take(&mut self.headers),
                     arena: std::mem::take(&mut self.arena),
                     scratch: std::mem::take(&mut self.scratch),
                 };
                 encoded.encode(state, changed, tick);
                 self.entries = encoded.entries;
+                self.headers = encoded.headers;
                 self.arena = encoded.arena;
                 self.scratch = encoded.scratch;
                 for (at, &dense) in encoded.dense.iter().enumerate() {
@@ -371,8 +376,13 @@ impl SnapshotCache {
     fn take(&mut self, encoded: Encoded) {
         let tick = self.filled_for.unwrap_or_default();
         let offset = self.arena.len() as u32;
+        let first_header = self.headers.len() as u32;
+        self.headers.extend_from_slice(&encoded.headers);
         for (&dense, mut entry) in encoded.dense.iter().zip(encoded.entries) {
             entry.start += offset;
+            if entry.header != NO_HEADER {
+                entry.header += first_header;
+            }
             self.slot_of[dense as usize] = (tick, self.entries.len() as u32);
             self.entries.push(entry);
         }
@@ -404,7 +414,7 @@ impl SnapshotCache {
                 tail: entry.tail,
                 tail_bits: entry.tail_bits,
             };
-            return Some((entry.header, bits));
+            return Some((self.headers.get(entry.header as usize).copied(), bits));
         }
         let record = state.record(dense)?;
         let header = entity_header(record, baseline, tick);
@@ -552,6 +562,7 @@ pub fn materialize_relevant<'a>(
 struct Encoded {
     dense: Vec<u32>,
     entries: Vec<CacheEntry>,
+    headers: Vec<EntityHeader>,
     arena: Vec<u8>,
     scratch: BitWriter,
 }
@@ -579,7 +590,7 @@ impl Encoded {
             let bits = self.scratch.bits();
             self.dense.push(dense);
             self.entries.push(CacheEntry {
-                header,
+                header: header.map_or(NO_HEADER, |header| intern(&mut self.headers, header)),
                 start: self.arena.len() as u32,
                 bytes: bits.bytes.len() as u32,
                 tail: bits.tail,
@@ -590,10 +601,28 @@ impl Encoded {
     }
 }
 
-/// One entity's encoding against the previous tick.
+/// The index of `header` in `headers`, added unless one of the last few is the same. A tick's
+/// changes mostly share a handful of headers: the cache holds each once, not one per entity, so
+/// a large world's encodings stay small enough for the core's cache.
+fn intern(headers: &mut Vec<EntityHeader>, header: EntityHeader) -> u32 {
+    const LOOK_BACK: usize = 4;
+    let from = headers.len().saturating_sub(LOOK_BACK);
+    if let Some(at) = headers[from..].iter().rposition(|known| *known == header) {
+        return (from + at) as u32;
+    }
+    headers.push(header);
+    headers.len() as u32 - 1
+}
+
+/// [`CacheEntry::header`] of an entity with nothing new.
+const NO_HEADER: u32 = u32::MAX;
+
+/// One entity's encoding against the previous tick (20 bytes: one is made per changed entity
+/// per tick).
 #[derive(Debug)]
 struct CacheEntry {
-    header: Option<EntityHeader>,
+    /// Its header's index in the cache's headers, or [`NO_HEADER`].
+    header: u32,
     /// Where its whole bytes are in the arena, and how many.
     start: u32,
     bytes: u32,
@@ -644,6 +673,12 @@ impl Slot {
         }
     }
 }
+
+/// Marks an entity found in a client's hysteresis band, in the dense index of its relevance
+/// candidate (dense indices stay far below it).
+const IN_BAND: u32 = 1 << 31;
+/// Farther than a client's reach (or in its band on its first relevance): not relevant.
+const OUT_OF_REACH: u32 = u32::MAX;
 
 /// A client's view of one entity slot: never sent, sent but not acknowledged, or the tick of
 /// the newest acknowledged snapshot that carried it.
@@ -739,6 +774,34 @@ impl EntityTable {
             *entity = fresh;
         }
         entity
+    }
+
+    /// Calls `f` with the entry of each entity of `listed` (in id order) that the table holds.
+    fn each_of(&mut self, listed: &[(u32, NetId)], mut f: impl FnMut(&mut ClientEntity)) {
+        match self {
+            Self::Dense(entities) => {
+                for &(dense, net_id) in listed {
+                    if let Some(entity) = entities.get_mut(dense as usize)
+                        && entity.net_id == net_id
+                    {
+                        f(entity);
+                    }
+                }
+            }
+            // Both in id order: one merge, a step at a time (they are mostly a few entries
+            // apart, in the same cache lines: no dependent loads of a search).
+            Self::Relevant { ids, states } => {
+                let mut at = 0;
+                for &(dense, net_id) in listed {
+                    while ids.get(at).is_some_and(|&id| id < (net_id, dense)) {
+                        at += 1;
+                    }
+                    if ids.get(at) == Some(&(net_id, dense)) {
+                        f(&mut states[at]);
+                    }
+                }
+            }
+        }
     }
 
     /// Every entity the client has (sent, acknowledged or not): `(net id, dense)` and its state,
@@ -918,27 +981,7 @@ impl ClientReplication {
                 };
             }
         };
-        match &mut self.entities {
-            EntityTable::Dense(entities) => {
-                for &(dense, net_id) in &sent.entities {
-                    if let Some(entity) = entities.get_mut(dense as usize)
-                        && entity.net_id == net_id
-                    {
-                        advance(entity);
-                    }
-                }
-            }
-            // Both in id order: one merge.
-            EntityTable::Relevant { ids, states } => {
-                let mut at = 0;
-                for &(dense, net_id) in &sent.entities {
-                    at += ids[at..].partition_point(|&id| id < (net_id, dense));
-                    if ids.get(at) == Some(&(net_id, dense)) {
-                        advance(&mut states[at]);
-                    }
-                }
-            }
-        }
+        self.entities.each_of(&sent.entities, advance);
     }
 
     /// Works out which entities are relevant to this client for `tick` (see
@@ -974,20 +1017,24 @@ impl ClientReplication {
             Some(center) => {
                 let reach = view.radius + view.hysteresis;
                 let (near, far) = (view.radius * view.radius, reach * reach);
-                let seen_before: &[(NetId, u32)] = if previous.is_some() { ids } else { &[] };
+                // In the hysteresis band: kept only if seen at the last snapshot, which the
+                // merge below tells (one pass over the last list instead of a search each).
+                let band = if previous.is_some() {
+                    IN_BAND
+                } else {
+                    OUT_OF_REACH
+                };
                 state.space.near(center, reach, |dense, net_id, at| {
-                    let inside = match at {
-                        None => true,
-                        Some(at) => {
-                            let distance = at.distance_squared(center);
-                            // Seen at the last snapshot: kept until past the hysteresis band.
-                            distance <= near
-                                || (distance <= far
-                                    && seen_before.binary_search(&(net_id, dense)).is_ok())
-                        }
+                    let mark = match at {
+                        None => 0,
+                        Some(at) => match at.distance_squared(center) {
+                            distance if distance <= near => 0,
+                            distance if distance <= far => band,
+                            _ => OUT_OF_REACH,
+                        },
                     };
-                    if inside && room(dense) {
-                        next.push((net_id, dense));
+                    if mark != OUT_OF_REACH && room(dense) {
+                        next.push((net_id, dense | mark));
                     }
                 });
             }
@@ -1005,7 +1052,7 @@ impl ClientReplication {
             }
         }
         if !view.never.is_empty() {
-            next.retain(|(_, dense)| view.never.binary_search(dense).is_err());
+            next.retain(|(_, dense)| view.never.binary_search(&(dense & !IN_BAND)).is_err());
         }
         // In id order, for the id steps (one integer key sorts faster than a pair).
         next.sort_unstable_by_key(|&(net_id, dense)| {
@@ -1013,13 +1060,20 @@ impl ClientReplication {
         });
         next.dedup();
         // Merge the last list into this one: those staying keep their state, new ones start
-        // unknown, and those that left are despawned on this client (sent whole again if they
-        // come back).
+        // unknown (those in the band are not relevant unless they stay), and those that left
+        // are despawned on this client (sent whole again if they come back). An entity found
+        // twice (in and out of the band, by a `always` list) sorts in band last.
         let mut next_states = std::mem::take(&mut self.next_states);
         next_states.clear();
         let mut despawned = false;
         let mut old = ids.iter().zip(states.iter()).peekable();
-        for &id in &next {
+        let mut kept = 0;
+        for at in 0..next.len() {
+            let (net_id, marked) = next[at];
+            let id = (net_id, marked & !IN_BAND);
+            if kept > 0 && next[kept - 1] == id {
+                continue; // Already in, without the band mark.
+            }
             while let Some((&left, entity)) = old.next_if(|(old_id, _)| **old_id < id) {
                 if entity.baseline != NOT_SENT {
                     self.pending_despawns.push((left.0, tick));
@@ -1028,12 +1082,16 @@ impl ClientReplication {
             }
             match old.next_if(|(old_id, _)| **old_id == id) {
                 Some((_, entity)) => next_states.push(*entity),
+                None if marked & IN_BAND != 0 => continue,
                 None => next_states.push(ClientEntity {
-                    net_id: id.0,
+                    net_id,
                     ..ClientEntity::UNKNOWN
                 }),
             }
+            next[kept] = id;
+            kept += 1;
         }
+        next.truncate(kept);
         for (&left, entity) in old {
             if entity.baseline != NOT_SENT {
                 self.pending_despawns.push((left.0, tick));
@@ -1238,15 +1296,15 @@ impl ClientReplication {
             }
         }
         let mut respawned = false;
-        for &(dense, net_id) in &carried {
-            let client_entity = self.entities.slot(dense, net_id);
+        // (Every carried entity has its entry: made above.)
+        self.entities.each_of(&carried, |client_entity| {
             client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
                 client_entity.since = tick;
                 respawned = true;
             }
-        }
+        });
         // An entity sent whole that still has a despawn pending (it left this client and came
         // back before the despawn was acknowledged): the spawn replaces the despawn, which must
         // not follow it in the same snapshot.
