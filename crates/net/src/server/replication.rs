@@ -289,8 +289,10 @@ impl EntityRecord {
 /// only reads it, so clients can be built on several threads with the same bytes as on one.
 #[derive(Resource, Debug, Default)]
 pub struct SnapshotCache {
-    /// Per dense index: the tick of its entry and where it is in `entries`.
-    slot_of: Vec<(u32, u32)>,
+    /// Per dense index: where its entry is in `entries` ([`NOT_CACHED`] if it has none).
+    slot_of: Vec<u32>,
+    /// The dense indices with an entry, to clear their slots for the next tick.
+    cached: Vec<u32>,
     /// This tick's encodings, in the order they were made.
     entries: Vec<CacheEntry>,
     /// Their headers, each once (mostly).
@@ -324,8 +326,11 @@ impl SnapshotCache {
         self.entries.clear();
         self.headers.clear();
         self.arena.clear();
+        for dense in self.cached.drain(..) {
+            self.slot_of[dense as usize] = NOT_CACHED;
+        }
         if self.slot_of.len() < state.dense_len as usize {
-            self.slot_of.resize(state.dense_len as usize, (u32::MAX, 0));
+            self.slot_of.resize(state.dense_len as usize, NOT_CACHED);
         }
         if tick == 0 {
             return;
@@ -366,15 +371,15 @@ impl SnapshotCache {
                 self.arena = encoded.arena;
                 self.scratch = encoded.scratch;
                 for (at, &dense) in encoded.dense.iter().enumerate() {
-                    self.slot_of[dense as usize] = (tick, at as u32);
+                    self.slot_of[dense as usize] = at as u32;
                 }
+                self.cached = encoded.dense;
             }
         }
     }
 
     /// Appends a part encoded on another thread.
     fn take(&mut self, encoded: Encoded) {
-        let tick = self.filled_for.unwrap_or_default();
         let offset = self.arena.len() as u32;
         let first_header = self.headers.len() as u32;
         self.headers.extend_from_slice(&encoded.headers);
@@ -383,10 +388,30 @@ impl SnapshotCache {
             if entry.header != NO_HEADER {
                 entry.header += first_header;
             }
-            self.slot_of[dense as usize] = (tick, self.entries.len() as u32);
+            self.slot_of[dense as usize] = self.entries.len() as u32;
             self.entries.push(entry);
         }
+        self.cached.extend_from_slice(&encoded.dense);
         self.arena.extend_from_slice(&encoded.arena);
+    }
+
+    /// The shared encoding of `dense` against the previous tick, if it changed this tick (when
+    /// this tick is prepared). A client whose baseline is the previous tick needs nothing else:
+    /// without an entry here, it has the entity as it is.
+    #[inline]
+    fn this_tick(&self, dense: u32, tick: u32) -> Option<(Option<EntityHeader>, Bits<'_>)> {
+        if self.filled_for != Some(tick) {
+            return None;
+        }
+        let at = *self.slot_of.get(dense as usize)?;
+        let entry = self.entries.get(at as usize)?;
+        let start = entry.start as usize;
+        let bits = Bits {
+            bytes: &self.arena[start..start + entry.bytes as usize],
+            tail: entry.tail,
+            tail_bits: entry.tail_bits,
+        };
+        Some((self.headers.get(entry.header as usize).copied(), bits))
     }
 
     /// The header and component bits of entity `dense` for a client at `baseline` (`None` if
@@ -404,17 +429,9 @@ impl SnapshotCache {
         // (Nothing is prepared at tick 0, when a baseline cannot be the previous tick.)
         if tick > 0
             && baseline == Some(tick - 1)
-            && let Some(&(filled, at)) = self.slot_of.get(dense as usize)
-            && filled == tick
-            && let Some(entry) = self.entries.get(at as usize)
+            && let Some(encoded) = self.this_tick(dense, tick)
         {
-            let start = entry.start as usize;
-            let bits = Bits {
-                bytes: &self.arena[start..start + entry.bytes as usize],
-                tail: entry.tail,
-                tail_bits: entry.tail_bits,
-            };
-            return Some((self.headers.get(entry.header as usize).copied(), bits));
+            return Some(encoded);
         }
         let record = state.record(dense)?;
         let header = entity_header(record, baseline, tick);
@@ -613,6 +630,9 @@ fn intern(headers: &mut Vec<EntityHeader>, header: EntityHeader) -> u32 {
     headers.push(header);
     headers.len() as u32 - 1
 }
+
+/// [`SnapshotCache::slot_of`] of an entity without an entry this tick.
+const NOT_CACHED: u32 = u32::MAX;
 
 /// [`CacheEntry::header`] of an entity with nothing new.
 const NO_HEADER: u32 = u32::MAX;
@@ -1207,6 +1227,11 @@ impl ClientReplication {
         tick: u32,
         scratch: &mut BitWriter,
     ) -> Vec<u8> {
+        debug_assert_eq!(
+            cache.filled_for,
+            Some(tick),
+            "the cache is prepared for this tick"
+        );
         self.settle_acks();
         self.first_sent.get_or_insert(tick);
         self.newest_sent = Some(tick);
@@ -1257,18 +1282,31 @@ impl ClientReplication {
                 NOT_SENT | UNACKED => None,
                 baseline => Some(baseline),
             };
-            // Nothing changed since its baseline: the client has it all.
-            if let Some(baseline) = baseline
-                && state
-                    .last_changed
-                    .get(dense as usize)
-                    .is_some_and(|changed| *changed <= baseline)
-            {
-                continue;
-            }
-            let Some((Some(header), bits)) = cache.encode(state, dense, baseline, tick, scratch)
-            else {
-                continue; // Gone, or nothing new for this client.
+            let encoded = match baseline {
+                // The usual case, a client that has the previous tick: what changed since is in
+                // this tick's encodings, and an entity without one is as the client has it.
+                Some(baseline) if baseline.checked_add(1) == Some(tick) => {
+                    match cache.this_tick(dense, tick) {
+                        Some(encoded) => encoded,
+                        None => continue,
+                    }
+                }
+                // Nothing changed since its baseline: the client has it all.
+                Some(baseline)
+                    if state
+                        .last_changed
+                        .get(dense as usize)
+                        .is_some_and(|changed| *changed <= baseline) =>
+                {
+                    continue;
+                }
+                _ => match cache.encode(state, dense, baseline, tick, scratch) {
+                    Some(encoded) => encoded,
+                    None => continue, // Gone.
+                },
+            };
+            let (Some(header), bits) = encoded else {
+                continue; // Nothing new for this client.
             };
             carried.push((dense, net_id));
             if over_budget {
