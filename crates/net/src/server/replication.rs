@@ -710,13 +710,12 @@ const IN_BAND: u32 = 1 << 31;
 const OUT_OF_REACH: u32 = u32::MAX;
 
 /// A client's view of one entity slot: never sent, sent but not acknowledged, or the tick of
-/// the newest acknowledged snapshot that carried it.
+/// the newest acknowledged snapshot that carried it. (12 bytes: a client holds one per entity it
+/// sees, and walks them all every tick.)
 #[derive(Debug, Clone, Copy)]
 struct ClientEntity {
     net_id: NetId,
     baseline: u32,
-    /// Snapshots this entity had news for but was left out of (budget); highest goes first.
-    priority: f32,
     /// The tick it was last sent whole from nothing: acknowledgements of older snapshots
     /// (from before it left this client and came back) say nothing about it.
     since: u32,
@@ -729,24 +728,35 @@ impl ClientEntity {
     const UNKNOWN: Self = Self {
         net_id: NetId(u32::MAX),
         baseline: NOT_SENT,
-        priority: 0.0,
         since: 0,
     };
+
+    /// Not sent yet, for entity `net_id`.
+    fn unknown(net_id: NetId) -> Self {
+        Self {
+            net_id,
+            ..Self::UNKNOWN
+        }
+    }
+}
+
+/// A relevant entity: its dense index and the client's view of it.
+type RelevantEntity = (u32, ClientEntity);
+
+/// The order of a client's relevant entities: by net id (then dense index).
+fn relevant_key(&(dense, entity): &RelevantEntity) -> (NetId, u32) {
+    (entity.net_id, dense)
 }
 
 /// A client's view of every entity: an array by dense index over the whole world while the
 /// client gets everything; once it gets only what is relevant to it, the relevant entities in id
-/// order with their states alongside (so a large world costs it what it sees, in memory and in
-/// cache, and the per-tick walks are merges instead of lookups).
+/// order, each with its state (so a large world costs it what it sees, in memory and in cache,
+/// and the per-tick walks are merges instead of lookups).
 #[derive(Debug)]
 enum EntityTable {
     Dense(Vec<ClientEntity>),
-    Relevant {
-        /// `(net id, dense)`, sorted.
-        ids: Vec<(NetId, u32)>,
-        /// The state of each, at the same index.
-        states: Vec<ClientEntity>,
-    },
+    /// Sorted by [`relevant_key`].
+    Relevant(Vec<RelevantEntity>),
 }
 
 impl Default for EntityTable {
@@ -759,29 +769,25 @@ impl EntityTable {
     fn get(&self, dense: u32, net_id: NetId) -> Option<&ClientEntity> {
         match self {
             Self::Dense(entities) => entities.get(dense as usize),
-            Self::Relevant { ids, states } => ids
-                .binary_search(&(net_id, dense))
+            Self::Relevant(relevant) => relevant
+                .binary_search_by_key(&(net_id, dense), relevant_key)
                 .ok()
-                .map(|index| &states[index]),
+                .map(|index| &relevant[index].1),
         }
     }
 
     fn get_mut(&mut self, dense: u32, net_id: NetId) -> Option<&mut ClientEntity> {
         match self {
             Self::Dense(entities) => entities.get_mut(dense as usize),
-            Self::Relevant { ids, states } => ids
-                .binary_search(&(net_id, dense))
+            Self::Relevant(relevant) => relevant
+                .binary_search_by_key(&(net_id, dense), relevant_key)
                 .ok()
-                .map(|index| &mut states[index]),
+                .map(|index| &mut relevant[index].1),
         }
     }
 
     /// The entry of `dense`, made if missing (reset if it held another entity).
     fn slot(&mut self, dense: u32, net_id: NetId) -> &mut ClientEntity {
-        let fresh = ClientEntity {
-            net_id,
-            ..ClientEntity::UNKNOWN
-        };
         let entity = match self {
             Self::Dense(entities) => {
                 let index = dense as usize;
@@ -790,17 +796,18 @@ impl EntityTable {
                 }
                 &mut entities[index]
             }
-            Self::Relevant { ids, states } => match ids.binary_search(&(net_id, dense)) {
-                Ok(index) => &mut states[index],
-                Err(index) => {
-                    ids.insert(index, (net_id, dense));
-                    states.insert(index, fresh);
-                    &mut states[index]
+            Self::Relevant(relevant) => {
+                match relevant.binary_search_by_key(&(net_id, dense), relevant_key) {
+                    Ok(index) => &mut relevant[index].1,
+                    Err(index) => {
+                        relevant.insert(index, (dense, ClientEntity::unknown(net_id)));
+                        &mut relevant[index].1
+                    }
                 }
-            },
+            }
         };
         if entity.net_id != net_id {
-            *entity = fresh;
+            *entity = ClientEntity::unknown(net_id);
         }
         entity
     }
@@ -819,54 +826,57 @@ impl EntityTable {
             }
             // Both in id order: one merge, a step at a time (they are mostly a few entries
             // apart, in the same cache lines: no dependent loads of a search).
-            Self::Relevant { ids, states } => {
+            Self::Relevant(relevant) => {
                 let mut at = 0;
                 for &(dense, net_id) in listed {
-                    while ids.get(at).is_some_and(|&id| id < (net_id, dense)) {
+                    while relevant
+                        .get(at)
+                        .is_some_and(|entry| relevant_key(entry) < (net_id, dense))
+                    {
                         at += 1;
                     }
-                    if ids.get(at) == Some(&(net_id, dense)) {
-                        f(&mut states[at]);
+                    if relevant
+                        .get(at)
+                        .is_some_and(|entry| relevant_key(entry) == (net_id, dense))
+                    {
+                        f(&mut relevant[at].1);
                     }
                 }
             }
         }
     }
 
-    /// Every entity the client has (sent, acknowledged or not): `(net id, dense)` and its state,
-    /// in id order.
-    fn known(&self) -> Vec<((NetId, u32), ClientEntity)> {
-        let mut known: Vec<((NetId, u32), ClientEntity)> = match self {
+    /// Every entity the client has (sent, acknowledged or not), in id order.
+    fn known(&self) -> Vec<RelevantEntity> {
+        let mut known: Vec<RelevantEntity> = match self {
             Self::Dense(entities) => entities
                 .iter()
                 .enumerate()
                 .filter(|(_, entity)| entity.baseline != NOT_SENT)
-                .map(|(dense, entity)| ((entity.net_id, dense as u32), *entity))
+                .map(|(dense, entity)| (dense as u32, *entity))
                 .collect(),
-            Self::Relevant { ids, states } => ids
+            Self::Relevant(relevant) => relevant
                 .iter()
-                .zip(states)
                 .filter(|(_, entity)| entity.baseline != NOT_SENT)
-                .map(|(id, entity)| (*id, *entity))
+                .copied()
                 .collect(),
         };
-        known.sort_unstable_by_key(|(id, _)| *id);
+        known.sort_unstable_by_key(relevant_key);
         known
     }
 
     /// Switches to the relevant list, starting from what the client has.
     fn make_relevant(&mut self) {
         if let Self::Dense(_) = self {
-            let (ids, states) = self.known().into_iter().unzip();
-            *self = Self::Relevant { ids, states };
+            *self = Self::Relevant(self.known());
         }
     }
 
     /// Switches to the whole-world array, keeping what the client has.
     fn make_dense(&mut self) {
-        if let Self::Relevant { .. } = self {
+        if let Self::Relevant(_) = self {
             let mut entities = Vec::new();
-            for ((_, dense), entity) in self.known() {
+            for (dense, entity) in self.known() {
                 let index = dense as usize;
                 if index >= entities.len() {
                     entities.resize(index + 1, ClientEntity::UNKNOWN);
@@ -881,7 +891,7 @@ impl EntityTable {
     fn relevant_len(&self) -> usize {
         match self {
             Self::Dense(_) => 0,
-            Self::Relevant { ids, .. } => ids.len(),
+            Self::Relevant(relevant) => relevant.len(),
         }
     }
 }
@@ -908,9 +918,9 @@ pub struct ClientReplication {
     newest_ack: Option<u32>,
     /// What this client may see (`None`: everything).
     pub interest: Option<interest::InterestView>,
-    /// Scratch for the next relevant list and its states.
-    next_relevant: Vec<(NetId, u32)>,
-    next_states: Vec<ClientEntity>,
+    /// Scratch for the next relevant candidates, and the next relevant list.
+    candidates: Vec<(NetId, u32)>,
+    next_relevant: Vec<RelevantEntity>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
     /// The entity total this client was last told.
@@ -922,6 +932,10 @@ pub struct ClientReplication {
     /// Snapshots acknowledged since the last snapshot, oldest first (taken from `in_flight`, so
     /// at most [`IN_FLIGHT_SNAPSHOTS`]), applied before the next one is built.
     settling: Vec<SentSnapshot>,
+    /// Entities the last snapshot had news for but left out (over budget), sorted by
+    /// `(net id, dense)`, with how many snapshots in a row left each out: highest goes first.
+    /// Empty whenever a snapshot carries everything.
+    waiting: Vec<((NetId, u32), u32)>,
 }
 
 #[derive(Debug)]
@@ -1028,11 +1042,11 @@ impl ClientReplication {
         // When interest just began, everything the client has counts as what it saw, so what it
         // should no longer see is despawned on it below.
         self.entities.make_relevant();
-        let EntityTable::Relevant { ids, states } = &mut self.entities else {
+        let EntityTable::Relevant(relevant) = &mut self.entities else {
             unreachable!("made relevant above");
         };
         let previous = self.newest_relevance;
-        let mut next = std::mem::take(&mut self.next_relevant);
+        let mut next = std::mem::take(&mut self.candidates);
         next.clear();
         // (A client in every room skips the lookup.)
         let room = |dense: u32| {
@@ -1092,38 +1106,31 @@ impl ClientReplication {
         // unknown (those in the band are not relevant unless they stay), and those that left
         // are despawned on this client (sent whole again if they come back). An entity found
         // twice (in and out of the band, by a `always` list) sorts in band last.
-        let mut next_states = std::mem::take(&mut self.next_states);
-        next_states.clear();
+        let mut merged = std::mem::take(&mut self.next_relevant);
+        merged.clear();
         let mut despawned = false;
-        let mut old = ids.iter().zip(states.iter()).peekable();
-        let mut kept = 0;
-        for at in 0..next.len() {
-            let (net_id, marked) = next[at];
-            let id = (net_id, marked & !IN_BAND);
-            if kept > 0 && next[kept - 1] == id {
+        let mut old = relevant.iter().peekable();
+        for &(net_id, marked) in &next {
+            let dense = marked & !IN_BAND;
+            let id = (net_id, dense);
+            if merged.last().is_some_and(|last| relevant_key(last) == id) {
                 continue; // Already in, without the band mark.
             }
-            while let Some((&left, entity)) = old.next_if(|(old_id, _)| **old_id < id) {
-                if entity.baseline != NOT_SENT {
-                    self.pending_despawns.push((left.0, tick));
+            while let Some(left) = old.next_if(|entry| relevant_key(entry) < id) {
+                if left.1.baseline != NOT_SENT {
+                    self.pending_despawns.push((left.1.net_id, tick));
                     despawned = true;
                 }
             }
-            match old.next_if(|(old_id, _)| **old_id == id) {
-                Some((_, entity)) => next_states.push(*entity),
-                None if marked & IN_BAND != 0 => continue,
-                None => next_states.push(ClientEntity {
-                    net_id,
-                    ..ClientEntity::UNKNOWN
-                }),
+            match old.next_if(|entry| relevant_key(entry) == id) {
+                Some(&staying) => merged.push(staying),
+                None if marked & IN_BAND != 0 => {}
+                None => merged.push((dense, ClientEntity::unknown(net_id))),
             }
-            next[kept] = id;
-            kept += 1;
         }
-        next.truncate(kept);
-        for (&left, entity) in old {
-            if entity.baseline != NOT_SENT {
-                self.pending_despawns.push((left.0, tick));
+        for left in old {
+            if left.1.baseline != NOT_SENT {
+                self.pending_despawns.push((left.1.net_id, tick));
                 despawned = true;
             }
         }
@@ -1131,13 +1138,14 @@ impl ClientReplication {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
-        self.next_relevant = std::mem::replace(ids, next);
-        self.next_states = std::mem::replace(states, next_states);
+        self.candidates = next;
+        self.next_relevant = std::mem::replace(relevant, merged);
         self.newest_relevance = Some(tick);
         self.interest = Some(view);
         self.wanted.extend(
-            ids.iter()
-                .map(|&(_, dense)| dense)
+            relevant
+                .iter()
+                .map(|&(dense, _)| dense)
                 .filter(|&dense| state.is_pending(dense)),
         );
     }
@@ -1164,9 +1172,16 @@ impl ClientReplication {
         scratch: &mut BitWriter,
     ) {
         let header_bits = 16 + state.kinds.len();
-        let mut sized: Vec<(f32, usize, u32, NetId)> = candidates
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut waited = waiting.iter().peekable();
+        let mut sized: Vec<(u32, usize, u32, NetId)> = candidates
             .iter()
             .map(|&(dense, net_id)| {
+                // (Both in id order.)
+                while waited.next_if(|(id, _)| *id < (net_id, dense)).is_some() {}
+                let priority = waited
+                    .next_if(|(id, _)| *id == (net_id, dense))
+                    .map_or(0, |(_, waited)| *waited);
                 let entity = self
                     .entities
                     .get(dense, net_id)
@@ -1177,12 +1192,13 @@ impl ClientReplication {
                     baseline => Some(baseline),
                 };
                 let Some((_, bits)) = cache.encode(state, dense, baseline, tick, scratch) else {
-                    return (f32::MIN, 0, dense, net_id);
+                    return (0, 0, dense, net_id);
                 };
-                (entity.priority, bits.bit_len() + header_bits, dense, net_id)
+                (priority, bits.bit_len() + header_bits, dense, net_id)
             })
             .collect();
-        sized.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // Highest priority first; the same priority in id order (a stable sort).
+        sized.sort_by_key(|&(priority, ..)| std::cmp::Reverse(priority));
         let mut used = 0;
         let keep = sized
             .iter()
@@ -1192,9 +1208,14 @@ impl ClientReplication {
             })
             .count()
             .max(1);
-        for &(_, _, dense, net_id) in &sized[keep..] {
-            self.entities.slot(dense, net_id).priority += 1.0;
-        }
+        self.waiting = waiting;
+        self.waiting.clear();
+        self.waiting.extend(
+            sized[keep..]
+                .iter()
+                .map(|&(priority, _, dense, net_id)| ((net_id, dense), priority.saturating_add(1))),
+        );
+        self.waiting.sort_unstable_by_key(|(id, _)| *id);
         candidates.clear();
         candidates.extend(
             sized[..keep]
@@ -1265,7 +1286,7 @@ impl ClientReplication {
         let mut over_budget = false;
         let count = match &self.entities {
             EntityTable::Dense(_) => state.in_order.len(),
-            EntityTable::Relevant { ids, .. } => ids.len(),
+            EntityTable::Relevant(relevant) => relevant.len(),
         };
         for index in 0..count {
             let (net_id, dense, baseline) = match &mut self.entities {
@@ -1273,9 +1294,9 @@ impl ClientReplication {
                     let (net_id, dense) = state.in_order[index];
                     (net_id, dense, self.entities.slot(dense, net_id).baseline)
                 }
-                EntityTable::Relevant { ids, states } => {
-                    let (net_id, dense) = ids[index];
-                    (net_id, dense, states[index].baseline)
+                EntityTable::Relevant(relevant) => {
+                    let (dense, entity) = relevant[index];
+                    (entity.net_id, dense, entity.baseline)
                 }
             };
             let baseline = match baseline {
@@ -1344,8 +1365,10 @@ impl ClientReplication {
         }
         let mut respawned = false;
         // (Every carried entity has its entry: made above.)
+        if !over_budget {
+            self.waiting.clear(); // Everything with news went out.
+        }
         self.entities.each_of(&carried, |client_entity| {
-            client_entity.priority = 0.0;
             if client_entity.baseline == NOT_SENT {
                 client_entity.baseline = UNACKED;
                 client_entity.since = tick;
