@@ -38,6 +38,14 @@ impl BitWriter {
         Self::default()
     }
 
+    /// An empty writer with room for `bytes` bytes before it grows.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
     /// Writes the low `count` bits of `value` (`count` at most 32).
     #[inline]
     pub fn write_bits(&mut self, value: u32, count: u32) {

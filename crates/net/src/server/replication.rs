@@ -302,6 +302,8 @@ pub struct SnapshotCache {
     /// The tick the entries were filled for.
     filled_for: Option<u32>,
     scratch: BitWriter,
+    /// Buffers of the parts encoded on other threads, kept for the next tick.
+    spare_parts: Vec<Encoded>,
 }
 
 impl SnapshotCache {
@@ -341,21 +343,23 @@ impl SnapshotCache {
             Some(pool) if threads > 1 && changed.len() >= PARALLEL_RECORDS => {
                 let chunk = changed.len().div_ceil(threads);
                 let (first, rest) = changed.split_at(chunk.min(changed.len()));
-                let mut own = Encoded::default();
+                let mut spare = std::mem::take(&mut self.spare_parts);
+                let mut own = spare.pop().unwrap_or_default();
                 let others: Vec<Encoded> = pool.scope(|scope| {
                     for part in rest.chunks(chunk) {
+                        let mut encoded = spare.pop().unwrap_or_default();
                         scope.spawn(async move {
-                            let mut encoded = Encoded::default();
                             encoded.encode(state, part, tick);
                             encoded
                         });
                     }
                     own.encode(state, first, tick);
                 });
-                self.take(own);
-                for encoded in others {
-                    self.take(encoded);
+                for encoded in std::iter::once(own).chain(others) {
+                    self.take(&encoded);
+                    spare.push(encoded.cleared());
                 }
+                self.spare_parts = spare;
             }
             _ => {
                 let mut encoded = Encoded {
@@ -379,11 +383,12 @@ impl SnapshotCache {
     }
 
     /// Appends a part encoded on another thread.
-    fn take(&mut self, encoded: Encoded) {
+    fn take(&mut self, encoded: &Encoded) {
         let offset = self.arena.len() as u32;
         let first_header = self.headers.len() as u32;
         self.headers.extend_from_slice(&encoded.headers);
-        for (&dense, mut entry) in encoded.dense.iter().zip(encoded.entries) {
+        for (&dense, &entry) in encoded.dense.iter().zip(&encoded.entries) {
+            let mut entry = entry;
             entry.start += offset;
             if entry.header != NO_HEADER {
                 entry.header += first_header;
@@ -575,7 +580,7 @@ pub fn materialize_relevant<'a>(
 }
 
 /// Encodings made by one thread: for each entity of `dense`, its entry, bits in `arena`.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Encoded {
     dense: Vec<u32>,
     entries: Vec<CacheEntry>,
@@ -585,6 +590,15 @@ struct Encoded {
 }
 
 impl Encoded {
+    /// Emptied, keeping its buffers.
+    fn cleared(mut self) -> Self {
+        self.dense.clear();
+        self.entries.clear();
+        self.headers.clear();
+        self.arena.clear();
+        self
+    }
+
     /// Encodes each entity of `changed` against the previous tick.
     fn encode(&mut self, state: &ReplicationState, changed: &[u32], tick: u32) {
         let baseline = tick.checked_sub(1);
@@ -639,7 +653,7 @@ const NO_HEADER: u32 = u32::MAX;
 
 /// One entity's encoding against the previous tick (20 bytes: one is made per changed entity
 /// per tick).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct CacheEntry {
     /// Its header's index in the cache's headers, or [`NO_HEADER`].
     header: u32,
@@ -936,6 +950,8 @@ pub struct ClientReplication {
     /// `(net id, dense)`, with how many snapshots in a row left each out: highest goes first.
     /// Empty whenever a snapshot carries everything.
     waiting: Vec<((NetId, u32), u32)>,
+    /// The size of the last payload built for this client.
+    last_payload_bytes: usize,
 }
 
 #[derive(Debug)]
@@ -1280,7 +1296,8 @@ impl ClientReplication {
         // the shared encodings, listing what it carries.
         let budget_bits = SNAPSHOT_BUDGET_BYTES * 8;
         let mut carried = self.spare.pop().unwrap_or_default();
-        let mut writer = BitWriter::new();
+        // About as large as the last one: one allocation, not one per doubling.
+        let mut writer = BitWriter::with_capacity(self.last_payload_bytes + 64);
         let mut previous_id = u32::MAX;
         let mut previous_header: Option<EntityHeader> = None;
         let mut over_budget = false;
@@ -1403,7 +1420,9 @@ impl ClientReplication {
             tick,
             entities: carried,
         });
-        writer.finish()
+        let payload = writer.finish();
+        self.last_payload_bytes = payload.len();
+        payload
     }
 }
 
