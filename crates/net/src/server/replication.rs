@@ -676,10 +676,8 @@ struct Slot {
     history: History,
 }
 
-/// A slot's value history. A client that acknowledges every snapshot needs two entries (its
-/// baseline and now): those stay inside the record, so recording and encoding a moving entity
-/// read one block of memory, not one allocation per component.
-type History = smallvec::SmallVec<[(u32, Option<Quantized>); 2]>;
+/// A slot's value history: `(tick, value)` at each change, oldest first.
+type History = VecDeque<(u32, Option<Quantized>)>;
 
 #[derive(Debug, PartialEq)]
 enum SlotValue {
@@ -704,16 +702,12 @@ impl Slot {
 
     /// Records the value of `tick`, keeping what a baseline at or after `horizon` may need.
     fn record(&mut self, tick: u32, value: Option<Quantized>, horizon: u32) {
+        self.history.push_back((tick, value));
         let horizon = horizon.max(tick.saturating_sub(HISTORY_TICKS));
-        // Entries older than the newest one at or before the horizon (counting this one) are
-        // needed by nobody. (Let go first, so two entries never spill out of the record.)
-        let older = match self.history.get(1..) {
-            _ if tick <= horizon => self.history.len(),
-            Some(after_first) => after_first.partition_point(|&(at, _)| at <= horizon),
-            None => 0,
-        };
-        self.history.drain(..older);
-        self.history.push((tick, value));
+        // Entries older than the newest one at or before the horizon are needed by nobody.
+        while self.history.len() > 1 && self.history[1].0 <= horizon {
+            self.history.pop_front();
+        }
     }
 }
 
