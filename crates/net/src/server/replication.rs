@@ -756,6 +756,29 @@ fn relevant_key(&(dense, entity): &RelevantEntity) -> (NetId, u32) {
     (entity.net_id, dense)
 }
 
+/// Whether the sorted candidates `next` (some in the band) leave the relevant list as it is:
+/// every one outside the band is in it, and everything in it is among them.
+fn same_relevance(next: &[(NetId, u32)], relevant: &[RelevantEntity]) -> bool {
+    let mut old = relevant.iter().map(relevant_key).peekable();
+    let mut last = None;
+    for &(net_id, marked) in next {
+        let id = (net_id, marked & !IN_BAND);
+        if last == Some(id) {
+            continue; // Found twice.
+        }
+        match old.peek() {
+            Some(&key) if key == id => {
+                old.next();
+                last = Some(id);
+            }
+            Some(&key) if key < id => return false, // It left.
+            _ if marked & IN_BAND != 0 => {}        // In the band, and was not seen: stays out.
+            _ => return false,                      // It came.
+        }
+    }
+    old.peek().is_none()
+}
+
 /// A client's view of every entity: an array by dense index over the whole world while the
 /// client gets everything; once it gets only what is relevant to it, the relevant entities in id
 /// order, each with its state (so a large world costs it what it sees, in memory and in cache,
@@ -1116,11 +1139,36 @@ impl ClientReplication {
         // unknown (those in the band are not relevant unless they stay), and those that left
         // are despawned on this client (sent whole again if they come back). An entity found
         // twice (in and out of the band, by a `always` list) sorts in band last.
+        // Mostly nothing came or left since the last snapshot: then the list stays as it is,
+        // unwritten.
+        if !same_relevance(&next, relevant) {
+            self.merge_relevance(&next, tick);
+        }
+        self.candidates = next;
+        self.newest_relevance = Some(tick);
+        self.interest = Some(view);
+        let EntityTable::Relevant(relevant) = &self.entities else {
+            unreachable!("made relevant above");
+        };
+        self.wanted.extend(
+            relevant
+                .iter()
+                .map(|&(dense, _)| dense)
+                .filter(|&dense| state.is_pending(dense)),
+        );
+    }
+
+    /// Merges the last relevant list into `next` (sorted candidates, some in the band): those
+    /// staying keep their state, new ones start unknown, and those that left are despawned.
+    fn merge_relevance(&mut self, next: &[(NetId, u32)], tick: u32) {
+        let EntityTable::Relevant(relevant) = &mut self.entities else {
+            return;
+        };
         let mut merged = std::mem::take(&mut self.next_relevant);
         merged.clear();
         let mut despawned = false;
         let mut old = relevant.iter().peekable();
-        for &(net_id, marked) in &next {
+        for &(net_id, marked) in next {
             let dense = marked & !IN_BAND;
             let id = (net_id, dense);
             if merged.last().is_some_and(|last| relevant_key(last) == id) {
@@ -1148,16 +1196,7 @@ impl ClientReplication {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
-        self.candidates = next;
         self.next_relevant = std::mem::replace(relevant, merged);
-        self.newest_relevance = Some(tick);
-        self.interest = Some(view);
-        self.wanted.extend(
-            relevant
-                .iter()
-                .map(|&(dense, _)| dense)
-                .filter(|&dense| state.is_pending(dense)),
-        );
     }
 
     /// The newest snapshot tick this client acknowledged.
