@@ -3002,6 +3002,44 @@ mod tests {
         );
     }
 
+    /// The shortcut for an unchanged relevant list agrees with the merge: nothing came (outside
+    /// the band), nothing left, whatever the duplicates and band entities not seen before.
+    #[test]
+    fn an_unchanged_relevant_list_is_recognised() {
+        let relevant: Vec<RelevantEntity> = [(1, 10), (2, 20), (3, 30)]
+            .map(|(net_id, dense)| (dense, ClientEntity::unknown(NetId(net_id))))
+            .to_vec();
+        let id = |net_id: u32, dense: u32| (NetId(net_id), dense);
+        let band = |net_id: u32, dense: u32| (NetId(net_id), dense | IN_BAND);
+        let same = |next: &[(NetId, u32)]| same_relevance(next, &relevant);
+        assert!(same(&[id(1, 10), id(2, 20), id(3, 30)]));
+        // Seen before and now in the band; found twice; a stranger in the band stays out.
+        assert!(same(&[id(1, 10), band(2, 20), id(3, 30)]));
+        assert!(same(&[
+            id(1, 10),
+            id(1, 10),
+            id(2, 20),
+            band(2, 20),
+            id(3, 30)
+        ]));
+        assert!(same(&[
+            band(0, 5),
+            id(1, 10),
+            id(2, 20),
+            band(2, 25),
+            id(3, 30),
+            band(4, 40)
+        ]));
+        // One came, one left (last, first, in the middle).
+        assert!(!same(&[id(1, 10), id(2, 20), id(3, 30), id(4, 40)]));
+        assert!(!same(&[id(0, 5), id(1, 10), id(2, 20), id(3, 30)]));
+        assert!(!same(&[id(1, 10), id(2, 20)]));
+        assert!(!same(&[id(2, 20), id(3, 30)]));
+        assert!(!same(&[id(1, 10), id(3, 30)]));
+        assert!(!same(&[]));
+        assert!(same_relevance(&[band(7, 70)], &[]));
+    }
+
     #[test]
     fn over_budget_worlds_arrive_in_turns_without_starving_anyone() {
         let mut app = App::new();
