@@ -125,7 +125,7 @@ pub fn large_world_rows() -> Vec<Scenario> {
         clients,
         entities,
         moving_fraction: 0.25,
-        ticks: 60,
+        ticks: 200,
         threads,
         world: Some((side, radius)),
     };
