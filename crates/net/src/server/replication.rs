@@ -511,19 +511,22 @@ pub fn resolve_relevance(
             pool.scope(|scope| {
                 for part in rest.chunks_mut(chunk) {
                     scope.spawn(async move {
+                        let mut scratch = RelevanceScratch::default();
                         for client in part {
-                            client.update_relevance(state, tick);
+                            client.update_relevance(state, tick, &mut scratch);
                         }
                     });
                 }
+                let mut scratch = RelevanceScratch::default();
                 for client in first {
-                    client.update_relevance(state, tick);
+                    client.update_relevance(state, tick, &mut scratch);
                 }
             });
         }
         _ => {
+            let mut scratch = RelevanceScratch::default();
             for client in clients {
-                client.update_relevance(state, tick);
+                client.update_relevance(state, tick, &mut scratch);
             }
         }
     }
@@ -756,6 +759,16 @@ fn relevant_key(&(dense, entity): &RelevantEntity) -> (NetId, u32) {
     (entity.net_id, dense)
 }
 
+/// Buffers of relevance work, one per thread: a client's candidates live only while its
+/// relevance is worked out, so they stay in this thread's cache instead of in every client.
+#[derive(Debug, Default)]
+struct RelevanceScratch {
+    /// The entities found relevant (some in the band), then sorted.
+    candidates: Vec<(NetId, u32)>,
+    /// The next relevant list, when it changed.
+    merged: Vec<RelevantEntity>,
+}
+
 /// Whether the sorted candidates `next` (some in the band) leave the relevant list as it is:
 /// every one outside the band is in it, and everything in it is among them.
 fn same_relevance(next: &[(NetId, u32)], relevant: &[RelevantEntity]) -> bool {
@@ -949,9 +962,6 @@ pub struct ClientReplication {
     newest_ack: Option<u32>,
     /// What this client may see (`None`: everything).
     pub interest: Option<interest::InterestView>,
-    /// Scratch for the next relevant candidates, and the next relevant list.
-    candidates: Vec<(NetId, u32)>,
-    next_relevant: Vec<RelevantEntity>,
     /// The snapshot tick `relevant` was worked out for.
     newest_relevance: Option<u32>,
     /// The entity total this client was last told.
@@ -1063,7 +1073,12 @@ impl ClientReplication {
     /// Works out which entities are relevant to this client for `tick` (see
     /// [`crate::server::interest`]): those that left are despawned on it, those that came back
     /// will be sent whole.
-    fn update_relevance(&mut self, state: &ReplicationState, tick: u32) {
+    fn update_relevance(
+        &mut self,
+        state: &ReplicationState,
+        tick: u32,
+        scratch: &mut RelevanceScratch,
+    ) {
         self.settle_acks();
         self.relevance_for = Some(tick);
         self.wanted.clear();
@@ -1079,7 +1094,7 @@ impl ClientReplication {
             unreachable!("made relevant above");
         };
         let previous = self.newest_relevance;
-        let mut next = std::mem::take(&mut self.candidates);
+        let next = &mut scratch.candidates;
         next.clear();
         // (A client in every room skips the lookup.)
         let room = |dense: u32| {
@@ -1141,10 +1156,9 @@ impl ClientReplication {
         // twice (in and out of the band, by a `always` list) sorts in band last.
         // Mostly nothing came or left since the last snapshot: then the list stays as it is,
         // unwritten.
-        if !same_relevance(&next, relevant) {
-            self.merge_relevance(&next, tick);
+        if !same_relevance(next, relevant) {
+            self.merge_relevance(scratch, tick);
         }
-        self.candidates = next;
         self.newest_relevance = Some(tick);
         self.interest = Some(view);
         let EntityTable::Relevant(relevant) = &self.entities else {
@@ -1160,15 +1174,18 @@ impl ClientReplication {
 
     /// Merges the last relevant list into `next` (sorted candidates, some in the band): those
     /// staying keep their state, new ones start unknown, and those that left are despawned.
-    fn merge_relevance(&mut self, next: &[(NetId, u32)], tick: u32) {
+    fn merge_relevance(&mut self, scratch: &mut RelevanceScratch, tick: u32) {
         let EntityTable::Relevant(relevant) = &mut self.entities else {
             return;
         };
-        let mut merged = std::mem::take(&mut self.next_relevant);
+        let RelevanceScratch {
+            candidates: next,
+            merged,
+        } = scratch;
         merged.clear();
         let mut despawned = false;
         let mut old = relevant.iter().peekable();
-        for &(net_id, marked) in next {
+        for &(net_id, marked) in next.iter() {
             let dense = marked & !IN_BAND;
             let id = (net_id, dense);
             if merged.last().is_some_and(|last| relevant_key(last) == id) {
@@ -1196,7 +1213,8 @@ impl ClientReplication {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
-        self.next_relevant = std::mem::replace(relevant, merged);
+        // (The buffers change hands: both were just walked, so neither is cold.)
+        std::mem::swap(relevant, merged);
     }
 
     /// The newest snapshot tick this client acknowledged.
@@ -1322,7 +1340,7 @@ impl ClientReplication {
 
         let kinds = state.kinds.len();
         if self.relevance_for != Some(tick) {
-            self.update_relevance(state, tick);
+            self.update_relevance(state, tick, &mut RelevanceScratch::default());
         }
 
         // Usually everything fits: one pass writes entities in id order (cheap id steps) from
