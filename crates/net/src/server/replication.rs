@@ -39,7 +39,7 @@ use crate::snapshot::{EntityHeader, KindSet, write_end, write_header, write_id_s
 use crate::tick::SimulationTick;
 
 /// Most snapshot payload bytes sent to one client per tick. When more is pending, entities that
-/// were left out longest go first (their priority grows each snapshot they miss).
+/// were left out longest go first (their priority grows with each snapshot in a row they miss).
 pub const SNAPSHOT_BUDGET_BYTES: usize = 8 * 1024;
 
 /// Baselines older than this many ticks are not used: such entities are sent absolute. It is
@@ -313,7 +313,7 @@ impl SnapshotCache {
         self.prepare_on(state, tick, None);
     }
 
-    /// [`Self::prepare`], on the threads of `pool` when given and worth it (the same entries
+    /// [`Self::prepare`], on the threads of `pool` when given and worth it (the same encodings
     /// either way).
     pub fn prepare_on(
         &mut self,
@@ -363,7 +363,7 @@ impl SnapshotCache {
             }
             _ => {
                 let mut encoded = Encoded {
-                    dense: Vec::new(),
+                    dense: std::mem::take(&mut self.cached),
                     entries: std::mem::take(&mut self.entries),
                     headers: std::mem::take(&mut self.headers),
                     arena: std::mem::take(&mut self.arena),
@@ -382,7 +382,7 @@ impl SnapshotCache {
         }
     }
 
-    /// Appends a part encoded on another thread.
+    /// Appends a part encoded by one of the threads.
     fn take(&mut self, encoded: &Encoded) {
         let offset = self.arena.len() as u32;
         let first_header = self.headers.len() as u32;
@@ -582,7 +582,8 @@ pub fn materialize_relevant<'a>(
     state.prune_dirty_list();
 }
 
-/// Encodings made by one thread: for each entity of `dense`, its entry, bits in `arena`.
+/// Encodings made by one thread: for each entity of `dense`, its entry, its header in `headers`
+/// (each once, mostly), bits in `arena`.
 #[derive(Debug, Default)]
 struct Encoded {
     dense: Vec<u32>,
@@ -1172,8 +1173,9 @@ impl ClientReplication {
         );
     }
 
-    /// Merges the last relevant list into `next` (sorted candidates, some in the band): those
-    /// staying keep their state, new ones start unknown, and those that left are despawned.
+    /// Merges the last relevant list with the sorted candidates (some in the band) of
+    /// `scratch`: those staying keep their state, new ones start unknown, and those that left
+    /// are despawned.
     fn merge_relevance(&mut self, scratch: &mut RelevanceScratch, tick: u32) {
         let EntityTable::Relevant(relevant) = &mut self.entities else {
             return;
@@ -1213,8 +1215,9 @@ impl ClientReplication {
             self.pending_despawns
                 .sort_unstable_by_key(|&(net_id, _)| net_id);
         }
-        // (The buffers change hands: both were just walked, so neither is cold.)
-        std::mem::swap(relevant, merged);
+        // Copied, not swapped: each client keeps a buffer the size of what it sees.
+        relevant.clear();
+        relevant.extend_from_slice(merged);
     }
 
     /// The newest snapshot tick this client acknowledged.
@@ -1315,11 +1318,8 @@ impl ClientReplication {
         tick: u32,
         scratch: &mut BitWriter,
     ) -> Vec<u8> {
-        debug_assert_eq!(
-            cache.filled_for,
-            Some(tick),
-            "the cache is prepared for this tick"
-        );
+        // (Always prepared by the callers; without it, every entity is encoded on its own.)
+        let prepared = cache.filled_for == Some(tick);
         self.settle_acks();
         self.first_sent.get_or_insert(tick);
         self.newest_sent = Some(tick);
@@ -1374,7 +1374,7 @@ impl ClientReplication {
             let encoded = match baseline {
                 // The usual case, a client that has the previous tick: what changed since is in
                 // this tick's encodings, and an entity without one is as the client has it.
-                Some(baseline) if baseline.checked_add(1) == Some(tick) => {
+                Some(baseline) if prepared && baseline.checked_add(1) == Some(tick) => {
                     match cache.this_tick(dense, tick) {
                         Some(encoded) => encoded,
                         None => continue,
@@ -1798,6 +1798,11 @@ impl ReplicationState {
     fn add_record(&mut self, entity: Entity) -> u32 {
         let net_id = NetId(self.next_net_id);
         self.next_net_id = self.next_net_id.wrapping_add(1);
+        // (Relevance marks candidates in the top bit of their dense index.)
+        debug_assert!(
+            self.dense_len < IN_BAND,
+            "fewer than 2^31 replicated entities"
+        );
         let dense = self.free_dense.pop().unwrap_or_else(|| {
             self.dense_len += 1;
             self.dense_len - 1
