@@ -18,7 +18,7 @@ use bevy::tasks::{TaskPool, TaskPoolBuilder};
 use skirmish_net::server::interest::{AppInterestExt, InterestSettings, InterestView};
 use skirmish_net::server::replication::{
     ClientReplication, ReplicationState, SnapshotCache, build_payloads, collect_into,
-    materialize_relevant, resolve_relevance,
+    resolve_relevance,
 };
 
 /// Half the side of the benchmark arena.
@@ -274,11 +274,10 @@ impl Harness {
             }
         }
         let mut clients: Vec<&mut ClientReplication> = self.clients.iter_mut().collect();
-        resolve_relevance(&mut clients, &self.state, tick, self.pool.as_ref());
-        materialize_relevant(
+        resolve_relevance(
+            &mut clients,
             &mut self.state,
             world,
-            clients.iter().map(|client| &**client),
             tick,
             self.pool.as_ref(),
         );

@@ -493,9 +493,28 @@ pub fn build_payloads(
 }
 
 /// Works out which entities are relevant to each client for `tick` (see
-/// [`crate::server::interest`]), on the threads of `pool` when given. With spatial interest, run
-/// it and then [`materialize_relevant`] between [`collect_into`] and [`build_payloads`].
+/// [`crate::server::interest`]), then records the changes of those some client now sees
+/// (changes nobody can see wait until somebody can), on the threads of `pool` when given. Runs
+/// between [`collect_into`] and [`build_payloads`].
 pub fn resolve_relevance(
+    clients: &mut [&mut ClientReplication],
+    state: &mut ReplicationState,
+    world: &World,
+    tick: u32,
+    pool: Option<&bevy::tasks::TaskPool>,
+) {
+    relevance_of_each(clients, state, tick, pool);
+    materialize_relevant(
+        state,
+        world,
+        clients.iter().map(|client| &**client),
+        tick,
+        pool,
+    );
+}
+
+/// Each client's relevant entities for `tick`.
+fn relevance_of_each(
     clients: &mut [&mut ClientReplication],
     state: &ReplicationState,
     tick: u32,
@@ -533,9 +552,8 @@ pub fn resolve_relevance(
 }
 
 /// With spatial interest: records, as of `tick`, the changes of the entities some client in
-/// `clients` is now relevant to (all of them for a client without interest). Changes nobody can
-/// see wait until somebody can.
-pub fn materialize_relevant<'a>(
+/// `clients` is now relevant to (all of them for a client without interest).
+fn materialize_relevant<'a>(
     state: &mut ReplicationState,
     world: &World,
     clients: impl IntoIterator<Item = &'a ClientReplication>,
@@ -750,6 +768,14 @@ impl ClientEntity {
             ..Self::UNKNOWN
         }
     }
+
+    /// The acknowledged tick a delta can start from (`None`: sent whole).
+    fn acked(&self) -> Option<u32> {
+        match self.baseline {
+            NOT_SENT | UNACKED => None,
+            baseline => Some(baseline),
+        }
+    }
 }
 
 /// A relevant entity: its dense index and the client's view of it.
@@ -811,9 +837,12 @@ impl Default for EntityTable {
 }
 
 impl EntityTable {
+    /// The entry of entity `dense` with id `net_id`, if the table holds it.
     fn get(&self, dense: u32, net_id: NetId) -> Option<&ClientEntity> {
         match self {
-            Self::Dense(entities) => entities.get(dense as usize),
+            Self::Dense(entities) => entities
+                .get(dense as usize)
+                .filter(|entity| entity.net_id == net_id),
             Self::Relevant(relevant) => relevant
                 .binary_search_by_key(&(net_id, dense), relevant_key)
                 .ok()
@@ -821,9 +850,12 @@ impl EntityTable {
         }
     }
 
+    /// [`Self::get`], to change.
     fn get_mut(&mut self, dense: u32, net_id: NetId) -> Option<&mut ClientEntity> {
         match self {
-            Self::Dense(entities) => entities.get_mut(dense as usize),
+            Self::Dense(entities) => entities
+                .get_mut(dense as usize)
+                .filter(|entity| entity.net_id == net_id),
             Self::Relevant(relevant) => relevant
                 .binary_search_by_key(&(net_id, dense), relevant_key)
                 .ok()
@@ -860,11 +892,9 @@ impl EntityTable {
     /// Calls `f` with the entry of each entity of `listed` (in id order) that the table holds.
     fn each_of(&mut self, listed: &[(u32, NetId)], mut f: impl FnMut(&mut ClientEntity)) {
         match self {
-            Self::Dense(entities) => {
+            Self::Dense(_) => {
                 for &(dense, net_id) in listed {
-                    if let Some(entity) = entities.get_mut(dense as usize)
-                        && entity.net_id == net_id
-                    {
+                    if let Some(entity) = self.get_mut(dense, net_id) {
                         f(entity);
                     }
                 }
@@ -1252,15 +1282,10 @@ impl ClientReplication {
                 let priority = waited
                     .next_if(|(id, _)| *id == (net_id, dense))
                     .map_or(0, |(_, waited)| *waited);
-                let entity = self
+                let baseline = self
                     .entities
                     .get(dense, net_id)
-                    .copied()
-                    .unwrap_or(ClientEntity::UNKNOWN);
-                let baseline = match entity.baseline {
-                    NOT_SENT | UNACKED => None,
-                    baseline => Some(baseline),
-                };
+                    .and_then(ClientEntity::acked);
                 let Some((_, bits)) = cache.encode(state, dense, baseline, tick, scratch) else {
                     return (0, 0, dense, net_id);
                 };
@@ -1326,7 +1351,6 @@ impl ClientReplication {
         let already_pending = self.pending_despawns.len();
         for &(net_id, dense) in &state.despawned {
             if let Some(entity) = self.entities.get_mut(dense, net_id)
-                && entity.net_id == net_id
                 && entity.baseline != NOT_SENT
             {
                 entity.baseline = NOT_SENT;
@@ -1360,16 +1384,12 @@ impl ClientReplication {
             let (net_id, dense, baseline) = match &mut self.entities {
                 EntityTable::Dense(_) => {
                     let (net_id, dense) = state.in_order[index];
-                    (net_id, dense, self.entities.slot(dense, net_id).baseline)
+                    (net_id, dense, self.entities.slot(dense, net_id).acked())
                 }
                 EntityTable::Relevant(relevant) => {
                     let (dense, entity) = relevant[index];
-                    (entity.net_id, dense, entity.baseline)
+                    (entity.net_id, dense, entity.acked())
                 }
-            };
-            let baseline = match baseline {
-                NOT_SENT | UNACKED => None,
-                baseline => Some(baseline),
             };
             let encoded = match baseline {
                 // The usual case, a client that has the previous tick: what changed since is in
@@ -1415,10 +1435,10 @@ impl ClientReplication {
             previous_id = u32::MAX;
             previous_header = None;
             for &(dense, net_id) in &carried {
-                let baseline = match self.entities.slot(dense, net_id).baseline {
-                    NOT_SENT | UNACKED => None,
-                    baseline => Some(baseline),
-                };
+                let baseline = self
+                    .entities
+                    .get(dense, net_id)
+                    .and_then(ClientEntity::acked);
                 let Some((Some(header), bits)) =
                     cache.encode(state, dense, baseline, tick, scratch)
                 else {
@@ -1593,7 +1613,7 @@ fn collect_changes(world: &mut World) {
 /// Spawns, despawns, removals, rooms and places are taken in at once. The new values of changed
 /// components are recorded at once too, unless spatial interest is registered: then an entity
 /// only marks what changed, and its values are recorded when a client it is relevant to needs
-/// them ([`resolve_relevance`], [`materialize_relevant`]). A large world then costs per tick what
+/// them ([`resolve_relevance`]). A large world then costs per tick what
 /// its clients see, not what moves in it.
 pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) {
     let removals = std::mem::take(&mut world.get_resource_or_init::<ReplicationRemovals>().0);
@@ -1658,6 +1678,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
         spawned.push(entity);
     });
     state.spawn_scan = spawn_scan;
+    let mut archetypes = std::mem::take(&mut state.archetypes);
     for &entity in &spawned {
         if state.dense_of(entity).is_some() {
             continue;
@@ -1666,8 +1687,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             continue;
         };
         let dense = state.add_record(entity);
-        let present = state
-            .archetypes
+        let present = archetypes
             .entry(entity_ref.archetype().id())
             .or_insert_with(|| {
                 registry
@@ -1675,9 +1695,8 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
                     .filter(|(_, rule)| entity_ref.contains_id(rule.component_id))
                     .map(|(kind, _)| kind)
                     .collect()
-            })
-            .clone();
-        for kind in present {
+            });
+        for &kind in present.iter() {
             state.mark_dirty(dense, kind);
         }
         if let Some(rooms) = entity_ref.get::<interest::Rooms>() {
@@ -1689,6 +1708,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             state.moved.push((dense, record.net_id, location));
         }
     }
+    state.archetypes = archetypes;
 
     // Changed components, kind by kind: each a walk down its change ticks. Without spatial
     // interest, quantized values are recorded on the way.
@@ -2014,15 +2034,14 @@ impl RecordsMut<'_> {
             return; // Not in this part, or gone.
         };
         let dirty = std::mem::take(dirty);
-        let entity_ref = if dirty.is_empty() {
-            None
-        } else {
-            world.get_entity(self.entity_of[at]).ok()
+        // (Nothing marked, or no longer in the world: the record and its tick stand.)
+        if dirty.is_empty() {
+            return;
+        }
+        let Ok(entity_ref) = world.get_entity(self.entity_of[at]) else {
+            return;
         };
-        for kind in entity_ref.iter().flat_map(|_| dirty.iter()) {
-            let Some(entity_ref) = entity_ref else {
-                break;
-            };
+        for kind in dirty.iter() {
             let Some(rule) = registry.get(kind) else {
                 continue;
             };
@@ -2127,6 +2146,7 @@ fn resolve_interest(world: &mut World) {
     let tick = world.resource::<SimulationTick>().0;
     let pool = world.resource::<ParallelSnapshots>().pool();
     world.resource_scope(|world, mut state: Mut<ReplicationState>| {
+        // (`resolve_relevance` in two steps: the clients are in the world the second one reads.)
         let mut clients = world.query_filtered::<&mut ClientReplication, With<ConnectedClient>>();
         {
             let mut replications: Vec<Mut<ClientReplication>> = clients.iter_mut(world).collect();
@@ -2134,7 +2154,7 @@ fn resolve_interest(world: &mut World) {
                 .iter_mut()
                 .map(|replication| &mut **replication)
                 .collect();
-            resolve_relevance(&mut refs, &state, tick, pool);
+            relevance_of_each(&mut refs, &state, tick, pool);
         }
         let mut read = world.query_filtered::<&ClientReplication, With<ConnectedClient>>();
         materialize_relevant(&mut state, world, read.iter(world), tick, pool);
@@ -2341,8 +2361,6 @@ mod tests {
         }
     }
 
-    /// A server world and a decoding client for interest tests: `(server app, state, client
-    /// app)`, the state taken out of the app (spatial interest registered on `Place`).
     /// A server app with the test registry and spatial interest over `Place`, and the
     /// replication state taken out of it (the tests drive it by hand).
     fn interest_server(radius: f32, hysteresis: f32) -> (App, ReplicationState) {
@@ -2363,6 +2381,8 @@ mod tests {
         (server, state)
     }
 
+    /// A server world and a decoding client for interest tests: `(server app, state, client
+    /// app)`, the state taken out of the app (spatial interest registered on `Place`).
     fn interest_setup() -> (App, ReplicationState, App) {
         use crate::client::ClientSession;
         use crate::client::snapshot::{ReplicaHistory, ServerEntityMap};
@@ -2378,6 +2398,27 @@ mod tests {
             client
         };
         (server, state, client())
+    }
+
+    /// The interest view of these tests around `center`: radius 100, band 20, every room.
+    fn test_view(center: Vec2) -> crate::server::interest::InterestView {
+        crate::server::interest::InterestView {
+            center: Some(center),
+            radius: 100.0,
+            hysteresis: 20.0,
+            rooms: u64::MAX,
+            ..default()
+        }
+    }
+
+    /// The client's entity for the server's `entity`, if the client has it.
+    fn on_client(client: &App, state: &ReplicationState, entity: Entity) -> Option<Entity> {
+        use crate::client::snapshot::ServerEntityMap;
+
+        client
+            .world()
+            .resource::<ServerEntityMap>()
+            .get(state.net_id(entity).expect("replicated"))
     }
 
     /// One tick: collect, then build each client's snapshot (acknowledging the previous one)
@@ -2405,8 +2446,7 @@ mod tests {
             .iter_mut()
             .map(|(replication, _)| &mut **replication)
             .collect();
-        resolve_relevance(&mut refs, state, tick, None);
-        materialize_relevant(state, world, clients.iter().map(|(r, _)| &**r), tick, None);
+        resolve_relevance(&mut refs, state, world, tick, None);
         // What the test changes next is newer than this collection.
         world.increment_change_tick();
         for (replication, client) in clients.iter_mut() {
@@ -2436,9 +2476,6 @@ mod tests {
     }
 
     fn border_crossing(lag: u32) {
-        use crate::client::snapshot::ServerEntityMap;
-        use crate::server::interest::InterestView;
-
         let (mut server, mut state, mut client) = interest_setup();
         let mover = server
             .world_mut()
@@ -2446,13 +2483,7 @@ mod tests {
             .id();
         let mut cache = SnapshotCache::default();
         let mut replication = ClientReplication {
-            interest: Some(InterestView {
-                center: Some(Vec2::ZERO),
-                radius: 100.0,
-                hysteresis: 20.0,
-                rooms: u64::MAX,
-                ..default()
-            }),
+            interest: Some(test_view(Vec2::ZERO)),
             ..default()
         };
         // Out to 115 (inside the band), back to 95, out to 118, out past the band to 140,
@@ -2479,8 +2510,7 @@ mod tests {
                 tick,
                 lag,
             );
-            let net_id = state.net_id(mover).unwrap();
-            let local = client.world().resource::<ServerEntityMap>().get(net_id);
+            let local = on_client(&client, &state, mover);
             let present = local.is_some();
             if x <= 100.0 {
                 assert!(present, "tick {tick}: inside the radius at {x}");
@@ -2508,9 +2538,6 @@ mod tests {
     /// the first client that comes near with its current state.
     #[test]
     fn changes_nobody_sees_wait_and_arrive_current() {
-        use crate::client::snapshot::ServerEntityMap;
-        use crate::server::interest::InterestView;
-
         let (mut server, mut state, mut client) = interest_setup();
         let near = server
             .world_mut()
@@ -2521,15 +2548,8 @@ mod tests {
             .spawn((Replicated, Place(Vec2::new(1000.0, 0.0)), Heading(0.0)))
             .id();
         let mut cache = SnapshotCache::default();
-        let view = |center: Vec2| InterestView {
-            center: Some(center),
-            radius: 100.0,
-            hysteresis: 20.0,
-            rooms: u64::MAX,
-            ..default()
-        };
         let mut replication = ClientReplication {
-            interest: Some(view(Vec2::ZERO)),
+            interest: Some(test_view(Vec2::ZERO)),
             ..default()
         };
         let step = |server: &mut App, tick: u32| {
@@ -2556,12 +2576,11 @@ mod tests {
                 "tick {tick}: only the far one waits"
             );
         }
-        let map = client.world().resource::<ServerEntityMap>();
-        assert!(map.get(state.net_id(far).unwrap()).is_none());
-        assert!(map.get(state.net_id(near).unwrap()).is_some());
+        assert!(on_client(&client, &state, far).is_none());
+        assert!(on_client(&client, &state, near).is_some());
 
         // The client goes where the far one is: it arrives as it is now.
-        replication.interest = Some(view(Vec2::new(1000.0, 0.0)));
+        replication.interest = Some(test_view(Vec2::new(1000.0, 0.0)));
         step(&mut server, 31);
         interest_tick(
             &mut server,
@@ -2571,11 +2590,7 @@ mod tests {
             31,
             1,
         );
-        let local = client
-            .world()
-            .resource::<ServerEntityMap>()
-            .get(state.net_id(far).unwrap())
-            .expect("the far one arrived");
+        let local = on_client(&client, &state, far).expect("the far one arrived");
         let (seen_place, seen_heading) = (
             client.world().get::<Place>(local).unwrap(),
             client.world().get::<Heading>(local).unwrap(),
@@ -2593,9 +2608,6 @@ mod tests {
     /// loses what it no longer sees.
     #[test]
     fn what_a_client_no_longer_sees_when_interest_begins_is_despawned_on_it() {
-        use crate::client::snapshot::ServerEntityMap;
-        use crate::server::interest::InterestView;
-
         let (mut server, mut state, mut client) = interest_setup();
         let near = server
             .world_mut()
@@ -2608,12 +2620,7 @@ mod tests {
         let mut cache = SnapshotCache::default();
         let mut replication = ClientReplication::default();
         let present = |client: &App, state: &ReplicationState, entity| {
-            let net_id = state.net_id(entity).unwrap();
-            client
-                .world()
-                .resource::<ServerEntityMap>()
-                .get(net_id)
-                .is_some()
+            on_client(client, state, entity).is_some()
         };
         for tick in 1..3 {
             interest_tick(
@@ -2626,13 +2633,7 @@ mod tests {
             );
         }
         assert!(present(&client, &state, near) && present(&client, &state, far));
-        replication.interest = Some(InterestView {
-            center: Some(Vec2::ZERO),
-            radius: 100.0,
-            hysteresis: 20.0,
-            rooms: u64::MAX,
-            ..default()
-        });
+        replication.interest = Some(test_view(Vec2::ZERO));
         for tick in 3..8 {
             interest_tick(
                 &mut server,
@@ -2652,7 +2653,6 @@ mod tests {
 
     #[test]
     fn a_room_scoped_entity_never_reaches_a_client_outside_the_room() {
-        use crate::client::snapshot::ServerEntityMap;
         use crate::server::interest::{InterestView, Rooms};
 
         let (mut server, mut state, mut inside) = interest_setup();
@@ -2666,11 +2666,8 @@ mod tests {
             .spawn((Replicated, Place(Vec2::X), Heading(1.0)))
             .id();
         let view = |rooms| InterestView {
-            center: Some(Vec2::ZERO),
-            radius: 100.0,
-            hysteresis: 20.0,
             rooms,
-            ..default()
+            ..test_view(Vec2::ZERO)
         };
         let mut member = ClientReplication {
             interest: Some(view(0b01)),
@@ -2692,32 +2689,13 @@ mod tests {
                 1,
             );
             // The stranger's bytes, decoded: never the secret entity.
-            let secret_id = state.net_id(secret).unwrap();
             assert!(
-                outside
-                    .world()
-                    .resource::<ServerEntityMap>()
-                    .get(secret_id)
-                    .is_none(),
+                on_client(&outside, &state, secret).is_none(),
                 "tick {tick}: the secret reached the stranger"
             );
         }
-        let public_id = state.net_id(public).unwrap();
-        let secret_id = state.net_id(secret).unwrap();
-        assert!(
-            outside
-                .world()
-                .resource::<ServerEntityMap>()
-                .get(public_id)
-                .is_some()
-        );
-        assert!(
-            inside
-                .world()
-                .resource::<ServerEntityMap>()
-                .get(secret_id)
-                .is_some()
-        );
+        assert!(on_client(&outside, &state, public).is_some());
+        assert!(on_client(&inside, &state, secret).is_some());
     }
 
     #[test]
@@ -2842,9 +2820,8 @@ mod tests {
                         client.acknowledge(tick - 1);
                     }
                 }
-                resolve_relevance(&mut refs, state, tick, pool);
                 let todo = state.dirty_list.len();
-                materialize_relevant(state, world, refs.iter().map(|c| &**c), tick, pool);
+                resolve_relevance(&mut refs, state, world, tick, pool);
                 recorded_in_parallel |= pool.is_some() && todo >= PARALLEL_RECORDS;
                 payloads.push(build_payloads(
                     &mut refs,
@@ -2901,14 +2878,7 @@ mod tests {
                 world.increment_change_tick();
                 collect_into(&mut state, world, tick);
                 let mut refs = vec![&mut client];
-                resolve_relevance(&mut refs, &state, tick, Some(&many));
-                materialize_relevant(
-                    &mut state,
-                    world,
-                    refs.iter().map(|c| &**c),
-                    tick,
-                    Some(&many),
-                );
+                resolve_relevance(&mut refs, &mut state, world, tick, Some(&many));
                 assert_eq!(state.pending_changes(), 0, "{count} changes, tick {tick}");
                 build_payloads(&mut refs, &state, &mut cache, tick, Some(&many));
             }
