@@ -3,6 +3,7 @@
 //! whatever each client sees of the arena.
 
 use bevy::prelude::*;
+use skirmish_net::replication::MAX_COMPONENT_BYTES;
 use skirmish_net::server::ServerSystems;
 use skirmish_shared::game::ROSTER_MAX;
 use skirmish_shared::prelude::*;
@@ -55,7 +56,8 @@ fn publish_roster(
     }
 }
 
-/// The roster of `players`: best first, at most [`ROSTER_MAX`] of them.
+/// The roster of `players`: best first, at most [`ROSTER_MAX`] of them, and only as many as fit
+/// one replicated component (a name may take up to 288 bytes with its combining marks).
 fn roster_of<'a>(players: impl Iterator<Item = PlayerRow<'a>>) -> Roster {
     let mut entries: Vec<RosterEntry> = players
         .map(|(player, name, score, ping)| RosterEntry {
@@ -73,13 +75,23 @@ fn roster_of<'a>(players: impl Iterator<Item = PlayerRow<'a>>) -> Roster {
             entry.client_id,
         )
     });
-    entries.truncate(ROSTER_MAX);
+    // (The count and the list's length take at most 6 bytes.)
+    let mut bytes = 6;
+    let fitting = entries
+        .iter()
+        .take(ROSTER_MAX)
+        .take_while(|entry| {
+            bytes += skirmish_shared::protocol::encode(entry).len();
+            bytes <= MAX_COMPONENT_BYTES
+        })
+        .count();
+    entries.truncate(fitting);
     Roster { players, entries }
 }
 
 #[cfg(test)]
 mod tests {
-    use skirmish_net::replication::MAX_COMPONENT_BYTES;
+    use skirmish_net::server::names::sanitize_name;
 
     use super::*;
 
@@ -140,16 +152,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_full_server_still_fits_one_component() {
-        let name = "\u{1F600}".repeat(24); // 24 characters of 4 bytes: the longest name.
+    /// 256 players named `name` (the most a score and a ping can take).
+    fn full_server(name: &str) -> Roster {
         let rows: Vec<(Player, PlayerName, Score, Ping)> = (0..256)
             .map(|id| {
                 (
                     Player {
                         client_id: u64::MAX - id,
                     },
-                    PlayerName(name.clone()),
+                    PlayerName(name.to_owned()),
                     Score {
                         kills: u16::MAX,
                         deaths: u16::MAX,
@@ -158,12 +169,32 @@ mod tests {
                 )
             })
             .collect();
-        let roster = roster_of(
+        roster_of(
             rows.iter()
                 .map(|(player, name, score, ping)| (player, Some(name), score, Some(ping))),
-        );
+        )
+    }
+
+    #[test]
+    fn a_full_server_still_fits_one_component() {
+        // 24 characters of 4 bytes: every one of the top players is listed.
+        let roster = full_server(&"\u{1F600}".repeat(24));
         assert_eq!((roster.players, roster.entries.len()), (256, ROSTER_MAX));
         let bytes = skirmish_shared::protocol::encode(&roster).len();
         assert!(bytes <= MAX_COMPONENT_BYTES, "{bytes} bytes");
+
+        // The longest name the server accepts (two 4-byte marks on each 4-byte character):
+        // fewer are listed, and the roster still fits.
+        let longest = sanitize_name(&"\u{1F600}\u{1E000}\u{1E001}".repeat(24));
+        assert_eq!(longest.len(), 288, "the longest name");
+        let roster = full_server(&longest);
+        let bytes = skirmish_shared::protocol::encode(&roster).len();
+        assert!(bytes <= MAX_COMPONENT_BYTES, "{bytes} bytes");
+        assert!(
+            (10..ROSTER_MAX).contains(&roster.entries.len()),
+            "{} listed",
+            roster.entries.len()
+        );
+        assert_eq!(roster.players, 256);
     }
 }

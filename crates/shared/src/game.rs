@@ -73,8 +73,8 @@ pub struct PlayerSlot(pub u8);
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping(pub u16);
 
-/// Most players a [`Roster`] lists (the top scorers when there are more): with names of at most
-/// 24 characters it stays below the 4 KiB a replicated component may take.
+/// Most players a [`Roster`] lists (the top scorers when there are more; fewer when their names
+/// would not fit the 4 KiB a replicated component may take).
 pub const ROSTER_MAX: usize = 32;
 
 /// Everyone in the match, for the scoreboard, the player count and the kill feed's names: one
