@@ -86,9 +86,10 @@ struct BenchArgs {
     /// Feel: seconds of play per condition and lag-compensation setting.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=600))]
     seconds: u32,
-    /// Ticks measured per scenario.
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    ticks: u32,
+    /// Ticks measured per scenario [default: 120 for one scenario; the grid's own, 120 per
+    /// reference row and 200 per large-world row].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    ticks: Option<u32>,
     /// Run one scenario with this many clients instead of the grid (with --entities, --moving).
     #[arg(long, requires = "entities", value_parser = clap::value_parser!(u32).range(1..=1024))]
     clients: Option<u32>,
@@ -339,7 +340,7 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             clients: clients as usize,
             entities: entities as usize,
             moving_fraction: args.moving,
-            ticks: 0,
+            ticks: 120,
             threads: args.threads as usize,
             world: args.world.map(|side| {
                 (
@@ -353,7 +354,9 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
     let rows: Vec<bench::BenchRow> = grid
         .into_iter()
         .map(|mut scenario| {
-            scenario.ticks = args.ticks as usize;
+            if let Some(ticks) = args.ticks {
+                scenario.ticks = ticks as usize;
+            }
             bench::run(scenario)
         })
         .collect();
