@@ -232,7 +232,12 @@ fn far_players_are_not_sent_but_every_roster_lists_them() {
     for (id, slot) in [(id_a, 0), (id_b, 8)] {
         let player = skirmish_server::player_of(server.app.world(), id).expect("plays");
         let at = skirmish_server::combat::spawn_point(&settings.arena, slot, 0);
-        server.app.world_mut().get_mut::<Position>(player).unwrap().0 = at;
+        server
+            .app
+            .world_mut()
+            .get_mut::<Position>(player)
+            .unwrap()
+            .0 = at;
     }
     run_for(
         &mut server,
