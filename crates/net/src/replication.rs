@@ -209,6 +209,8 @@ pub enum Encoding {
         quantize: fn(&EntityRef) -> Option<Quantized>,
         /// Inserts the component from a quantized value.
         write: fn(&mut EntityWorldMut, Quantized),
+        /// The server's change scan returning each changed value quantized.
+        changed_values: QuantizedScan,
         /// The component holding this one's change per second, in the same units (a velocity
         /// for a position): deltas are then coded against the baseline moved on by it. See
         /// [`AppReplicateExt::replicate_quantized_with_rate`].
@@ -230,8 +232,6 @@ pub struct ReplicationRule {
     /// The server's change scan: appends the replicated entities whose component changed after
     /// the given tick (all of them for `None`).
     pub changed: fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<Entity>),
-    /// For quantized components, the same scan returning each changed value quantized.
-    pub changed_quantized: Option<QuantizedScan>,
 }
 
 /// A change scan returning `(entity, quantized value)`.
@@ -405,7 +405,6 @@ impl AppReplicateExt for App {
                 serialize: serialize_component::<C>,
                 write: write_component::<C>,
             },
-            None,
         );
         self
     }
@@ -424,9 +423,9 @@ impl AppReplicateExt for App {
                 wrap: C::WRAP,
                 quantize: quantize_component::<C>,
                 write: write_quantized::<C>,
+                changed_values: changed_quantized::<C>,
                 rate: None,
             },
-            Some(changed_quantized::<C>),
         );
         self
     }
@@ -472,11 +471,7 @@ impl ReplicationRegistry {
     }
 }
 
-fn register<C: Component>(
-    app: &mut App,
-    encoding: Encoding,
-    changed_quantized: Option<QuantizedScan>,
-) {
+fn register<C: Component>(app: &mut App, encoding: Encoding) {
     let component_id = app.world_mut().register_component::<C>();
     let mut registry = app
         .world_mut()
@@ -502,7 +497,6 @@ fn register<C: Component>(
         encoding,
         remove: remove_component::<C>,
         changed: changed_entities::<C>,
-        changed_quantized,
     });
     app.add_observer(queue_removal_of::<C>(component_id));
 }

@@ -1716,9 +1716,9 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
     let mut values = std::mem::take(&mut state.scratch_values);
     let horizon = state.history_horizon.unwrap_or(0);
     for (kind, rule) in registry.iter() {
-        if let (false, Some(scan)) = (lazy, rule.changed_quantized) {
+        if let (false, Encoding::Quantized { changed_values, .. }) = (lazy, rule.encoding) {
             values.clear();
-            scan(
+            changed_values(
                 world,
                 &mut state.scans[usize::from(kind)],
                 last_run,
