@@ -22,14 +22,7 @@ fn publish_arena(
     arena: Res<Arena>,
     mut published: Query<&mut ServerArena>,
 ) {
-    let mut found = false;
-    for mut server_arena in &mut published {
-        server_arena.set_if_neq(ServerArena(*arena));
-        found = true;
-    }
-    if !found {
-        commands.spawn((Name::new("Arena"), Replicated, ServerArena(*arena)));
-    }
+    crate::singleton::publish(&mut commands, &mut published, "Arena", ServerArena(*arena));
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod players;
 pub mod roster;
 pub mod shutdown;
+mod singleton;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;

@@ -41,19 +41,11 @@ fn publish_roster(
     mut published: Query<&mut Roster>,
 ) {
     let departed = left.read().count() > 0;
-    let mut existing = published.iter_mut().next();
-    if existing.is_some() && changed.is_empty() && !departed {
+    if !published.is_empty() && changed.is_empty() && !departed {
         return;
     }
     let roster = roster_of(players.iter());
-    match existing.as_mut() {
-        Some(current) => {
-            current.set_if_neq(roster);
-        }
-        None => {
-            commands.spawn((Name::new("Roster"), Replicated, roster));
-        }
-    }
+    crate::singleton::publish(&mut commands, &mut published, "Roster", roster);
 }
 
 /// The roster of `players`: best first, at most [`ROSTER_MAX`] of them, and only as many as fit

@@ -7,7 +7,7 @@
 //! server's arena.
 
 use bevy::math::{Rect, Vec2};
-use bevy::prelude::{Component, Deref, Resource};
+use bevy::prelude::{Component, Resource};
 use serde::{Deserialize, Serialize};
 
 /// The side of one tile, in world units.
@@ -61,7 +61,7 @@ pub struct Arena {
 /// The arena the server runs, on the one replicated entity (named "Arena", without a place, so
 /// every client gets it) that tells clients which [`Arena`] to predict and draw. A component of
 /// its own because in Bevy a resource type cannot also be a component of another entity.
-#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Deref)]
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerArena(pub Arena);
 
 impl Default for Arena {
