@@ -89,8 +89,7 @@ fn fly_locally(
         let velocity = flight.velocity;
         flight.position += velocity * dt;
         let ended = tick.is_some_and(|tick| tick >= flight.expires)
-            || !arena.contains(flight.position)
-            || arena.circle_hits_wall(flight.position, PROJECTILE_RADIUS);
+            || arena.stops(flight.position, PROJECTILE_RADIUS);
         if ended {
             if local {
                 commands.entity(entity).try_despawn();

@@ -158,10 +158,7 @@ fn move_projectiles(
     let dt = time.delta_secs();
     for (entity, mut position, velocity, expires) in &mut projectiles {
         position.0 += velocity.0 * dt;
-        if tick.0 >= expires.0
-            || !arena.contains(position.0)
-            || arena.circle_hits_wall(position.0, PROJECTILE_RADIUS)
-        {
+        if tick.0 >= expires.0 || arena.stops(position.0, PROJECTILE_RADIUS) {
             commands.entity(entity).try_despawn();
         }
     }

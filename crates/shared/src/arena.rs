@@ -146,6 +146,11 @@ impl Arena {
         })
     }
 
+    /// Whether a flying circle (a projectile) ends here: outside the arena or against a wall.
+    pub fn stops(&self, center: Vec2, radius: f32) -> bool {
+        !self.contains(center) || self.circle_hits_wall(center, radius)
+    }
+
     /// Moves a circle from `from` by `step`, sliding along walls: each axis moves only if it does
     /// not end inside a wall, and the result stays inside the arena.
     pub fn slide(&self, from: Vec2, step: Vec2, radius: f32) -> Vec2 {
