@@ -64,7 +64,7 @@ struct BotsArgs {
     /// Server address, for example 127.0.0.1:5000.
     #[arg(long)]
     connect: SocketAddr,
-    /// How long to play, in seconds.
+    /// How long to play once every bot has joined (or given up), in seconds.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     duration: u64,
     /// The secure server's private key: each bot mints its own connect token with it (client ids
@@ -218,7 +218,8 @@ fn main() -> ExitCode {
 }
 
 /// Runs `args.count` headless clients (the client's networking part plus `BotPlugin`) in this
-/// thread at 60 Hz for `args.duration` seconds, then reports. Exits 1 if any bot failed to
+/// thread at 60 Hz until each has joined or given up, then `args.duration` seconds more, then
+/// reports. Exits 1 if any bot failed to
 /// connect or lost its connection.
 fn run_bots(args: &BotsArgs) -> ExitCode {
     use std::time::{Duration, Instant};
@@ -271,13 +272,27 @@ fn run_bots(args: &BotsArgs) -> ExitCode {
         bots.push(app);
     }
     let frame = Duration::from_secs_f64(1.0 / 60.0);
-    let end = Instant::now() + Duration::from_secs(args.duration);
-    while Instant::now() < end {
+    let run_frame = |bots: &mut Vec<bevy::app::App>| {
         let start = Instant::now();
-        for bot in &mut bots {
+        for bot in bots.iter_mut() {
             bot.update();
         }
         std::thread::sleep(frame.saturating_sub(start.elapsed()));
+    };
+    // The duration is play time: it starts once every bot has joined or given up (each gives up
+    // after its connect timeout), however long a busy server takes to answer.
+    let joining = |bot: &bevy::app::App| {
+        matches!(
+            bot.world().resource::<ConnectionStatus>(),
+            ConnectionStatus::Connecting { .. }
+        )
+    };
+    while bots.iter().any(joining) {
+        run_frame(&mut bots);
+    }
+    let end = Instant::now() + Duration::from_secs(args.duration);
+    while Instant::now() < end {
+        run_frame(&mut bots);
     }
     let mut connected = 0;
     let mut failures = Vec::new();

@@ -66,7 +66,9 @@
 //!   challenge tokens, the handshake, encrypted packets, client and server state machines;
 //! - [`tokens`]: private keys and connect tokens as text, and minting tokens;
 //! - [`socket`]: the UDP socket both ends use, with the link conditioner and traffic counters;
-//! - [`log_limit`]: rate-limited logging for events a peer can trigger at will.
+//! - [`log_limit`]: rate-limited logging for events a peer can trigger at will;
+//! - `testing` (feature `test-utils`): a server and clients of any game in one process, on a
+//!   test clock, over loopback or an in-memory network.
 
 pub mod bits;
 pub mod blend;
@@ -83,6 +85,8 @@ pub mod replication;
 pub mod server;
 pub mod snapshot;
 pub mod socket;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 pub mod tick;
 pub mod tokens;
 

@@ -3,6 +3,12 @@
 //!
 //! Conditioning happens here, at the socket, beneath netcode and renet: the game, renet's
 //! reliability and netcode's timeouts all see exactly what a bad real network would give them.
+//!
+//! With the `test-utils` feature a socket can also be a port of an in-memory network
+//! (`memory`) and keep time by a clock the test steps, so one seed is one exact run.
+
+#[cfg(feature = "test-utils")]
+pub mod memory;
 
 use std::collections::BinaryHeap;
 use std::io;
@@ -10,6 +16,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+
+#[cfg(feature = "test-utils")]
+use memory::{MemoryPort, TestClock};
 
 /// Largest datagram read from the socket (netcode packets are at most 1400 bytes; anything
 /// larger is truncated here and then refused by netcode).
@@ -69,7 +78,8 @@ pub struct TrafficCounters {
 
 #[derive(Debug, PartialEq, Eq)]
 struct Delayed {
-    due: Instant,
+    /// When it is delivered, on the socket's clock.
+    due: Duration,
     /// Tie-breaker keeping equal-time datagrams in send order.
     order: u64,
     addr: SocketAddr,
@@ -89,10 +99,67 @@ impl PartialOrd for Delayed {
     }
 }
 
+/// What a [`GameSocket`] sends through.
+#[derive(Debug)]
+enum Link {
+    /// A real, non-blocking UDP socket.
+    Udp(UdpSocket),
+    /// A port of an in-memory network.
+    #[cfg(feature = "test-utils")]
+    Memory(MemoryPort),
+}
+
+impl Link {
+    fn recv_from(&mut self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        match self {
+            Self::Udp(socket) => socket.recv_from(buffer),
+            #[cfg(feature = "test-utils")]
+            Self::Memory(port) => port.recv_from(buffer),
+        }
+    }
+
+    fn send_to(&self, bytes: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        match self {
+            Self::Udp(socket) => socket.send_to(bytes, addr),
+            #[cfg(feature = "test-utils")]
+            Self::Memory(port) => port.send_to(bytes, addr),
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Self::Udp(socket) => socket.local_addr(),
+            #[cfg(feature = "test-utils")]
+            Self::Memory(port) => Ok(port.addr()),
+        }
+    }
+}
+
+/// What a [`GameSocket`] keeps time by, for delayed datagrams.
+#[derive(Debug, Clone)]
+enum SocketClock {
+    /// Real time since the socket was made.
+    Real(Instant),
+    /// A clock the test steps.
+    #[cfg(feature = "test-utils")]
+    Test(TestClock),
+}
+
+impl SocketClock {
+    fn now(&self) -> Duration {
+        match self {
+            Self::Real(epoch) => epoch.elapsed(),
+            #[cfg(feature = "test-utils")]
+            Self::Test(clock) => clock.now(),
+        }
+    }
+}
+
 /// A non-blocking UDP socket with an optional [`LinkConditioner`] and [`TrafficCounters`].
 #[derive(Debug)]
 pub struct GameSocket {
-    socket: UdpSocket,
+    link: Link,
+    clock: SocketClock,
     conditioner: LinkConditioner,
     rng: fastrand::Rng,
     outgoing: BinaryHeap<Delayed>,
@@ -107,21 +174,65 @@ impl GameSocket {
     /// Wraps a bound socket (made non-blocking here).
     pub fn new(socket: UdpSocket, conditioner: LinkConditioner) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
-        Ok(Self {
-            socket,
+        Ok(Self::on(
+            Link::Udp(socket),
+            SocketClock::Real(Instant::now()),
             conditioner,
-            rng: fastrand::Rng::new(),
+            fastrand::Rng::new(),
+        ))
+    }
+
+    /// A UDP socket that keeps time by `clock` and draws loss and jitter from `seed`.
+    #[cfg(feature = "test-utils")]
+    pub fn with_test_clock(
+        socket: UdpSocket,
+        conditioner: LinkConditioner,
+        clock: TestClock,
+        seed: u64,
+    ) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Ok(Self::on(
+            Link::Udp(socket),
+            SocketClock::Test(clock),
+            conditioner,
+            fastrand::Rng::with_seed(seed),
+        ))
+    }
+
+    /// A port of an in-memory network, on its clock, drawing loss and jitter from `seed`.
+    #[cfg(feature = "test-utils")]
+    pub fn in_memory(port: MemoryPort, conditioner: LinkConditioner, seed: u64) -> Self {
+        let clock = SocketClock::Test(port.clock());
+        Self::on(
+            Link::Memory(port),
+            clock,
+            conditioner,
+            fastrand::Rng::with_seed(seed),
+        )
+    }
+
+    fn on(
+        link: Link,
+        clock: SocketClock,
+        conditioner: LinkConditioner,
+        rng: fastrand::Rng,
+    ) -> Self {
+        Self {
+            link,
+            clock,
+            conditioner,
+            rng,
             outgoing: BinaryHeap::new(),
             incoming: BinaryHeap::new(),
             order: 0,
             buffer: Box::new([0; MAX_DATAGRAM_BYTES]),
             counters: TrafficCounters::default(),
-        })
+        }
     }
 
     /// The local address of the socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        self.link.local_addr()
     }
 
     /// The active conditioner.
@@ -149,7 +260,7 @@ impl GameSocket {
 
     /// Sends every delayed datagram that is due.
     pub fn flush(&mut self) {
-        let now = Instant::now();
+        let now = self.clock.now();
         while self.outgoing.peek().is_some_and(|next| next.due <= now) {
             let Some(datagram) = self.outgoing.pop() else {
                 break;
@@ -167,7 +278,7 @@ impl GameSocket {
                 break Ok(());
             }
             read += 1;
-            match self.socket.recv_from(&mut self.buffer[..]) {
+            match self.link.recv_from(&mut self.buffer[..]) {
                 Ok((len, addr)) => {
                     if self.conditioner.is_active() {
                         let bytes = self.buffer[..len].to_vec();
@@ -187,7 +298,7 @@ impl GameSocket {
                 Err(err) => break Err(err),
             }
         };
-        let now = Instant::now();
+        let now = self.clock.now();
         while self.incoming.peek().is_some_and(|next| next.due <= now) {
             let Some(mut datagram) = self.incoming.pop() else {
                 break;
@@ -214,7 +325,7 @@ impl GameSocket {
         });
         self.order += 1;
         Some(Delayed {
-            due: Instant::now() + self.conditioner.latency + jitter,
+            due: self.clock.now() + self.conditioner.latency + jitter,
             order: self.order,
             addr,
             bytes,
@@ -222,7 +333,7 @@ impl GameSocket {
     }
 
     fn send_now(&mut self, bytes: &[u8], addr: SocketAddr) {
-        match self.socket.send_to(bytes, addr) {
+        match self.link.send_to(bytes, addr) {
             Ok(_) => {
                 self.counters.packets_sent += 1;
                 self.counters.bytes_sent += bytes.len() as u64;

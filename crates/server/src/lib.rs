@@ -32,7 +32,7 @@ use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use skirmish_net::server::{ListenConfig, NetServerPlugin};
-use skirmish_net::socket::LinkConditioner;
+use skirmish_net::socket::{GameSocket, LinkConditioner};
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::arena::{Arena, MAX_ARENA_TILES};
 use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
@@ -187,6 +187,17 @@ pub fn listen_on(
     socket: UdpSocket,
     settings: &ServerSettings,
 ) -> Result<SocketAddr, StartError> {
+    let socket = GameSocket::new(socket, settings.conditioner).map_err(StartError::Socket)?;
+    listen_on_socket(world, socket, settings)
+}
+
+/// Like [`listen`], on a [`GameSocket`] the caller made (a test harness's socket on a test clock
+/// or an in-memory network); `settings.conditioner` is not used: the socket has its own.
+pub fn listen_on_socket(
+    world: &mut World,
+    socket: GameSocket,
+    settings: &ServerSettings,
+) -> Result<SocketAddr, StartError> {
     if settings.tick_rate == 0 || settings.tick_rate > 240 {
         return Err(StartError::InvalidSetting(format!(
             "tick rate must be between 1 and 240 Hz, got {}",
@@ -206,7 +217,7 @@ pub fn listen_on(
         conditioner: settings.conditioner,
         private_key: settings.private_key,
     };
-    let local_addr = skirmish_net::server::listen(world, socket, &config)?;
+    let local_addr = skirmish_net::server::listen_on(world, socket, &config)?;
     if settings.bots as u64 > bots::MAX_BOTS {
         return Err(StartError::InvalidSetting(format!(
             "at most {} bots, got {}",

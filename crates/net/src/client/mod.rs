@@ -21,7 +21,7 @@ pub mod transport;
 
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
@@ -259,8 +259,9 @@ pub struct ClientSession {
     pub input_buffer: f32,
     /// How many entities the server replicates in all (we may get only those relevant to us).
     pub server_entities: Option<u32>,
-    /// When [`connect`] was called, to give up after [`ConnectTimeout`].
-    connect_started: Option<Instant>,
+    /// When [`connect`] was called (on the app's real-time clock, which a test can step), to give
+    /// up after [`ConnectTimeout`].
+    connect_started: Option<Duration>,
     /// Whether our hello went out.
     hello_sent: bool,
     /// Whether this connection uses a connect token (a secure server).
@@ -303,6 +304,31 @@ pub fn connect_with(
     conditioner: LinkConditioner,
 ) -> Result<u64, ConnectError> {
     let client_id = u64::from_le_bytes(generate_random_bytes::<8>());
+    let socket = bind_socket(server, conditioner)?;
+    connect_unsecure_on(world, socket, server, client_id, name)
+}
+
+/// Like [`connect`], on a [`GameSocket`] made by the caller (for example one on a test clock or
+/// an in-memory network, see `testing`).
+pub fn connect_on(
+    world: &mut World,
+    socket: GameSocket,
+    server: SocketAddr,
+    name: &str,
+) -> Result<u64, ConnectError> {
+    let client_id = u64::from_le_bytes(generate_random_bytes::<8>());
+    connect_unsecure_on(world, socket, server, client_id, name)
+}
+
+/// Starts connecting to an unsecure server at `server` as `client_id`, on a [`GameSocket`] made
+/// by the caller.
+pub(crate) fn connect_unsecure_on(
+    world: &mut World,
+    socket: GameSocket,
+    server: SocketAddr,
+    client_id: u64,
+    name: &str,
+) -> Result<u64, ConnectError> {
     let protocol_id = world
         .get_resource::<GameProtocol>()
         .ok_or_else(|| {
@@ -315,7 +341,7 @@ pub fn connect_with(
         server_addr: server,
         user_data: None,
     };
-    start_connecting(world, authentication, server, client_id, name, conditioner)
+    start_connecting(world, authentication, socket, server, client_id, name)
 }
 
 /// Starts connecting to a secure server with a connect token (see
@@ -327,25 +353,40 @@ pub fn connect_with_token(
     name: &str,
     conditioner: LinkConditioner,
 ) -> Result<u64, ConnectError> {
-    let server = *token
-        .server_addresses
-        .first()
-        .ok_or_else(|| ConnectError::Netcode("the connect token names no server".into()))?;
-    let client_id = 0;
+    let server = token_server(&token)?;
+    let socket = bind_socket(server, conditioner)?;
+    connect_with_token_on(world, socket, token, name)
+}
+
+/// Like [`connect_with_token`], on a [`GameSocket`] made by the caller (for example one on a test
+/// clock or an in-memory network, see `testing`).
+pub fn connect_with_token_on(
+    world: &mut World,
+    socket: GameSocket,
+    token: ConnectToken,
+    name: &str,
+) -> Result<u64, ConnectError> {
+    let server = token_server(&token)?;
     let authentication = ClientAuthentication::Secure {
         connect_token: token,
     };
-    start_connecting(world, authentication, server, client_id, name, conditioner)
+    start_connecting(world, authentication, socket, server, 0, name)
 }
 
-fn start_connecting(
-    world: &mut World,
-    authentication: ClientAuthentication,
+/// The first server a token names: the one we dial.
+fn token_server(token: &ConnectToken) -> Result<SocketAddr, ConnectError> {
+    token
+        .server_addresses
+        .first()
+        .copied()
+        .ok_or_else(|| ConnectError::Netcode("the connect token names no server".into()))
+}
+
+/// A UDP socket on an OS-assigned port, on loopback when `server` is.
+fn bind_socket(
     server: SocketAddr,
-    client_id: u64,
-    name: &str,
     conditioner: LinkConditioner,
-) -> Result<u64, ConnectError> {
+) -> Result<GameSocket, ConnectError> {
     let bind_ip: IpAddr = match (server.ip().is_loopback(), server.is_ipv4()) {
         (true, true) => Ipv4Addr::LOCALHOST.into(),
         (true, false) => Ipv6Addr::LOCALHOST.into(),
@@ -353,13 +394,23 @@ fn start_connecting(
         (false, false) => Ipv6Addr::UNSPECIFIED.into(),
     };
     let socket = UdpSocket::bind(SocketAddr::new(bind_ip, 0)).map_err(ConnectError::Socket)?;
+    GameSocket::new(socket, conditioner).map_err(ConnectError::Socket)
+}
+
+fn start_connecting(
+    world: &mut World,
+    authentication: ClientAuthentication,
+    socket: GameSocket,
+    server: SocketAddr,
+    client_id: u64,
+    name: &str,
+) -> Result<u64, ConnectError> {
     let secure = matches!(authentication, ClientAuthentication::Secure { .. });
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let netcode = NetcodeClient::new(now, authentication)
         .map_err(|err| ConnectError::Netcode(err.to_string()))?;
-    let socket = GameSocket::new(socket, conditioner).map_err(ConnectError::Socket)?;
     let transport = ClientTransport::new(netcode, socket);
 
     // A fresh session: forget anything from a previous connection.
@@ -369,7 +420,7 @@ fn start_connecting(
     world.insert_resource(ClientSession {
         client_id,
         name: name.to_owned(),
-        connect_started: Some(Instant::now()),
+        connect_started: Some(real_elapsed(world)),
         secure,
         ..default()
     });
@@ -628,6 +679,13 @@ pub fn disconnect(world: &mut World) {
     world.insert_resource(ConnectionStatus::Idle);
 }
 
+/// The app's real time since it started (zero in an app without `Time`).
+fn real_elapsed(world: &World) -> Duration {
+    world
+        .get_resource::<Time<Real>>()
+        .map_or(Duration::ZERO, Time::elapsed)
+}
+
 /// Ends a connection attempt that got no welcome within [`ConnectTimeout`].
 fn give_up_connecting(world: &mut World) {
     let ConnectionStatus::Connecting { server } = *world.resource::<ConnectionStatus>() else {
@@ -635,7 +693,8 @@ fn give_up_connecting(world: &mut World) {
     };
     let timeout = world.resource::<ConnectTimeout>().0;
     let started = world.resource::<ClientSession>().connect_started;
-    if started.is_none_or(|started| started.elapsed() < timeout) {
+    let now = real_elapsed(world);
+    if started.is_none_or(|started| now.saturating_sub(started) < timeout) {
         return;
     }
     let secure = world.resource::<ClientSession>().secure;

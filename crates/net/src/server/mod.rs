@@ -234,6 +234,17 @@ pub fn listen(
     socket: UdpSocket,
     config: &ListenConfig,
 ) -> Result<SocketAddr, StartError> {
+    let socket = GameSocket::new(socket, config.conditioner).map_err(StartError::Socket)?;
+    listen_on(world, socket, config)
+}
+
+/// Like [`listen`], on a [`GameSocket`] made by the caller (for example one on a test clock or an
+/// in-memory network, see `testing`); `config.conditioner` is not used: the socket has its own.
+pub fn listen_on(
+    world: &mut World,
+    socket: GameSocket,
+    config: &ListenConfig,
+) -> Result<SocketAddr, StartError> {
     let tick_rate = world
         .get_resource::<TickRate>()
         .map_or(DEFAULT_TICK_RATE, |rate| rate.0);
@@ -288,7 +299,6 @@ pub fn listen(
             None => ServerAuthentication::Unsecure,
         },
     };
-    let socket = GameSocket::new(socket, config.conditioner).map_err(StartError::Socket)?;
     world.insert_resource(RenetServer::new(connection_config()));
     world.insert_resource(ServerTransport::new(netcode, socket));
     let security = if config.private_key.is_some() {

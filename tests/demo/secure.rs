@@ -2,13 +2,11 @@
 //! another key, none at all) and a client of another protocol version. Real netcode over
 //! 127.0.0.1; every refusal must end on the client with a reason in words.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::*;
 use bevy::prelude::*;
-use common::*;
 use skirmish_client::{AnnouncedVersion, ConnectTimeout, ConnectionStatus};
 use skirmish_net::tokens::{mint_token, mint_token_at};
 use skirmish_server::ConnectedClients;

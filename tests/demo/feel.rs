@@ -2,19 +2,19 @@
 //! trip with jitter and loss, lag compensation makes a perfect-aim bot hit a target moving at
 //! full speed, and without it the same bot misses; own shots show in the frame of the click.
 
-#[path = "../src/feel.rs"]
+#[path = "../../src/feel.rs"]
 #[allow(dead_code, reason = "the benchmark's table is not used here")]
-mod feel;
+mod harness;
 
 #[test]
 fn lag_compensation_turns_misses_into_hits_at_100_ms() {
-    let condition = feel::conditions()
+    let condition = harness::conditions()
         .into_iter()
         .find(|condition| condition.name.starts_with("100ms"))
         .expect("the 100 ms condition");
-    let with = feel::run(&condition, true, 6.0);
-    let without = feel::run(&condition, false, 6.0);
-    println!("{}", feel::table(&[with.clone(), without.clone()]));
+    let with = harness::run(&condition, true, 6.0);
+    let without = harness::run(&condition, false, 6.0);
+    println!("{}", harness::table(&[with.clone(), without.clone()]));
     assert!(with.shots >= 15, "the bot fired: {with:?}");
     assert!(
         with.hit_rate >= 0.9,

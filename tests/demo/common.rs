@@ -1,6 +1,7 @@
-//! Helpers for end-to-end tests: a real server App and headless client Apps talking `renet_netcode`
-//! over 127.0.0.1 on OS-assigned ports, stepped in one loop until a condition holds or a deadline
-//! passes.
+//! Helpers for end-to-end tests: a real server App and headless client Apps talking netcode and
+//! renet over 127.0.0.1 on OS-assigned ports, stepped in one loop until a condition holds or a
+//! deadline passes. Every app and socket keeps time by this test's [`TestClock`], which moves one
+//! server tick a step: a slow or busy machine runs the same ticks, only slower.
 
 #![allow(
     dead_code,
@@ -8,21 +9,77 @@
 )]
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::ops::Add;
+use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
+use bevy::time::TimeUpdateStrategy;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
-use skirmish_net::socket::LinkConditioner;
+use skirmish_net::socket::{GameSocket, LinkConditioner};
+use skirmish_net::testing::TestClock;
 use skirmish_net::tokens::{PrivateKey, TokenRequest};
 use skirmish_server::{ServerPlugin, ServerSettings};
 use skirmish_shared::prelude::*;
+use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 /// The private key of the tests' secure servers.
 pub const TEST_KEY: PrivateKey = [7; 32];
 
-/// How long any single condition may take before the test fails.
+/// How long any single condition may take before the test fails, on the test clock.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// One step of the test clock: one tick of the demo's server (exactly its fixed timestep).
+pub fn tick() -> Duration {
+    Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)).timestep()
+}
+
+thread_local! {
+    /// This test's clock: each test runs on a thread of its own, and every app and socket built
+    /// on it keeps time by it.
+    static CLOCK: TestClock = TestClock::default();
+}
+
+/// This test's clock.
+pub fn clock() -> TestClock {
+    CLOCK.with(Clone::clone)
+}
+
+/// A moment on this test's clock (what `Instant` is to real time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TestInstant(Duration);
+
+impl TestInstant {
+    /// Now, on this test's clock.
+    pub fn now() -> Self {
+        Self(clock().now())
+    }
+
+    /// Test time since this moment.
+    pub fn elapsed(&self) -> Duration {
+        clock().now().saturating_sub(self.0)
+    }
+}
+
+impl Add<Duration> for TestInstant {
+    type Output = Self;
+
+    fn add(self, duration: Duration) -> Self {
+        Self(self.0 + duration)
+    }
+}
+
+/// Makes `app` keep time by this test's clock, one server tick per update.
+fn on_test_clock(app: &mut App) {
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(tick()));
+}
+
+/// A socket on 127.0.0.1 (OS-assigned port) keeping time by this test's clock.
+fn test_socket(conditioner: LinkConditioner) -> GameSocket {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback socket");
+    GameSocket::with_test_clock(socket, conditioner, clock(), fastrand::u64(..))
+        .expect("configure the socket")
+}
 
 /// A server App listening on 127.0.0.1 with an OS-assigned port.
 pub struct TestServer {
@@ -48,10 +105,19 @@ pub fn server_with_capacity(max_clients: usize, configure: impl FnOnce(&mut App)
 /// A server app listening with `settings` (bind them to loopback); `configure` runs after the
 /// server plugin.
 pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) -> TestServer {
+    assert!(
+        settings.bind.ip().is_loopback(),
+        "tests listen on loopback only"
+    );
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()));
+    on_test_clock(&mut app);
     configure(&mut app);
-    let addr = skirmish_server::listen(app.world_mut(), settings).expect("bind loopback server");
+    let socket = UdpSocket::bind(settings.bind).expect("bind the loopback server");
+    let socket = GameSocket::with_test_clock(socket, settings.conditioner, clock(), 1)
+        .expect("configure the server socket");
+    let addr = skirmish_server::listen_on_socket(app.world_mut(), socket, settings)
+        .expect("the server listens");
     TestServer { app, addr }
 }
 
@@ -91,9 +157,11 @@ pub fn token_client(
 ) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, ClientPlugin));
+    on_test_clock(&mut app);
     configure(&mut app);
-    skirmish_client::connect_with_token(app.world_mut(), token, "T", LinkConditioner::default())
-        .expect("open client socket");
+    let socket = test_socket(LinkConditioner::default());
+    skirmish_net::client::connect_with_token_on(app.world_mut(), socket, token, "T")
+        .expect("start connecting");
     app
 }
 
@@ -115,9 +183,11 @@ pub fn conditioned_client_with(
 ) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, ClientPlugin));
+    on_test_clock(&mut app);
     configure(&mut app);
-    skirmish_client::connect_with(app.world_mut(), addr, name, conditioner)
-        .expect("open client socket");
+    let socket = test_socket(conditioner);
+    skirmish_net::client::connect_on(app.world_mut(), socket, addr, name)
+        .expect("start connecting");
     app
 }
 
@@ -125,13 +195,13 @@ pub fn client(addr: SocketAddr, name: &str) -> App {
     client_with(addr, name, |_| {})
 }
 
-/// Steps every app once, then yields briefly so real time (and the fixed timestep) advances.
+/// Moves the test clock one tick, then updates the server and every client once, in order.
 pub fn step(server: &mut TestServer, clients: &mut [&mut App]) {
+    clock().advance(tick());
     server.app.update();
     for client in clients.iter_mut() {
         client.update();
     }
-    std::thread::sleep(Duration::from_millis(1));
 }
 
 /// Steps all apps until `condition` holds; panics with `what` if [`DEADLINE`] passes first.
@@ -141,7 +211,7 @@ pub fn run_until(
     what: &str,
     mut condition: impl FnMut(&mut TestServer, &mut [&mut App]) -> bool,
 ) {
-    let start = Instant::now();
+    let start = TestInstant::now();
     loop {
         step(server, clients);
         if condition(server, clients) {
@@ -156,7 +226,7 @@ pub fn run_until(
 
 /// Steps all apps for `duration` (to show that something does *not* happen).
 pub fn run_for(server: &mut TestServer, clients: &mut [&mut App], duration: Duration) {
-    let start = Instant::now();
+    let start = TestInstant::now();
     while start.elapsed() < duration {
         step(server, clients);
     }
@@ -199,7 +269,7 @@ pub fn set_movement(client: &mut App, movement: Vec2) {
 
 /// Connects `clients` and waits until each has been welcomed.
 pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
-    let start = Instant::now();
+    let start = TestInstant::now();
     loop {
         step(server, clients);
         if clients.iter().all(|client| is_connected(client)) {

@@ -2,12 +2,10 @@
 //! must neither grow the server's memory nor keep its seat, while honest clients (busy, idle, or
 //! on a slow snapshot rate) play on. Real UDP on 127.0.0.1.
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
+use crate::common::*;
 use bevy::prelude::*;
-use common::*;
 use skirmish_client::{ClientSession, ClientSystems, ConnectionStatus};
 use skirmish_server::{
     AckTimeout, ClientReplication, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS,
@@ -78,11 +76,11 @@ fn a_client_that_never_acks_stays_bounded_and_is_sent_away_while_others_play() {
     // overlap).
     let in_flight_entities_bound = IN_FLIGHT_SNAPSHOTS * (2 * CHURN_PER_TICK + 4);
 
-    let start = Instant::now();
+    let start = TestInstant::now();
     let mut silent_peak = ReplicationFootprint::default();
     let mut honest_peak_despawns = 0;
     let mut sent_away_after = None;
-    let mut window = (Instant::now(), snapshots(&honest));
+    let mut window = (TestInstant::now(), snapshots(&honest));
     // Ten seconds of churn: the silent client is sent away after the ack timeout, the honest
     // one must keep playing throughout.
     while start.elapsed() < Duration::from_secs(10) {
@@ -125,7 +123,7 @@ fn a_client_that_never_acks_stays_bounded_and_is_sent_away_while_others_play() {
                 window.0.elapsed(),
                 start.elapsed()
             );
-            window = (Instant::now(), now);
+            window = (TestInstant::now(), now);
         }
     }
 
@@ -180,7 +178,7 @@ fn idle_and_slow_snapshot_clients_are_not_sent_away() {
     });
     connect_all(&mut server, &mut [&mut idle, &mut silent]);
     let before = snapshots(&idle);
-    let start = Instant::now();
+    let start = TestInstant::now();
     while start.elapsed() < Duration::from_secs(4) {
         step(&mut server, &mut [&mut idle, &mut silent]);
         assert!(

@@ -2,15 +2,13 @@
 //! sends what an attacker found to stop or degrade a server running renetcode, and checks that
 //! ours drops it, counts it and keeps everyone else playing.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bevy::prelude::*;
-use common::*;
 use skirmish_client::ClientSession;
 use skirmish_net::netcode::{
     ClientAuthentication, ConnectToken, GLOBAL_SEQUENCE_START, NetcodeClient, PacketType,
@@ -124,7 +122,7 @@ fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
         relay.socket.send_to(&prefix_0x95(), client_addr).unwrap();
     }
     let before = snapshots(&player);
-    let start = Instant::now();
+    let start = TestInstant::now();
     while snapshots(&player) < before + 30 {
         relay.pump();
         step(&mut server, &mut [&mut player]);
@@ -138,7 +136,7 @@ fn one_connection_never_repeats_a_sequence_number() {
     let (mut server, mut relay, relay_addr) = relayed_server(true);
     let token = token_for(relay_addr, 9, 5);
     let mut player = token_client(token, |_| {});
-    let start = Instant::now();
+    let start = TestInstant::now();
     while start.elapsed() < Duration::from_secs(2) || !is_connected(&player) {
         relay.pump();
         step(&mut server, &mut [&mut player]);
@@ -194,7 +192,7 @@ fn a_spoofed_connection_request_does_not_keep_a_vanished_clients_slot() {
 
     // The client vanishes; its recorded request keeps coming from its address (the relay).
     drop(player);
-    let gone = Instant::now();
+    let gone = TestInstant::now();
     let connected = |server: &TestServer| {
         server
             .app
@@ -330,7 +328,7 @@ impl RawClient {
         while let Ok((len, _)) = self.socket.recv_from(&mut buffer) {
             self.netcode.process_packet(&mut buffer[..len]);
         }
-        if let Some((to, packet)) = self.netcode.update(Duration::from_millis(1)) {
+        if let Some((to, packet)) = self.netcode.update(tick()) {
             self.socket.send_to(packet, to).unwrap();
         }
     }
@@ -382,7 +380,7 @@ fn bad_renet_slices_from_a_connected_client_are_refused_and_it_is_sent_away() {
         let mut player = token_client(token_for(server.addr, 1, 5), |_| {});
         connect_all(&mut server, &mut [&mut player]);
         let mut attacker = RawClient::new(server.addr, 66);
-        let start = Instant::now();
+        let start = TestInstant::now();
         while !attacker.netcode.is_connected() {
             attacker.pump();
             step(&mut server, &mut [&mut player]);
@@ -408,7 +406,7 @@ fn bad_renet_slices_from_a_connected_client_are_refused_and_it_is_sent_away() {
             attacker.send_renet(packet);
         }
         let before = snapshots(&player);
-        let start = Instant::now();
+        let start = TestInstant::now();
         while attacker_connected(&server) {
             attacker.pump();
             step(&mut server, &mut [&mut player]);

@@ -1,13 +1,11 @@
 //! Server-authoritative combat over real UDP: projectiles, health, death, respawn, score and the
 //! server's fire-rate limit.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
-use common::*;
 use skirmish_client::{InputState, KillFeed, NetStats};
 use skirmish_net::replication::Teleported;
 use skirmish_server::combat::ShieldedUntil;
@@ -266,7 +264,7 @@ fn the_server_limits_the_fire_rate_and_ignores_a_nan_aim() {
     // Hold fire upwards (away from the target) for one second; the client asks every tick.
     aim_and_fire(&mut a, Vec2::Y, true);
     let mut fired = HashSet::new();
-    let start = std::time::Instant::now();
+    let start = TestInstant::now();
     while start.elapsed() < Duration::from_secs(1) {
         step(&mut server, &mut [&mut a, &mut b]);
         fired.extend(

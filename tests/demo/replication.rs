@@ -1,13 +1,11 @@
 //! End-to-end replication over real `renet_netcode` sockets on 127.0.0.1.
 
-mod common;
-
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
+use crate::common::*;
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
-use common::*;
 use serde::{Deserialize, Serialize};
 use skirmish_client::ServerEntityMap;
 use skirmish_server::{ConnectedClients, ServerSettings};

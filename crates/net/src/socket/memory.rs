@@ -1,0 +1,204 @@
+//! An in-memory network for tests: ports that exchange datagrams through shared queues instead
+//! of the kernel, and a [`TestClock`] the test steps. Netcode, renet and the link conditioner run
+//! unchanged on top; only the socket is replaced, so a run depends on nothing but its inputs and
+//! its seed.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Most datagrams waiting at one port; more are dropped, as a full kernel buffer would.
+pub const MAX_QUEUED_DATAGRAMS: usize = 4096;
+
+/// The first port handed out: ports count up from here, in the order they are bound.
+const FIRST_PORT: u16 = 40_000;
+
+/// A clock shared by everything in one test: it moves only when the test advances it.
+#[derive(Debug, Clone, Default)]
+pub struct TestClock(Arc<AtomicU64>);
+
+impl TestClock {
+    /// The time since the clock started.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Acquire))
+    }
+
+    /// Moves the clock forward by `step`.
+    pub fn advance(&self, step: Duration) {
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        // Saturates instead of wrapping: at 1 ns resolution a u64 lasts 584 years.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                Some(now.saturating_add(nanos))
+            });
+    }
+}
+
+/// One datagram waiting at a port: who sent it and its bytes.
+type Datagram = (SocketAddr, Vec<u8>);
+
+#[derive(Debug, Default)]
+struct Wires {
+    next_port: u16,
+    inboxes: HashMap<SocketAddr, VecDeque<Datagram>>,
+    /// Datagrams dropped because their port's queue was full or nobody was bound there.
+    dropped: u64,
+}
+
+/// A network that lives in memory: bind ports on it, then wrap each in a
+/// [`GameSocket`](super::GameSocket) with [`GameSocket::in_memory`](super::GameSocket::in_memory).
+/// Delivery is immediate and in order; loss, latency and jitter come from each socket's
+/// conditioner, which keeps time by the network's [`TestClock`].
+#[derive(Debug, Clone, Default)]
+pub struct MemoryNetwork {
+    wires: Arc<Mutex<Wires>>,
+    clock: TestClock,
+}
+
+impl MemoryNetwork {
+    /// An empty network whose clock reads zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The network's clock.
+    pub fn clock(&self) -> TestClock {
+        self.clock.clone()
+    }
+
+    /// A new port at `127.0.0.1:<port>` (ports count up from 40000 in the order they are bound;
+    /// no real socket is opened). `None` once every port is taken.
+    pub fn bind(&self) -> Option<MemoryPort> {
+        let mut wires = self.wires();
+        let port = FIRST_PORT.checked_add(wires.next_port)?;
+        wires.next_port += 1;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        wires.inboxes.insert(addr, VecDeque::new());
+        Some(MemoryPort {
+            network: self.clone(),
+            addr,
+        })
+    }
+
+    /// Datagrams dropped so far because their port's queue was full or nobody was bound there.
+    pub fn dropped(&self) -> u64 {
+        self.wires().dropped
+    }
+
+    fn wires(&self) -> MutexGuard<'_, Wires> {
+        // A test that panicked while holding the lock left nothing half-written: queues only.
+        self.wires
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One port of a [`MemoryNetwork`]; unbound when dropped.
+#[derive(Debug)]
+pub struct MemoryPort {
+    network: MemoryNetwork,
+    addr: SocketAddr,
+}
+
+impl MemoryPort {
+    /// This port's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The network's clock.
+    pub fn clock(&self) -> TestClock {
+        self.network.clock()
+    }
+
+    /// Queues `bytes` at `to`. Like UDP, a datagram to nobody or to a full queue is lost.
+    pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let mut wires = self.network.wires();
+        match wires.inboxes.get_mut(&to) {
+            Some(inbox) if inbox.len() < MAX_QUEUED_DATAGRAMS => {
+                inbox.push_back((self.addr, bytes.to_vec()));
+            }
+            _ => wires.dropped += 1,
+        }
+        Ok(bytes.len())
+    }
+
+    /// The oldest datagram waiting here, truncated to `buffer` as UDP would; `WouldBlock` when
+    /// none is.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut wires = self.network.wires();
+        let Some((from, bytes)) = wires
+            .inboxes
+            .get_mut(&self.addr)
+            .and_then(VecDeque::pop_front)
+        else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let len = bytes.len().min(buffer.len());
+        buffer[..len].copy_from_slice(&bytes[..len]);
+        Ok((len, from))
+    }
+}
+
+impl Drop for MemoryPort {
+    fn drop(&mut self) {
+        self.network.wires().inboxes.remove(&self.addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_exchange_datagrams_in_order_and_lose_what_nobody_hears() {
+        let network = MemoryNetwork::new();
+        let a = network.bind().unwrap();
+        let b = network.bind().unwrap();
+        assert_ne!(a.addr(), b.addr());
+        a.send_to(b"one", b.addr()).unwrap();
+        a.send_to(b"two", b.addr()).unwrap();
+        let mut buffer = [0u8; 2];
+        assert_eq!(b.recv_from(&mut buffer).unwrap(), (2, a.addr()));
+        assert_eq!(
+            &buffer, b"on",
+            "a datagram longer than the buffer is truncated"
+        );
+        let mut buffer = [0u8; 8];
+        assert_eq!(b.recv_from(&mut buffer).unwrap(), (3, a.addr()));
+        assert_eq!(&buffer[..3], b"two");
+        assert_eq!(
+            b.recv_from(&mut buffer).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+
+        let gone = b.addr();
+        drop(b);
+        a.send_to(b"lost", gone).unwrap();
+        assert_eq!(network.dropped(), 1);
+    }
+
+    #[test]
+    fn a_full_queue_drops_instead_of_growing() {
+        let network = MemoryNetwork::new();
+        let a = network.bind().unwrap();
+        let b = network.bind().unwrap();
+        for _ in 0..MAX_QUEUED_DATAGRAMS + 10 {
+            a.send_to(b"x", b.addr()).unwrap();
+        }
+        assert_eq!(network.dropped(), 10);
+    }
+
+    #[test]
+    fn the_clock_moves_only_when_advanced() {
+        let network = MemoryNetwork::new();
+        let clock = network.clock();
+        assert_eq!(clock.now(), Duration::ZERO);
+        clock.advance(Duration::from_millis(16));
+        assert_eq!(network.clock().now(), Duration::from_millis(16));
+    }
+}

@@ -1,0 +1,375 @@
+//! A test harness for any game on `skirmish-net` (feature `test-utils`): the game's server app
+//! and client apps in one process, stepped together on a clock the test controls, connected over
+//! loopback UDP or over an in-memory network. Netcode, renet, the renet guard and the link
+//! conditioner run as in a real game; on the in-memory wire only the socket is replaced, and loss
+//! and jitter are drawn from the harness's seed, so one seed is one exact run.
+//!
+//! ```
+//! use bevy::prelude::*;
+//! use skirmish_net::prelude::*;
+//! use skirmish_net::testing::{TestNet, Wire};
+//!
+//! #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+//! struct Walk;
+//! impl NetInput for Walk {}
+//!
+//! fn shared(app: &mut App) {
+//!     app.insert_resource(GameProtocol { id: 7, version: 1 });
+//! }
+//!
+//! let mut server = App::new();
+//! server.add_plugins((MinimalPlugins, shared, NetServerPlugin::<Walk>::new(60)));
+//! let mut net = TestNet::new(Wire::Memory, 1, server).unwrap();
+//!
+//! let mut client = App::new();
+//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin::<Walk>::default()));
+//! net.add_client(client, "ada").unwrap();
+//! net.connect_all();
+//! assert_eq!(net.server().world().resource::<skirmish_net::server::ConnectedClients>().len(), 1);
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+
+use crate::client::{ClientSession, ConnectError, ConnectionStatus, ServerEntityMap};
+use crate::netcode::ConnectToken;
+use crate::server::{ConnectedClients, ListenConfig, ReplicationState, StartError};
+use crate::socket::{GameSocket, LinkConditioner};
+use crate::tick::DEFAULT_TICK_RATE;
+
+pub use crate::socket::memory::{MemoryNetwork, MemoryPort, TestClock};
+
+/// How long [`TestNet::connect_all`] waits, on the test clock.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the apps of a [`TestNet`] talk through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// Real UDP sockets on 127.0.0.1, OS-assigned ports: the kernel's network stack in the loop.
+    Loopback,
+    /// An in-memory network: no kernel, and one seed is one exact run.
+    Memory,
+}
+
+/// A server app and its clients, stepped together on one test clock.
+pub struct TestNet {
+    server: App,
+    server_addr: SocketAddr,
+    clients: Vec<App>,
+    wire: Wire,
+    network: MemoryNetwork,
+    rng: fastrand::Rng,
+    step: Duration,
+    steps: u64,
+}
+
+impl TestNet {
+    /// Listens with `server` (an app with `MinimalPlugins`, the game's plugins and
+    /// `NetServerPlugin`) on `wire`, with the default [`ListenConfig`]. `seed` picks client ids
+    /// and every socket's loss and jitter.
+    pub fn new(wire: Wire, seed: u64, server: App) -> Result<Self, StartError> {
+        Self::with_config(wire, seed, server, &ListenConfig::default())
+    }
+
+    /// Like [`TestNet::new`], listening with `config` (its conditioner applies to the server's
+    /// socket; its public addresses default to where the server is bound).
+    pub fn with_config(
+        wire: Wire,
+        seed: u64,
+        server: App,
+        config: &ListenConfig,
+    ) -> Result<Self, StartError> {
+        let conditioner = config.conditioner;
+        Self::with_listener(wire, seed, server, conditioner, |world, socket| {
+            crate::server::listen_on(world, socket, config)
+        })
+    }
+
+    /// Like [`TestNet::new`], with the game's own way to listen (a game whose server wraps
+    /// [`listen_on`](crate::server::listen_on) with settings of its own): `listen` gets the
+    /// server's socket, conditioned by `conditioner`, and returns where it listens.
+    pub fn with_listener(
+        wire: Wire,
+        seed: u64,
+        mut server: App,
+        conditioner: LinkConditioner,
+        listen: impl FnOnce(&mut World, GameSocket) -> Result<SocketAddr, StartError>,
+    ) -> Result<Self, StartError> {
+        // Exactly the fixed timestep, so every step runs exactly one tick.
+        let step = server.world().get_resource::<Time<Fixed>>().map_or_else(
+            || Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)).timestep(),
+            Time::timestep,
+        );
+        let network = MemoryNetwork::new();
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let socket = match wire {
+            Wire::Loopback => GameSocket::with_test_clock(
+                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(StartError::Socket)?,
+                conditioner,
+                network.clock(),
+                rng.u64(..),
+            )
+            .map_err(StartError::Socket)?,
+            Wire::Memory => GameSocket::in_memory(
+                network.bind().ok_or_else(|| {
+                    StartError::InvalidSetting("the in-memory network is out of ports".into())
+                })?,
+                conditioner,
+                rng.u64(..),
+            ),
+        };
+        server.insert_resource(TimeUpdateStrategy::ManualDuration(step));
+        let server_addr = listen(server.world_mut(), socket)?;
+        Ok(Self {
+            server,
+            server_addr,
+            clients: Vec::new(),
+            wire,
+            network,
+            rng,
+            step,
+            steps: 0,
+        })
+    }
+
+    /// Connects `client` (an app with `MinimalPlugins`, the game's plugins and `NetClientPlugin`)
+    /// to the unsecure server as `name`, its socket conditioned by `conditioner`. Returns its index.
+    pub fn add_client(&mut self, client: App, name: &str) -> Result<usize, ConnectError> {
+        self.add_conditioned_client(client, name, LinkConditioner::default())
+    }
+
+    /// Like [`TestNet::add_client`], with loss, latency and jitter on the client's socket (both
+    /// directions), drawn from the harness's seed.
+    pub fn add_conditioned_client(
+        &mut self,
+        mut client: App,
+        name: &str,
+        conditioner: LinkConditioner,
+    ) -> Result<usize, ConnectError> {
+        let socket = self.client_socket(conditioner)?;
+        let client_id = self.rng.u64(1..);
+        client.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        crate::client::connect_unsecure_on(
+            client.world_mut(),
+            socket,
+            self.server_addr,
+            client_id,
+            name,
+        )?;
+        self.clients.push(client);
+        Ok(self.clients.len() - 1)
+    }
+
+    /// Connects `client` to a secure server with `token` (minted for [`TestNet::server_addr`]).
+    pub fn add_token_client(
+        &mut self,
+        mut client: App,
+        token: ConnectToken,
+        name: &str,
+        conditioner: LinkConditioner,
+    ) -> Result<usize, ConnectError> {
+        let socket = self.client_socket(conditioner)?;
+        client.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        crate::client::connect_with_token_on(client.world_mut(), socket, token, name)?;
+        self.clients.push(client);
+        Ok(self.clients.len() - 1)
+    }
+
+    fn client_socket(&mut self, conditioner: LinkConditioner) -> Result<GameSocket, ConnectError> {
+        let seed = self.rng.u64(..);
+        match self.wire {
+            Wire::Loopback => GameSocket::with_test_clock(
+                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(ConnectError::Socket)?,
+                conditioner,
+                self.network.clock(),
+                seed,
+            )
+            .map_err(ConnectError::Socket),
+            Wire::Memory => {
+                let port = self.network.bind().ok_or_else(|| {
+                    ConnectError::Netcode("the in-memory network is out of ports".into())
+                })?;
+                Ok(GameSocket::in_memory(port, conditioner, seed))
+            }
+        }
+    }
+
+    /// Where clients reach the server (for connect tokens and raw datagrams on loopback).
+    pub fn server_addr(&self) -> SocketAddr {
+        self.server_addr
+    }
+
+    /// The wire the apps talk through.
+    pub fn wire(&self) -> Wire {
+        self.wire
+    }
+
+    /// The in-memory network (bind extra ports on it to play a raw peer on [`Wire::Memory`]).
+    pub fn network(&self) -> &MemoryNetwork {
+        &self.network
+    }
+
+    /// The test clock every app and socket keeps time by.
+    pub fn clock(&self) -> TestClock {
+        self.network.clock()
+    }
+
+    /// How far one [`TestNet::step`] moves the clock: one server tick.
+    pub fn step_duration(&self) -> Duration {
+        self.step
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The server app.
+    pub fn server(&self) -> &App {
+        &self.server
+    }
+
+    /// The server app, to change its world.
+    pub fn server_mut(&mut self) -> &mut App {
+        &mut self.server
+    }
+
+    /// Client `index` (in the order they were added).
+    pub fn client(&self, index: usize) -> &App {
+        &self.clients[index]
+    }
+
+    /// Client `index`, to change its world.
+    pub fn client_mut(&mut self, index: usize) -> &mut App {
+        &mut self.clients[index]
+    }
+
+    /// Every client, in the order they were added.
+    pub fn clients_mut(&mut self) -> &mut [App] {
+        &mut self.clients
+    }
+
+    /// How many clients were added.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Moves the clock one tick, then updates the server and every client once, in order.
+    pub fn step(&mut self) {
+        self.network.clock().advance(self.step);
+        self.server.update();
+        for client in &mut self.clients {
+            client.update();
+        }
+        self.steps += 1;
+    }
+
+    /// Steps `count` times.
+    pub fn run(&mut self, count: u32) {
+        for _ in 0..count {
+            self.step();
+        }
+    }
+
+    /// Steps `duration` of test time (rounded up to whole steps).
+    pub fn run_for(&mut self, duration: Duration) {
+        let steps = duration.as_nanos().div_ceil(self.step.as_nanos().max(1));
+        self.run(u32::try_from(steps).unwrap_or(u32::MAX));
+    }
+
+    /// Steps until `condition` holds (checked after each step), at most `max_steps` times;
+    /// panics naming `what` if it never does. Returns the steps it took.
+    pub fn run_until(
+        &mut self,
+        what: &str,
+        max_steps: u32,
+        mut condition: impl FnMut(&mut Self) -> bool,
+    ) -> u32 {
+        for taken in 1..=max_steps {
+            self.step();
+            if condition(self) {
+                return taken;
+            }
+        }
+        panic!("{what}: not within {max_steps} steps");
+    }
+
+    /// Steps until every client is welcomed; panics with each client's status if that takes
+    /// longer than [`CONNECT_WITHIN`] on the test clock.
+    pub fn connect_all(&mut self) {
+        let max_steps = self.steps_in(CONNECT_WITHIN);
+        for _ in 0..max_steps {
+            self.step();
+            if (0..self.clients.len()).all(|index| self.is_welcomed(index)) {
+                return;
+            }
+        }
+        let statuses: Vec<String> = self
+            .clients
+            .iter()
+            .map(|client| format!("{:?}", client.world().get_resource::<ConnectionStatus>()))
+            .collect();
+        panic!("clients were not all welcomed within {CONNECT_WITHIN:?}: {statuses:?}");
+    }
+
+    /// How many steps make `duration` (at least one).
+    pub fn steps_in(&self, duration: Duration) -> u32 {
+        let steps = duration.as_nanos().div_ceil(self.step.as_nanos().max(1));
+        u32::try_from(steps).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// Whether client `index` is connected and welcomed.
+    pub fn is_welcomed(&self, index: usize) -> bool {
+        let world = self.clients[index].world();
+        world
+            .get_resource::<ClientSession>()
+            .is_some_and(|session| session.welcomed)
+            && world
+                .get_resource::<ConnectionStatus>()
+                .is_some_and(|status| *status == ConnectionStatus::Connected)
+    }
+
+    /// Client `index`'s netcode client id (0 until a token client is welcomed).
+    pub fn client_id(&self, index: usize) -> u64 {
+        self.clients[index]
+            .world()
+            .get_resource::<ClientSession>()
+            .map_or(0, |session| session.client_id)
+    }
+
+    /// The server's entity for client `index`'s connection, once it joined.
+    pub fn server_client_entity(&self, index: usize) -> Option<Entity> {
+        let id = self.client_id(index);
+        self.server
+            .world()
+            .get_resource::<ConnectedClients>()?
+            .get(&id)
+            .copied()
+    }
+
+    /// The entity on client `index` that mirrors `server_entity`, once it was replicated there.
+    pub fn replica(&self, index: usize, server_entity: Entity) -> Option<Entity> {
+        let net_id = self
+            .server
+            .world()
+            .get_resource::<ReplicationState>()?
+            .net_id(server_entity)?;
+        self.clients[index]
+            .world()
+            .get_resource::<ServerEntityMap>()?
+            .get(net_id)
+    }
+
+    /// Component `C` of `server_entity` as client `index` has it.
+    pub fn replica_component<C: Component>(
+        &self,
+        index: usize,
+        server_entity: Entity,
+    ) -> Option<&C> {
+        let entity = self.replica(index, server_entity)?;
+        self.clients[index].world().get::<C>(entity)
+    }
+}

@@ -1,0 +1,15 @@
+//! The demo's end-to-end tests: its gameplay, launcher, operations and feel, and (until they move
+//! to `crates/net/tests`) the netcode tests that still run on the demo's game. One binary, so
+//! Bevy is linked once for all of them.
+
+mod acks;
+mod cli;
+mod common;
+mod faults;
+mod feel;
+mod gameplay;
+mod hostile;
+mod netcode;
+mod ops;
+mod replication;
+mod secure;
