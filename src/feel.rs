@@ -11,7 +11,7 @@
 //! it was before predicted shots), own-player corrections, and how interpolation shows the
 //! target (time behind the server, extrapolated frames, visible jumps).
 //!
-//! Also used by `tests/feel.rs` through `#[path]`, so the test and the benchmark run the same
+//! Also used by `tests/demo/feel.rs` through `#[path]`, so the test and the benchmark run the same
 //! harness.
 
 use std::net::{Ipv4Addr, SocketAddr};
