@@ -34,7 +34,7 @@
 //!   ([`ClientReplication`]);
 //! - `budget`: the per-snapshot byte budget and priority;
 //! - `snapshot_builder`: writing each client's payload ([`build_payloads`]);
-//! - `fan_out`: when work is split between threads;
+//! - `fan_out`: when and how work is split between threads (every such split runs through it);
 //! - `systems`: the systems that run it all each tick.
 
 mod budget;

@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use super::fan_out::PARALLEL_RECORDS;
+use super::fan_out::{self, PARALLEL_RECORDS};
 use super::world_record::{EntityRecord, ReplicationState, SlotValue};
 use crate::replication::{Encoding, ReplicationRegistry};
 use crate::snapshot::KindSet;
@@ -17,61 +17,55 @@ impl ReplicationState {
         todo: &[u32],
         pool: Option<&bevy::tasks::TaskPool>,
     ) {
-        let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
-        let mut changed_now = std::mem::take(&mut self.changed_now);
-        let mut scratch = std::mem::take(&mut self.scratch_bytes);
-        match pool {
-            Some(pool) if threads > 1 && todo.len() >= PARALLEL_RECORDS => {
-                // Split the dense indices where each thread gets as many entities to record.
-                let mut sorted = std::mem::take(&mut self.scratch_sorted);
-                sorted.clear();
-                sorted.extend_from_slice(todo);
-                sorted.sort_unstable();
-                let size = sorted.len().div_ceil(threads);
-                let mut parts = Vec::with_capacity(threads);
-                let mut rest = self.records_mut();
-                let mut chunks = sorted.chunks(size).peekable();
-                while let Some(chunk) = chunks.next() {
-                    // Each part ends where the next chunk's first entity begins.
-                    match chunks.peek() {
-                        Some(next) => {
-                            let (part, others) = rest.split_at(next[0] as usize);
-                            parts.push((part, chunk));
-                            rest = others;
-                        }
-                        None => {
-                            parts.push((rest, chunk));
-                            break;
-                        }
-                    }
-                }
-                let (first, others) = parts.split_at_mut(1);
-                let found: Vec<Vec<u32>> = pool.scope(|scope| {
-                    for (part, chunk) in others {
-                        scope.spawn(async move {
-                            let (mut changed, mut scratch) = (Vec::new(), Vec::new());
-                            for &dense in chunk.iter() {
-                                part.record(context, dense, &mut scratch, &mut changed);
-                            }
-                            changed
-                        });
-                    }
-                    // This thread records the first share meanwhile.
-                    let (part, chunk) = &mut first[0];
-                    for &dense in chunk.iter() {
-                        part.record(context, dense, &mut scratch, &mut changed_now);
-                    }
-                });
-                self.scratch_sorted = sorted;
-                changed_now.extend(found.into_iter().flatten());
-            }
-            _ => {
-                let mut part = self.records_mut();
-                for &dense in todo {
-                    part.record(context, dense, &mut scratch, &mut changed_now);
-                }
-            }
+        if todo.is_empty() {
+            return; // Nothing to record.
         }
+        let shares = fan_out::shares(pool, todo.len() >= PARALLEL_RECORDS);
+        let changed_now = std::mem::take(&mut self.changed_now);
+        let scratch = std::mem::take(&mut self.scratch_bytes);
+        let mut sorted = std::mem::take(&mut self.scratch_sorted);
+        // Shared out, the dense indices are split where each thread gets as many entities to
+        // record; on one thread they are recorded in `todo`'s order.
+        let order = if shares > 1 {
+            sorted.clear();
+            sorted.extend_from_slice(todo);
+            sorted.sort_unstable();
+            &sorted[..]
+        } else {
+            todo
+        };
+        let mut chunks = order.chunks(order.len().div_ceil(shares)).peekable();
+        let mut rest = Some(self.records_mut());
+        let mut parts = std::iter::from_fn(|| {
+            let chunk = chunks.next()?;
+            let records = rest.take()?;
+            // Each part ends where the next chunk's first entity begins.
+            Some(match chunks.peek() {
+                Some(next) => {
+                    let (part, others) = records.split_at(next[0] as usize);
+                    rest = Some(others);
+                    (part, chunk)
+                }
+                None => (records, chunk),
+            })
+        });
+        let (part, chunk) = parts.next().expect("something to record");
+        // This thread records the first share with the state's buffers, the others with their own.
+        let first = (part, chunk, scratch, changed_now);
+        let others = parts.map(|(part, chunk)| (part, chunk, Vec::new(), Vec::new()));
+        let ((mut changed_now, scratch), found) = fan_out::run(
+            pool,
+            first,
+            others,
+            |(mut part, chunk, mut scratch, mut changed)| {
+                for &dense in chunk {
+                    part.record(context, dense, &mut scratch, &mut changed);
+                }
+                (changed, scratch)
+            },
+        );
+        changed_now.extend(found.into_iter().flat_map(|(changed, _)| changed));
+        self.scratch_sorted = sorted;
         self.changed_now = changed_now;
         self.scratch_bytes = scratch;
     }

@@ -5,6 +5,7 @@ use bevy::prelude::*;
 
 use super::client_state::ClientReplication;
 use super::client_table::{ClientEntity, EntityTable, NOT_SENT, RelevantEntity, relevant_key};
+use super::fan_out;
 use super::recording::RecordContext;
 use super::world_record::{IN_BAND, ReplicationState};
 use crate::replication::{NetId, ReplicationRegistry};
@@ -37,35 +38,15 @@ pub(super) fn relevance_of_each(
     tick: u32,
     pool: Option<&bevy::tasks::TaskPool>,
 ) {
-    let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
     // Without interest there is little to do per client: not worth waking other threads.
     let worth_it = clients.len() > 1 && clients.iter().any(|client| client.interest.is_some());
-    match pool {
-        Some(pool) if threads > 1 && worth_it => {
-            let chunk = clients.len().div_ceil(threads);
-            let (first, rest) = clients.split_at_mut(chunk.min(clients.len()));
-            pool.scope(|scope| {
-                for part in rest.chunks_mut(chunk) {
-                    scope.spawn(async move {
-                        let mut scratch = RelevanceScratch::default();
-                        for client in part {
-                            client.update_relevance(state, tick, &mut scratch);
-                        }
-                    });
-                }
-                let mut scratch = RelevanceScratch::default();
-                for client in first {
-                    client.update_relevance(state, tick, &mut scratch);
-                }
-            });
+    let (first, rest) = fan_out::split_mut(clients, fan_out::shares(pool, worth_it));
+    fan_out::run(pool, first, rest, |part| {
+        let mut scratch = RelevanceScratch::default();
+        for client in part {
+            client.update_relevance(state, tick, &mut scratch);
         }
-        _ => {
-            let mut scratch = RelevanceScratch::default();
-            for client in clients {
-                client.update_relevance(state, tick, &mut scratch);
-            }
-        }
-    }
+    });
 }
 
 /// With spatial interest: records, as of `tick`, the changes of the entities some client in

@@ -5,6 +5,7 @@
 use super::budget::SNAPSHOT_BUDGET_BYTES;
 use super::client_state::{ClientReplication, IN_FLIGHT_SNAPSHOTS, SentSnapshot};
 use super::client_table::{ClientEntity, EntityTable, NOT_SENT, UNACKED};
+use super::fan_out;
 use super::relevance::RelevanceScratch;
 use super::tick_cache::SnapshotCache;
 use super::world_record::ReplicationState;
@@ -23,37 +24,15 @@ pub fn build_payloads(
 ) -> Vec<Vec<u8>> {
     cache.prepare_on(state, tick, pool);
     let cache = &*cache;
-    let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
-    match pool {
-        Some(pool) if threads > 1 && clients.len() > 1 => {
-            let chunk = clients.len().div_ceil(threads);
-            let (first, rest) = clients.split_at_mut(chunk.min(clients.len()));
-            let build_all = |part: &mut [&mut ClientReplication]| -> Vec<Vec<u8>> {
-                let mut scratch = BitWriter::new();
-                part.iter_mut()
-                    .map(|client| client.build(state, cache, tick, &mut scratch))
-                    .collect()
-            };
-            let mut own = Vec::new();
-            let others: Vec<Vec<Vec<u8>>> = pool.scope(|scope| {
-                for part in rest.chunks_mut(chunk) {
-                    scope.spawn(async move { build_all(part) });
-                }
-                // This thread builds the first part meanwhile, instead of only waiting.
-                own = build_all(first);
-            });
-            own.into_iter()
-                .chain(others.into_iter().flatten())
-                .collect()
-        }
-        _ => {
-            let mut scratch = BitWriter::new();
-            clients
-                .iter_mut()
-                .map(|client| client.build(state, cache, tick, &mut scratch))
-                .collect()
-        }
-    }
+    let (first, rest) = fan_out::split_mut(clients, fan_out::shares(pool, clients.len() > 1));
+    let (mut payloads, others) = fan_out::run(pool, first, rest, |part| {
+        let mut scratch = BitWriter::new();
+        part.iter_mut()
+            .map(|client| client.build(state, cache, tick, &mut scratch))
+            .collect::<Vec<_>>()
+    });
+    payloads.extend(others.into_iter().flatten());
+    payloads
 }
 
 impl ClientReplication {

@@ -4,7 +4,7 @@
 use bevy::prelude::*;
 
 use super::entity_encoding::{entity_header, write_components};
-use super::fan_out::PARALLEL_RECORDS;
+use super::fan_out::{self, PARALLEL_RECORDS};
 use super::world_record::ReplicationState;
 use crate::bits::{BitWriter, Bits};
 use crate::snapshot::EntityHeader;
@@ -63,52 +63,40 @@ impl SnapshotCache {
         if tick == 0 {
             return;
         }
-        let threads = pool.map_or(1, bevy::tasks::TaskPool::thread_num).max(1);
         let changed = &state.changed_now;
-        match pool {
-            Some(pool) if threads > 1 && changed.len() >= PARALLEL_RECORDS => {
-                let chunk = changed.len().div_ceil(threads);
-                let (first, rest) = changed.split_at(chunk.min(changed.len()));
-                let mut spare = std::mem::take(&mut self.spare_parts);
-                let mut own = spare.pop().unwrap_or_default();
-                let others: Vec<Encoded> = pool.scope(|scope| {
-                    for part in rest.chunks(chunk) {
-                        let mut encoded = spare.pop().unwrap_or_default();
-                        scope.spawn(async move {
-                            encoded.encode(state, part, tick);
-                            encoded
-                        });
-                    }
-                    own.encode(state, first, tick);
-                });
-                for encoded in std::iter::once(own).chain(others) {
-                    self.take(&encoded);
-                    spare.push(encoded.cleared());
-                }
-                self.spare_parts = spare;
-            }
-            _ => {
-                let mut encoded = Encoded {
-                    dense: std::mem::take(&mut self.cached),
-                    entries: std::mem::take(&mut self.entries),
-                    headers: std::mem::take(&mut self.headers),
-                    arena: std::mem::take(&mut self.arena),
-                    scratch: std::mem::take(&mut self.scratch),
-                };
-                encoded.encode(state, changed, tick);
-                self.entries = encoded.entries;
-                self.headers = encoded.headers;
-                self.arena = encoded.arena;
-                self.scratch = encoded.scratch;
-                for (at, &dense) in encoded.dense.iter().enumerate() {
-                    self.slot_of[dense as usize] = at as u32;
-                }
-                self.cached = encoded.dense;
-            }
+        let shares = fan_out::shares(pool, changed.len() >= PARALLEL_RECORDS);
+        let (first, rest) = fan_out::split(changed, shares);
+        // This thread encodes its share straight into the cache's own buffers; the other
+        // threads into spare ones, appended after it.
+        let own = Encoded {
+            dense: std::mem::take(&mut self.cached),
+            entries: std::mem::take(&mut self.entries),
+            headers: std::mem::take(&mut self.headers),
+            arena: std::mem::take(&mut self.arena),
+            scratch: std::mem::take(&mut self.scratch),
+        };
+        let mut spare = std::mem::take(&mut self.spare_parts);
+        let parts = rest.map(|part| (part, spare.pop().unwrap_or_default()));
+        let (own, others) = fan_out::run(pool, (first, own), parts, |(part, mut encoded)| {
+            encoded.encode(state, part, tick);
+            encoded
+        });
+        self.entries = own.entries;
+        self.headers = own.headers;
+        self.arena = own.arena;
+        self.scratch = own.scratch;
+        for (at, &dense) in own.dense.iter().enumerate() {
+            self.slot_of[dense as usize] = at as u32;
         }
+        self.cached = own.dense;
+        for encoded in others {
+            self.take(&encoded);
+            spare.push(encoded.cleared());
+        }
+        self.spare_parts = spare;
     }
 
-    /// Appends a part encoded by one of the threads.
+    /// Appends a part encoded by one of the other threads.
     fn take(&mut self, encoded: &Encoded) {
         let offset = self.arena.len() as u32;
         let first_header = self.headers.len() as u32;
