@@ -18,12 +18,21 @@ use crate::server::TickRate;
 use crate::server::clients::{ConnectedClient, Farewells};
 use crate::tick::SimulationTick;
 
-/// Whether snapshots go out this tick (see [`SnapshotInterval`]).
+/// Whether snapshots go out this frame (see [`SnapshotInterval`]): when the tick has crossed a
+/// multiple of the interval since the last snapshot. A frame that runs several ticks (a busy
+/// server catching up) may skip the multiple itself; the snapshot then goes out with the tick
+/// after it instead of one interval later.
 pub(super) fn snapshot_due(
     tick: Res<SimulationTick>,
     interval: Option<Res<SnapshotInterval>>,
+    mut last_sent: Local<Option<u32>>,
 ) -> bool {
-    interval.is_none_or(|interval| tick.0.is_multiple_of(interval.0.max(1)))
+    let every = interval.map_or(1, |interval| interval.0.max(1));
+    let due = last_sent.is_none_or(|last| last / every != tick.0 / every);
+    if due {
+        *last_sent = Some(tick.0);
+    }
+    due
 }
 
 /// Sends away clients whose newest ack is older than [`AckTimeout`], telling them why.
@@ -135,4 +144,35 @@ pub(super) fn send_snapshots(
         sent += 1;
     }
     metrics::counter!("skirmish_snapshots_total").increment(sent);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Resource, Default)]
+    struct Sent(Vec<u32>);
+
+    fn record(tick: Res<SimulationTick>, mut sent: ResMut<Sent>) {
+        sent.0.push(tick.0);
+    }
+
+    #[test]
+    fn a_frame_that_skips_the_multiple_still_sends_its_snapshot() {
+        let mut app = App::new();
+        app.insert_resource(SimulationTick(0))
+            .insert_resource(SnapshotInterval(4))
+            .init_resource::<Sent>()
+            .add_systems(Update, record.run_if(snapshot_due));
+        // A server catching up: three ticks a frame, so most multiples of 4 fall inside a frame.
+        for frame in 0..7u32 {
+            app.world_mut().resource_mut::<SimulationTick>().0 = frame * 3;
+            app.update();
+        }
+        assert_eq!(
+            app.world().resource::<Sent>().0,
+            vec![0, 6, 9, 12, 18],
+            "one snapshot for each multiple of the interval crossed, none twice"
+        );
+    }
 }
