@@ -105,22 +105,7 @@ impl TestNet {
         );
         let network = MemoryNetwork::new();
         let mut rng = fastrand::Rng::with_seed(seed);
-        let socket = match wire {
-            Wire::Loopback => GameSocket::with_test_clock(
-                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(StartError::Socket)?,
-                conditioner,
-                network.clock(),
-                rng.u64(..),
-            )
-            .map_err(StartError::Socket)?,
-            Wire::Memory => GameSocket::in_memory(
-                network.bind().ok_or_else(|| {
-                    StartError::InvalidSetting("the in-memory network is out of ports".into())
-                })?,
-                conditioner,
-                rng.u64(..),
-            ),
-        };
+        let socket = server_socket(wire, &network, None, conditioner, rng.u64(..))?;
         server.insert_resource(TimeUpdateStrategy::ManualDuration(step));
         let server_addr = listen(server.world_mut(), socket)?;
         Ok(Self {
@@ -145,22 +130,80 @@ impl TestNet {
     /// directions), drawn from the harness's seed.
     pub fn add_conditioned_client(
         &mut self,
+        client: App,
+        name: &str,
+        conditioner: LinkConditioner,
+    ) -> Result<usize, ConnectError> {
+        let server = self.server_addr;
+        self.add_client_dialing(client, name, conditioner, server)
+    }
+
+    /// Like [`TestNet::add_conditioned_client`], dialing `server` instead of the server's own
+    /// address: a relay in front of it (the server's public addresses must name it).
+    pub fn add_client_dialing(
+        &mut self,
         mut client: App,
         name: &str,
         conditioner: LinkConditioner,
+        server: SocketAddr,
     ) -> Result<usize, ConnectError> {
         let socket = self.client_socket(conditioner)?;
         let client_id = self.rng.u64(1..);
         client.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        crate::client::connect_unsecure_on(client.world_mut(), socket, server, client_id, name)?;
+        self.clients.push(client);
+        Ok(self.clients.len() - 1)
+    }
+
+    /// Connects client `index` again (after it left or was refused), as `name`, on a new socket
+    /// with a new client id: what a player's "join" button does a second time.
+    pub fn reconnect(&mut self, index: usize, name: &str) -> Result<(), ConnectError> {
+        let socket = self.client_socket(LinkConditioner::default())?;
+        let client_id = self.rng.u64(1..);
+        let server = self.server_addr;
         crate::client::connect_unsecure_on(
-            client.world_mut(),
+            self.clients[index].world_mut(),
             socket,
-            self.server_addr,
+            server,
             client_id,
             name,
         )?;
-        self.clients.push(client);
-        Ok(self.clients.len() - 1)
+        Ok(())
+    }
+
+    /// Takes client `index` out of the net and returns it; the clients after it move down one
+    /// index. Dropping the app closes its socket without a word to the server, as if its
+    /// process was killed.
+    pub fn remove_client(&mut self, index: usize) -> App {
+        self.clients.remove(index)
+    }
+
+    /// Drops the server app and its socket, as if its process died: no disconnect packet. Until
+    /// [`TestNet::listen_again`], steps update the clients and an empty server app.
+    pub fn drop_server(&mut self) {
+        drop(std::mem::replace(&mut self.server, App::new()));
+    }
+
+    /// After [`TestNet::drop_server`]: `server` listens with `config` at the address the old one
+    /// had, as a restarted server process would.
+    pub fn listen_again(
+        &mut self,
+        mut server: App,
+        config: &ListenConfig,
+    ) -> Result<(), StartError> {
+        let seed = self.rng.u64(..);
+        let socket = server_socket(
+            self.wire,
+            &self.network,
+            Some(self.server_addr),
+            config.conditioner,
+            seed,
+        )?;
+        server.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        let addr = crate::server::listen_on(server.world_mut(), socket, config)?;
+        debug_assert_eq!(addr, self.server_addr);
+        self.server = server;
+        Ok(())
     }
 
     /// Connects `client` to a secure server with `token` (minted for [`TestNet::server_addr`]).
@@ -210,6 +253,24 @@ impl TestNet {
     /// The in-memory network (bind extra ports on it to play a raw peer on [`Wire::Memory`]).
     pub fn network(&self) -> &MemoryNetwork {
         &self.network
+    }
+
+    /// A raw socket on this net's wire, to play an attacker that sends whatever bytes it likes:
+    /// a UDP socket on 127.0.0.1 on [`Wire::Loopback`], a port of the in-memory network on
+    /// [`Wire::Memory`].
+    pub fn raw_peer(&self) -> std::io::Result<RawPeer> {
+        match self.wire {
+            Wire::Loopback => {
+                let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+                socket.set_nonblocking(true)?;
+                Ok(RawPeer::Udp(socket))
+            }
+            Wire::Memory => self
+                .network
+                .bind()
+                .map(RawPeer::Memory)
+                .ok_or_else(|| std::io::Error::other("the in-memory network is out of ports")),
+        }
     }
 
     /// The test clock every app and socket keeps time by.
@@ -332,6 +393,18 @@ impl TestNet {
                 .is_some_and(|status| *status == ConnectionStatus::Connected)
     }
 
+    /// Why client `index`'s connection ended, as it shows the player; `None` while it is
+    /// connecting, connected or idle.
+    pub fn disconnect_reason(&self, index: usize) -> Option<String> {
+        match self.clients[index]
+            .world()
+            .get_resource::<ConnectionStatus>()?
+        {
+            ConnectionStatus::Disconnected { reason } => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
     /// Client `index`'s netcode client id (0 until a token client is welcomed).
     pub fn client_id(&self, index: usize) -> u64 {
         self.clients[index]
@@ -371,5 +444,78 @@ impl TestNet {
     ) -> Option<&C> {
         let entity = self.replica(index, server_entity)?;
         self.clients[index].world().get::<C>(entity)
+    }
+}
+
+/// A raw socket on a [`TestNet`]'s wire ([`TestNet::raw_peer`]): no netcode, no conditioner,
+/// just datagrams, as an attacker has them.
+#[derive(Debug)]
+pub enum RawPeer {
+    /// A non-blocking UDP socket on 127.0.0.1.
+    Udp(UdpSocket),
+    /// A port of the in-memory network.
+    Memory(MemoryPort),
+}
+
+impl RawPeer {
+    /// This socket's address.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Udp(socket) => socket
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            Self::Memory(port) => port.addr(),
+        }
+    }
+
+    /// Sends `bytes` to `to`. A full buffer loses the datagram (UDP may say so; the in-memory
+    /// network does not).
+    pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        match self {
+            Self::Udp(socket) => socket.send_to(bytes, to),
+            Self::Memory(port) => port.send_to(bytes, to),
+        }
+    }
+
+    /// The oldest datagram waiting here; `WouldBlock` when none is.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        match self {
+            Self::Udp(socket) => socket.recv_from(buffer),
+            Self::Memory(port) => port.recv_from(buffer),
+        }
+    }
+}
+
+/// A socket for a server on `wire`: at `addr` (a restarted server) or wherever the OS or the
+/// in-memory network puts it.
+fn server_socket(
+    wire: Wire,
+    network: &MemoryNetwork,
+    addr: Option<SocketAddr>,
+    conditioner: LinkConditioner,
+    seed: u64,
+) -> Result<GameSocket, StartError> {
+    match wire {
+        Wire::Loopback => {
+            let addr = addr.unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+            GameSocket::with_test_clock(
+                UdpSocket::bind(addr).map_err(StartError::Socket)?,
+                conditioner,
+                network.clock(),
+                seed,
+            )
+            .map_err(StartError::Socket)
+        }
+        Wire::Memory => {
+            let port = match addr {
+                Some(addr) => network.bind_at(addr).ok_or_else(|| {
+                    StartError::InvalidSetting(format!("{addr} is taken on the in-memory network"))
+                })?,
+                None => network.bind().ok_or_else(|| {
+                    StartError::InvalidSetting("the in-memory network is out of ports".into())
+                })?,
+            };
+            Ok(GameSocket::in_memory(port, conditioner, seed))
+        }
     }
 }

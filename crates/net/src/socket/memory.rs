@@ -74,9 +74,29 @@ impl MemoryNetwork {
     /// no real socket is opened). `None` once every port is taken.
     pub fn bind(&self) -> Option<MemoryPort> {
         let mut wires = self.wires();
-        let port = FIRST_PORT.checked_add(wires.next_port)?;
-        wires.next_port += 1;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = loop {
+            let port = FIRST_PORT.checked_add(wires.next_port)?;
+            wires.next_port += 1;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            // Skips an address taken with `bind_at`.
+            if !wires.inboxes.contains_key(&addr) {
+                break addr;
+            }
+        };
+        wires.inboxes.insert(addr, VecDeque::new());
+        Some(MemoryPort {
+            network: self.clone(),
+            addr,
+        })
+    }
+
+    /// The port at `addr` (one of this network's `127.0.0.1` addresses, say a server's that
+    /// stopped and listens again); `None` while something is bound there.
+    pub fn bind_at(&self, addr: SocketAddr) -> Option<MemoryPort> {
+        let mut wires = self.wires();
+        if wires.inboxes.contains_key(&addr) {
+            return None;
+        }
         wires.inboxes.insert(addr, VecDeque::new());
         Some(MemoryPort {
             network: self.clone(),
@@ -180,6 +200,21 @@ mod tests {
         drop(b);
         a.send_to(b"lost", gone).unwrap();
         assert_eq!(network.dropped(), 1);
+    }
+
+    #[test]
+    fn an_address_is_bound_again_once_free() {
+        let network = MemoryNetwork::new();
+        let a = network.bind().unwrap();
+        let addr = a.addr();
+        assert!(network.bind_at(addr).is_none(), "the address is taken");
+        drop(a);
+        let again = network.bind_at(addr).expect("the address is free again");
+        let b = network.bind().unwrap();
+        assert_ne!(b.addr(), addr, "bind never hands out a used address");
+        b.send_to(b"hi", addr).unwrap();
+        let mut buffer = [0u8; 4];
+        assert_eq!(again.recv_from(&mut buffer).unwrap(), (2, b.addr()));
     }
 
     #[test]

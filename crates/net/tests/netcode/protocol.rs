@@ -1,13 +1,18 @@
 //! The netcode tests' own small game, "Dots": dots steered by a stick, named, and a chime from
 //! the server. Nothing here comes from the demo, so these tests stay when a fork drops it.
 
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 use skirmish_net::client::{ClientSession, ClientSystems, Controlled, LocalInput, NetClientPlugin};
+use skirmish_net::netcode::ConnectToken;
 use skirmish_net::prelude::*;
 use skirmish_net::replication::Quantize;
-use skirmish_net::server::ClientInput;
+use skirmish_net::server::{ClientInput, ListenConfig, ServerTransport};
 use skirmish_net::testing::{TestNet, Wire};
+use skirmish_net::tokens::{PrivateKey, TokenRequest, mint_token};
 
 /// The test game's netcode identity.
 pub const PROTOCOL: GameProtocol = GameProtocol {
@@ -212,4 +217,137 @@ pub fn server_dot(net: &mut TestNet, index: usize) -> Option<(Entity, Dot)> {
     dots.iter(world)
         .find(|(_, owner, _)| owner.0 == id)
         .map(|(entity, _, dot)| (entity, *dot))
+}
+
+/// Snapshots client `index` applied so far.
+pub fn snapshots(net: &TestNet, index: usize) -> u64 {
+    net.client(index)
+        .world()
+        .resource::<ClientSession>()
+        .snapshots_applied
+}
+
+/// The server's simulation tick.
+pub fn server_tick(net: &TestNet) -> u32 {
+    net.server().world().resource::<SimulationTick>().0
+}
+
+/// Datagrams the server's transport dropped so far (junk, replays, floods).
+pub fn dropped(net: &TestNet) -> u64 {
+    net.server()
+        .world()
+        .resource::<ServerTransport>()
+        .dropped_datagrams()
+}
+
+/// The private key of the tests' secure servers.
+pub const KEY: PrivateKey = [7; 32];
+
+/// How a secure server (key [`KEY`]) listens; `public`: where it tells clients they reach it
+/// (default: where it is bound).
+pub fn secure(public: Option<SocketAddr>) -> ListenConfig {
+    ListenConfig {
+        public_addresses: public.into_iter().collect(),
+        private_key: Some(KEY),
+        ..ListenConfig::default()
+    }
+}
+
+/// What a token for `client_id` at `server` grants: a minute to connect, `timeout` without an
+/// answer before either side gives up.
+pub fn token_request(server: SocketAddr, client_id: u64, timeout: Duration) -> TokenRequest {
+    TokenRequest {
+        protocol_id: PROTOCOL.id,
+        client_id,
+        server_addresses: vec![server],
+        expires_in: Duration::from_secs(60),
+        timeout,
+    }
+}
+
+/// A connect token of [`KEY`] for `client_id` at `server`, timing out after `timeout`.
+pub fn token(server: SocketAddr, client_id: u64, timeout: Duration) -> ConnectToken {
+    mint_token(&KEY, &token_request(server, client_id, timeout)).expect("mint a token")
+}
+
+/// Forwards datagrams between one client and the server over loopback UDP (so the server sees
+/// the relay as the client, and the client sees it as the server), recording both directions.
+pub struct Relay {
+    pub socket: UdpSocket,
+    pub addr: SocketAddr,
+    pub server: SocketAddr,
+    pub client: Option<SocketAddr>,
+    /// What the client sent, in order.
+    pub recorded: Vec<Vec<u8>>,
+    /// What the server sent, in order.
+    pub from_server: Vec<Vec<u8>>,
+}
+
+impl Relay {
+    /// A relay on 127.0.0.1; set [`Relay::server`] once the server listens.
+    pub fn bind() -> Self {
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind the relay");
+        socket.set_nonblocking(true).unwrap();
+        let addr = socket.local_addr().unwrap();
+        Self {
+            socket,
+            addr,
+            server: addr,
+            client: None,
+            recorded: Vec::new(),
+            from_server: Vec::new(),
+        }
+    }
+
+    /// Forwards everything waiting.
+    pub fn pump(&mut self) {
+        let mut buffer = [0u8; 2048];
+        while let Ok((len, from)) = self.socket.recv_from(&mut buffer) {
+            if from == self.server {
+                self.from_server.push(buffer[..len].to_vec());
+                if let Some(client) = self.client {
+                    let _ = self.socket.send_to(&buffer[..len], client);
+                }
+            } else {
+                self.client = Some(from);
+                self.recorded.push(buffer[..len].to_vec());
+                let _ = self.socket.send_to(&buffer[..len], self.server);
+            }
+        }
+    }
+
+    /// Steps `net` once and forwards what it sent.
+    pub fn step(&mut self, net: &mut TestNet) {
+        net.step();
+        self.pump();
+    }
+
+    /// Like [`TestNet::run_until`], forwarding after every step.
+    pub fn run_until(
+        &mut self,
+        net: &mut TestNet,
+        what: &str,
+        max_steps: u32,
+        mut condition: impl FnMut(&mut TestNet) -> bool,
+    ) -> u32 {
+        net.run_until(what, max_steps, |net| {
+            self.pump();
+            condition(net)
+        })
+    }
+}
+
+/// A test game's server on loopback that clients reach through a [`Relay`]: its public address
+/// (the one tokens name and clients dial) is the relay's. `secure`: tokens of [`KEY`] required.
+pub fn relayed(seed: u64, secure: bool) -> (TestNet, Relay) {
+    let mut relay = Relay::bind();
+    let config = ListenConfig {
+        public_addresses: vec![relay.addr],
+        private_key: secure.then_some(KEY),
+        ..ListenConfig::default()
+    };
+    let net = TestNet::with_config(Wire::Loopback, seed, server_app(|_| {}), &config)
+        .expect("the server listens");
+    relay.server = net.server_addr();
+    (net, relay)
 }
