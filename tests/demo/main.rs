@@ -2,7 +2,6 @@
 //! to `crates/net/tests`) the netcode tests that still run on the demo's game. One binary, so
 //! Bevy is linked once for all of them.
 
-mod acks;
 mod cli;
 mod common;
 mod faults;

@@ -1,6 +1,7 @@
 //! The netcode's end-to-end tests, on their own small game ([`protocol`]) and the crate's test
 //! harness (`skirmish_net::testing`): one binary, so Bevy is linked once for all of them.
 
+mod acks;
 mod harness;
 mod interop;
 mod no_game_types;
