@@ -4,7 +4,6 @@
 
 mod cli;
 mod common;
-mod faults;
 mod feel;
 mod gameplay;
 mod hostile;

@@ -2,6 +2,7 @@
 //! harness (`skirmish_net::testing`): one binary, so Bevy is linked once for all of them.
 
 mod acks;
+mod faults;
 mod harness;
 mod interop;
 mod no_game_types;
