@@ -4,6 +4,7 @@
 mod acks;
 mod faults;
 mod harness;
+mod hostile;
 mod interop;
 mod no_game_types;
 mod protocol;
