@@ -9,3 +9,4 @@ mod interop;
 mod no_game_types;
 mod protocol;
 mod resting;
+mod secure;
