@@ -7,7 +7,6 @@ mod common;
 mod feel;
 mod gameplay;
 mod hostile;
-mod netcode;
 mod ops;
 mod replication;
 mod secure;
