@@ -11,5 +11,6 @@ mod interpolation;
 mod no_game_types;
 mod prediction;
 mod protocol;
+mod replication;
 mod resting;
 mod secure;
