@@ -3,11 +3,6 @@
 //! deadline passes. Every app and socket keeps time by this test's [`TestClock`], which moves one
 //! server tick a step: a slow or busy machine runs the same ticks, only slower.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different subset of the helpers"
-)]
-
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::Add;
 use std::time::Duration;
@@ -15,7 +10,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy::time::TimeUpdateStrategy;
-use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState};
+use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus};
 use skirmish_net::socket::{GameSocket, LinkConditioner};
 use skirmish_net::testing::TestClock;
 use skirmish_net::tokens::{PrivateKey, TokenRequest};
@@ -87,21 +82,6 @@ pub struct TestServer {
     pub addr: SocketAddr,
 }
 
-/// Builds a server app; `configure` runs after the server plugin (register test components there).
-pub fn server_with(configure: impl FnOnce(&mut App)) -> TestServer {
-    server_with_capacity(8, configure)
-}
-
-/// A server that accepts at most `max_clients` clients.
-pub fn server_with_capacity(max_clients: usize, configure: impl FnOnce(&mut App)) -> TestServer {
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        max_clients,
-        ..default()
-    };
-    server_from(&settings, configure)
-}
-
 /// A server app listening with `settings` (bind them to loopback); `configure` runs after the
 /// server plugin.
 pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) -> TestServer {
@@ -165,34 +145,25 @@ pub fn token_client(
     app
 }
 
+/// A server on 127.0.0.1 with the default settings (at most 8 clients).
 pub fn server() -> TestServer {
-    server_with(|_| {})
+    let settings = ServerSettings {
+        bind: loopback_any(),
+        max_clients: 8,
+        ..default()
+    };
+    server_from(&settings, |_| {})
 }
 
-/// A headless client app connecting to `addr`; `configure` runs after the client plugin.
-pub fn client_with(addr: SocketAddr, name: &str, configure: impl FnOnce(&mut App)) -> App {
-    conditioned_client_with(addr, name, LinkConditioner::default(), configure)
-}
-
-/// A headless client whose socket simulates `conditioner` in both directions.
-pub fn conditioned_client_with(
-    addr: SocketAddr,
-    name: &str,
-    conditioner: LinkConditioner,
-    configure: impl FnOnce(&mut App),
-) -> App {
+/// A headless client app connecting to `addr` as `name`.
+pub fn client(addr: SocketAddr, name: &str) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, ClientPlugin));
     on_test_clock(&mut app);
-    configure(&mut app);
-    let socket = test_socket(conditioner);
+    let socket = test_socket(LinkConditioner::default());
     skirmish_net::client::connect_on(app.world_mut(), socket, addr, name)
         .expect("start connecting");
     app
-}
-
-pub fn client(addr: SocketAddr, name: &str) -> App {
-    client_with(addr, name, |_| {})
 }
 
 /// Moves the test clock one tick, then updates the server and every client once, in order.
@@ -249,22 +220,12 @@ pub fn players_seen(app: &mut App) -> Vec<(u64, Vec2)> {
         .collect()
 }
 
-/// The position of `client_id`'s player as the server has it.
-pub fn server_position(server: &mut TestServer, client_id: u64) -> Option<Vec2> {
-    let entity = skirmish_server::player_of(server.app.world(), client_id)?;
-    server.app.world().get::<Position>(entity).map(|p| p.0)
-}
-
 /// The position of `owner`'s player as seen by `viewer`.
 pub fn seen_position(viewer: &mut App, owner: u64) -> Option<Vec2> {
     players_seen(viewer)
         .into_iter()
         .find(|(id, _)| *id == owner)
         .map(|(_, position)| position)
-}
-
-pub fn set_movement(client: &mut App, movement: Vec2) {
-    client.world_mut().resource_mut::<InputState>().movement = movement;
 }
 
 /// Connects `clients` and waits until each has been welcomed.
@@ -292,82 +253,6 @@ pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
                 })
                 .collect();
             panic!("clients did not all connect within {DEADLINE:?}: {statuses:?}");
-        }
-    }
-}
-
-/// A server that clients reach through a [`Relay`]: its public address (the one tokens must name)
-/// is the relay's. `secure`: connect tokens signed with [`TEST_KEY`] are required.
-pub fn relayed_server(secure: bool) -> (TestServer, Relay, SocketAddr) {
-    let (mut relay, relay_addr) = Relay::bind();
-    let settings = ServerSettings {
-        bind: loopback_any(),
-        public_addresses: vec![relay_addr],
-        private_key: secure.then_some(TEST_KEY),
-        ..default()
-    };
-    let server = server_from(&settings, |_| {});
-    relay.server = server.addr;
-    (server, relay, relay_addr)
-}
-
-/// Forwards datagrams between one client and the server (so the server sees the relay as the
-/// client, and the client sees it as the server), recording both directions.
-pub struct Relay {
-    pub socket: UdpSocket,
-    pub server: SocketAddr,
-    pub client: Option<SocketAddr>,
-    /// What the client sent, in order.
-    pub recorded: Vec<Vec<u8>>,
-    /// What the server sent, in order.
-    pub from_server: Vec<Vec<u8>>,
-}
-
-impl Relay {
-    /// A relay on 127.0.0.1; set [`Relay::server`] once the server listens.
-    pub fn bind() -> (Self, SocketAddr) {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let addr = socket.local_addr().unwrap();
-        let relay = Self {
-            socket,
-            server: addr,
-            client: None,
-            recorded: Vec::new(),
-            from_server: Vec::new(),
-        };
-        (relay, addr)
-    }
-
-    /// Steps the relay and every app until `condition` holds; panics with `what` after
-    /// [`DEADLINE`].
-    pub fn run_until(
-        &mut self,
-        server: &mut TestServer,
-        clients: &mut [&mut App],
-        what: &str,
-        mut condition: impl FnMut(&mut TestServer, &mut [&mut App]) -> bool,
-    ) {
-        run_until(server, clients, what, |server, clients| {
-            self.pump();
-            condition(server, clients)
-        });
-    }
-
-    /// Forwards everything waiting.
-    pub fn pump(&mut self) {
-        let mut buffer = [0u8; 2048];
-        while let Ok((len, from)) = self.socket.recv_from(&mut buffer) {
-            if from == self.server {
-                self.from_server.push(buffer[..len].to_vec());
-                if let Some(client) = self.client {
-                    let _ = self.socket.send_to(&buffer[..len], client);
-                }
-            } else {
-                self.client = Some(from);
-                self.recorded.push(buffer[..len].to_vec());
-                let _ = self.socket.send_to(&buffer[..len], self.server);
-            }
         }
     }
 }

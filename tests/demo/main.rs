@@ -1,6 +1,7 @@
-//! The demo's end-to-end tests: its gameplay, launcher, operations and feel, and (until they move
-//! to `crates/net/tests`) the netcode tests that still run on the demo's game. One binary, so
-//! Bevy is linked once for all of them.
+//! The demo's end-to-end tests: its gameplay, launcher, operations and feel, and what only the
+//! demo's game has (its arena, roster and bots). The netcode's own tests are in
+//! `crates/net/tests/netcode`, on a small game of their own. One binary, so Bevy is linked once
+//! for all of them.
 
 mod cli;
 mod common;
