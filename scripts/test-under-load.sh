@@ -18,11 +18,12 @@ if [[ $# -gt 0 && $1 != "--" ]]; then
 fi
 [[ ${1:-} == "--" ]] && shift
 
-cores=$(nproc)
+cores=$(nproc 2>/dev/null || sysctl -n hw.ncpu)
 logs=${TMPDIR:-/tmp}/skirmish-test-under-load
 mkdir -p "$logs"
 
 echo "== building the tests (unloaded)"
+# (Doctests are compiled when they run, so those few compile under load.)
 cargo test --no-run "$@" >"$logs/build.log" 2>&1 || {
     tail -40 "$logs/build.log"
     exit 1
@@ -37,7 +38,7 @@ start_load() {
     done
 }
 stop_load() {
-    for pid in "${load_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in ${load_pids[@]+"${load_pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
     load_pids=()
 }
 trap stop_load EXIT

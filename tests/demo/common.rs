@@ -33,6 +33,11 @@ thread_local! {
     /// This test's clock: each test runs on a thread of its own, and every app and socket built
     /// on it keeps time by it.
     static CLOCK: TestClock = TestClock::default();
+    /// The real instant this test's clock starts at, in every app's `Time<Real>`.
+    static EPOCH: std::time::Instant = std::time::Instant::now();
+    /// Seeds for this test's sockets, in the order they are made: a test's losses and jitter
+    /// are the same every run.
+    static SEEDS: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
 /// This test's clock.
@@ -66,13 +71,23 @@ impl Add<Duration> for TestInstant {
 
 /// Makes `app` keep time by this test's clock, one server tick per update.
 fn on_test_clock(app: &mut App) {
-    app.insert_resource(TimeUpdateStrategy::ManualDuration(tick()));
+    let now = EPOCH.with(|epoch| *epoch) + clock().now();
+    app.insert_resource(TimeUpdateStrategy::ManualInstant(now));
+}
+
+/// The next socket seed of this test.
+fn next_seed() -> u64 {
+    SEEDS.with(|seeds| {
+        let seed = seeds.get();
+        seeds.set(seed + 1);
+        seed
+    })
 }
 
 /// A socket on 127.0.0.1 (OS-assigned port) keeping time by this test's clock.
 fn test_socket(conditioner: LinkConditioner) -> GameSocket {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback socket");
-    GameSocket::with_test_clock(socket, conditioner, clock(), fastrand::u64(..))
+    GameSocket::with_test_clock(socket, conditioner, clock(), next_seed())
         .expect("configure the socket")
 }
 
@@ -94,7 +109,7 @@ pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) 
     on_test_clock(&mut app);
     configure(&mut app);
     let socket = UdpSocket::bind(settings.bind).expect("bind the loopback server");
-    let socket = GameSocket::with_test_clock(socket, settings.conditioner, clock(), 1)
+    let socket = GameSocket::with_test_clock(socket, settings.conditioner, clock(), next_seed())
         .expect("configure the server socket");
     let addr = skirmish_server::listen_on_socket(app.world_mut(), socket, settings)
         .expect("the server listens");
@@ -169,8 +184,10 @@ pub fn client(addr: SocketAddr, name: &str) -> App {
 /// Moves the test clock one tick, then updates the server and every client once, in order.
 pub fn step(server: &mut TestServer, clients: &mut [&mut App]) {
     clock().advance(tick());
+    on_test_clock(&mut server.app);
     server.app.update();
     for client in clients.iter_mut() {
+        on_test_clock(client);
         client.update();
     }
 }

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use bevy::prelude::*;
 
+/// How long the real server process may take to start or admit a client, in real time.
+const PROCESS_DEADLINE: Duration = Duration::from_secs(20);
+
 #[test]
 fn ten_thousand_junk_datagrams_log_a_handful_of_lines() {
     let port = UdpSocket::bind("127.0.0.1:0")
@@ -42,7 +45,7 @@ fn ten_thousand_junk_datagrams_log_a_handful_of_lines() {
     });
     let server_addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut log = Vec::new();
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + PROCESS_DEADLINE;
     while !log
         .iter()
         .any(|line: &String| line.contains("listening on"))
@@ -68,7 +71,7 @@ fn ten_thousand_junk_datagrams_log_a_handful_of_lines() {
     let mut player = App::new();
     player.add_plugins((MinimalPlugins, skirmish_client::ClientPlugin));
     skirmish_client::connect_with(player.world_mut(), server_addr, "P", default()).unwrap();
-    let deadline = Instant::now() + DEADLINE;
+    let deadline = Instant::now() + PROCESS_DEADLINE;
     while !is_connected(&player) {
         player.update();
         std::thread::sleep(Duration::from_millis(1));

@@ -5,7 +5,7 @@
 //! reliability and netcode's timeouts all see exactly what a bad real network would give them.
 //!
 //! With the `test-utils` feature a socket can also be a port of an in-memory network
-//! (`memory`) and keep time by a clock the test steps, so one seed is one exact run.
+//! (`memory`) and keep time by a clock the test steps, so a seed replays a run.
 
 #[cfg(feature = "test-utils")]
 pub mod memory;

@@ -2,7 +2,9 @@
 //! and client apps in one process, stepped together on a clock the test controls, connected over
 //! loopback UDP or over an in-memory network. Netcode, renet, the renet guard and the link
 //! conditioner run as in a real game; on the in-memory wire only the socket is replaced, and loss
-//! and jitter are drawn from the harness's seed, so one seed is one exact run.
+//! and jitter are drawn from the harness's seed, so one seed is one run: the same datagrams lost
+//! and delayed, the same snapshots applied in the same steps (keys and nonces still come from the
+//! operating system, so the encrypted bytes differ).
 //!
 //! ```
 //! use bevy::prelude::*;
@@ -29,7 +31,7 @@
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
@@ -50,7 +52,8 @@ pub const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 pub enum Wire {
     /// Real UDP sockets on 127.0.0.1, OS-assigned ports: the kernel's network stack in the loop.
     Loopback,
-    /// An in-memory network: no kernel, and one seed is one exact run.
+    /// An in-memory network: no kernel, and one seed is one run (the same losses, delays and
+    /// snapshots).
     Memory,
 }
 
@@ -64,6 +67,8 @@ pub struct TestNet {
     rng: fastrand::Rng,
     step: Duration,
     steps: u64,
+    /// The real instant the test clock's zero stands for, in every app's `Time<Real>`.
+    epoch: Instant,
 }
 
 impl TestNet {
@@ -106,7 +111,8 @@ impl TestNet {
         let network = MemoryNetwork::new();
         let mut rng = fastrand::Rng::with_seed(seed);
         let socket = server_socket(wire, &network, None, conditioner, rng.u64(..))?;
-        server.insert_resource(TimeUpdateStrategy::ManualDuration(step));
+        let epoch = Instant::now();
+        server.insert_resource(TimeUpdateStrategy::ManualInstant(epoch));
         let server_addr = listen(server.world_mut(), socket)?;
         Ok(Self {
             server,
@@ -117,7 +123,14 @@ impl TestNet {
             rng,
             step,
             steps: 0,
+            epoch,
         })
+    }
+
+    /// Makes `app` read the test clock (it reads it anew at every [`TestNet::step`]).
+    fn on_test_clock(&self, app: &mut App) {
+        let now = self.epoch + self.network.clock().now();
+        app.insert_resource(TimeUpdateStrategy::ManualInstant(now));
     }
 
     /// Connects `client` (an app with `MinimalPlugins`, the game's plugins and `NetClientPlugin`)
@@ -149,7 +162,7 @@ impl TestNet {
     ) -> Result<usize, ConnectError> {
         let socket = self.client_socket(conditioner)?;
         let client_id = self.rng.u64(1..);
-        client.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        self.on_test_clock(&mut client);
         crate::client::connect_unsecure_on(client.world_mut(), socket, server, client_id, name)?;
         self.clients.push(client);
         Ok(self.clients.len() - 1)
@@ -199,9 +212,14 @@ impl TestNet {
             config.conditioner,
             seed,
         )?;
-        server.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        self.on_test_clock(&mut server);
         let addr = crate::server::listen_on(server.world_mut(), socket, config)?;
-        debug_assert_eq!(addr, self.server_addr);
+        if addr != self.server_addr {
+            return Err(StartError::InvalidSetting(format!(
+                "the server came back at {addr}, not at {}",
+                self.server_addr
+            )));
+        }
         self.server = server;
         Ok(())
     }
@@ -215,7 +233,7 @@ impl TestNet {
         conditioner: LinkConditioner,
     ) -> Result<usize, ConnectError> {
         let socket = self.client_socket(conditioner)?;
-        client.insert_resource(TimeUpdateStrategy::ManualDuration(self.step));
+        self.on_test_clock(&mut client);
         crate::client::connect_with_token_on(client.world_mut(), socket, token, name)?;
         self.clients.push(client);
         Ok(self.clients.len() - 1)
@@ -320,9 +338,16 @@ impl TestNet {
 
     /// Moves the clock one tick, then updates the server and every client once, in order.
     pub fn step(&mut self) {
-        self.network.clock().advance(self.step);
+        let clock = self.network.clock();
+        clock.advance(self.step);
+        // Every app reads the one clock the sockets keep time by (a late app's first update
+        // only starts its clock, as any Bevy app's does).
+        let now = self.epoch + clock.now();
+        self.server
+            .insert_resource(TimeUpdateStrategy::ManualInstant(now));
         self.server.update();
         for client in &mut self.clients {
+            client.insert_resource(TimeUpdateStrategy::ManualInstant(now));
             client.update();
         }
         self.steps += 1;

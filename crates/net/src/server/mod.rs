@@ -245,6 +245,7 @@ pub fn listen_on(
     socket: GameSocket,
     config: &ListenConfig,
 ) -> Result<SocketAddr, StartError> {
+    let conditioner = socket.conditioner();
     let tick_rate = world
         .get_resource::<TickRate>()
         .map_or(DEFAULT_TICK_RATE, |rate| rate.0);
@@ -307,8 +308,8 @@ pub fn listen_on(
         "unsecure"
     };
     info!("listening on {local_addr} ({security}; clients dial {public_addresses:?})");
-    if config.conditioner.is_active() {
-        warn!("link conditioner active: {:?}", config.conditioner);
+    if conditioner.is_active() {
+        warn!("link conditioner active: {conditioner:?}");
     }
     Ok(local_addr)
 }

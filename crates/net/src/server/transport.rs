@@ -217,7 +217,10 @@ fn receive_packets(
     transport
         .violations
         .retain(|(client_id, _)| server.is_connected(*client_id));
-    for client_id in server.disconnections_id() {
+    // renet keeps its clients in a randomly seeded map: in id order, a run is the same every time.
+    let mut disconnected = server.disconnections_id();
+    disconnected.sort_unstable();
+    for client_id in disconnected {
         transport.netcode.disconnect(client_id);
     }
     transport.apply_events(&mut server);
@@ -254,7 +257,11 @@ fn apply_event(
 
 fn send_packets(mut transport: ResMut<ServerTransport>, mut server: ResMut<RenetServer>) {
     let transport = &mut *transport;
-    for client_id in server.clients_id() {
+    // In id order (renet's map is randomly seeded), so the socket's conditioner draws the same
+    // losses for the same clients in every run of one seed.
+    let mut clients = server.clients_id();
+    clients.sort_unstable();
+    for client_id in clients {
         let Ok(packets) = server.get_packets_to_send(client_id) else {
             continue;
         };

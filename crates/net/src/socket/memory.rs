@@ -13,6 +13,10 @@ use std::time::Duration;
 /// Most datagrams waiting at one port; more are dropped, as a full kernel buffer would.
 pub const MAX_QUEUED_DATAGRAMS: usize = 4096;
 
+/// The largest datagram a port sends (UDP's largest payload over IPv4), so a port's queue holds
+/// at most [`MAX_QUEUED_DATAGRAMS`] of this size.
+pub const MAX_DATAGRAM_BYTES: usize = 65_507;
+
 /// The first port handed out: ports count up from here, in the order they are bound.
 const FIRST_PORT: u16 = 40_000;
 
@@ -135,8 +139,15 @@ impl MemoryPort {
         self.network.clock()
     }
 
-    /// Queues `bytes` at `to`. Like UDP, a datagram to nobody or to a full queue is lost.
+    /// Queues `bytes` at `to`. Like UDP, a datagram to nobody or to a full queue is lost, and
+    /// one larger than [`MAX_DATAGRAM_BYTES`] is refused.
     pub fn send_to(&self, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        if bytes.len() > MAX_DATAGRAM_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "datagram larger than UDP allows",
+            ));
+        }
         let mut wires = self.network.wires();
         match wires.inboxes.get_mut(&to) {
             Some(inbox) if inbox.len() < MAX_QUEUED_DATAGRAMS => {
@@ -215,6 +226,20 @@ mod tests {
         b.send_to(b"hi", addr).unwrap();
         let mut buffer = [0u8; 4];
         assert_eq!(again.recv_from(&mut buffer).unwrap(), (2, b.addr()));
+    }
+
+    #[test]
+    fn a_datagram_larger_than_udp_allows_is_refused() {
+        let network = MemoryNetwork::new();
+        let a = network.bind().unwrap();
+        let b = network.bind().unwrap();
+        let huge = vec![0u8; MAX_DATAGRAM_BYTES + 1];
+        assert_eq!(
+            a.send_to(&huge, b.addr()).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        let mut buffer = [0u8; 8];
+        assert!(b.recv_from(&mut buffer).is_err(), "nothing was queued");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The harness itself: both wires connect and replicate, and one seed is one exact run.
+//! The harness itself: both wires connect and replicate, and one seed is one run.
 
 use bevy::prelude::*;
 use skirmish_net::client::{ClientSession, ClientTransport, Predicted};
