@@ -1,7 +1,8 @@
 //! The demo's client app, on `skirmish-net`'s client (connection, snapshots, input sending,
 //! prediction, interpolation, stats).
 //!
-//! - [`net`] ([`ClientPlugin`]): the demo's networking glue (its input, its own player marked,
+//! - [`ClientPlugin`] gathers [`net`], [`movement`] and [`shooting`];
+//! - [`net`]: the demo's networking glue (its input, its own player marked,
 //!   the kill feed). Needs no window or GPU: tests and bots use it on `MinimalPlugins`.
 //! - [`movement`]: the local player's movement predicted, everyone else's interpolated.
 //! - [`bot`] ([`BotPlugin`]): a wandering bot that drives [`InputState`], for examples and load.
@@ -36,12 +37,31 @@ pub(crate) mod test_support {
     }
 }
 
+use bevy::prelude::*;
+
 pub use bot::BotPlugin;
 pub use net::{
-    AnnouncedVersion, ClientPlugin, ClientSession, ConnectError, ConnectTimeout, ConnectionState,
+    AnnouncedVersion, ClientSession, ConnectError, ConnectTimeout, ConnectionState,
     ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied,
-    apply_server_messages, connect, connect_with, connect_with_token, disconnect, headless_app,
+    apply_server_messages, connect, connect_with, connect_with_token, disconnect,
 };
+
+/// The demo client's networking, movement and shooting: add it to any app (windowed or
+/// `MinimalPlugins`), then [`connect`].
+pub struct ClientPlugin;
+
+impl Plugin for ClientPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((net::plugin, movement::plugin, shooting::plugin));
+    }
+}
+
+/// A headless client app: `MinimalPlugins` + [`ClientPlugin`]. Step it with `app.update()`.
+pub fn headless_app() -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, ClientPlugin));
+    app
+}
 #[cfg(feature = "render")]
 pub use render::ClientRenderPlugin;
 pub use skirmish_net::client::{

@@ -20,31 +20,19 @@ pub use skirmish_net::client::{
 /// input systems (or a bot, or a test) write it; it is sent every tick.
 pub type InputState = LocalInput<InputFrame>;
 
-/// The demo client's networking: add it to any app (windowed or `MinimalPlugins`), then
-/// [`connect`].
-pub struct ClientPlugin;
-
-impl Plugin for ClientPlugin {
-    fn build(&self, app: &mut App) {
-        app.add_plugins((SharedPlugin, NetClientPlugin::<InputFrame>::default()))
-            .init_resource::<KillFeed>()
-            .add_observer(adopt_server_arena)
-            .add_observer(forget_server_arena)
-            .add_systems(
-                PreUpdate,
-                (mark_local_player, record_kills)
-                    .after(ClientSystems::Receive)
-                    .before(ClientSystems::Reconcile),
-            )
-            .add_plugins((crate::movement::plugin, crate::shooting::plugin));
-    }
-}
-
-/// A headless client app: `MinimalPlugins` + [`ClientPlugin`]. Step it with `app.update()`.
-pub fn headless_app() -> App {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, ClientPlugin));
-    app
+/// The demo's shared plugin and `skirmish-net`'s client for its input, its own player marked,
+/// the server's arena adopted and the kill feed recorded.
+pub(super) fn plugin(app: &mut App) {
+    app.add_plugins((SharedPlugin, NetClientPlugin::<InputFrame>::default()))
+        .init_resource::<KillFeed>()
+        .add_observer(adopt_server_arena)
+        .add_observer(forget_server_arena)
+        .add_systems(
+            PreUpdate,
+            (mark_local_player, record_kills)
+                .after(ClientSystems::Receive)
+                .before(ClientSystems::Reconcile),
+        );
 }
 
 /// The latest kills, oldest first: `(killer, victim)` client ids.

@@ -165,7 +165,7 @@ fn start_connecting(
     world.insert_resource(ClientSession {
         client_id,
         name: name.to_owned(),
-        connect_started: Some(super::lifecycle::real_elapsed(world)),
+        connect_started: Some(super::session::real_elapsed(world)),
         secure,
         ..default()
     });

@@ -10,8 +10,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 
 use crate::blend::Blend;
-use crate::client::prediction::Controlled;
-use crate::client::{ClientSession, ClientSystems};
+use crate::client::{ClientSession, ClientSystems, Controlled};
 use crate::replication::{NetId, Teleported};
 
 /// Interpolation tuning.

@@ -2,12 +2,12 @@
 //! the end of a connection and saying why in a player's words, leaving on purpose, and the
 //! [`ConnectionState`] state kept in step.
 
-use std::time::Duration;
-
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
-use super::session::{ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus};
+use super::session::{
+    ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, real_elapsed,
+};
 use super::snapshot;
 use super::transport::ClientTransport;
 use crate::netcode::DisconnectReason as NetcodeDisconnectReason;
@@ -38,13 +38,6 @@ pub fn disconnect(world: &mut World) {
     }
     cleanup_transport(world);
     world.insert_resource(ConnectionStatus::Idle);
-}
-
-/// The app's real time since it started (zero in an app without `Time`).
-pub(super) fn real_elapsed(world: &World) -> Duration {
-    world
-        .get_resource::<Time<Real>>()
-        .map_or(Duration::ZERO, Time::elapsed)
 }
 
 /// Ends a connection attempt that got no welcome within [`ConnectTimeout`].

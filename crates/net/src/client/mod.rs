@@ -49,12 +49,11 @@ pub use input::{InputHistory, LocalInput};
 pub use interpolation::{Interpolated, InterpolationClock, InterpolationSettings};
 pub use lifecycle::{describe_disconnect, disconnect};
 pub use prediction::{
-    AppPredictionExt, Blend, Controlled, Predicted, PredictedInput, PredictionSettings,
-    PredictionStep,
+    AppPredictionExt, Blend, Predicted, PredictedInput, PredictionSettings, PredictionStep,
 };
 pub use receive::{SnapshotApplied, apply_server_messages};
 pub use session::{
-    AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus,
+    AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, Controlled,
 };
 pub use snapshot::ServerEntityMap;
 pub use spawns::{PredictedSpawn, SpawnKey, SpawnMatched, SpawnRefused};

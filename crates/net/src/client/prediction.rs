@@ -44,18 +44,13 @@ use bevy::prelude::*;
 pub use crate::blend::Blend;
 use crate::client::input::InputHistory;
 use crate::client::stats::NetStats;
-use crate::client::{ClientSession, ClientSystems, SnapshotApplied};
+use crate::client::{ClientSession, ClientSystems, Controlled, SnapshotApplied};
 use crate::input::NetInput;
 use crate::replication::Teleported;
 
 /// Corrections smaller than this (in [`Blend::distance`] units) are rounding, not
 /// mispredictions.
 pub const CORRECTION_EPSILON: f32 = 1e-3;
-
-/// Marks an entity this client controls (its own player): its registered components are
-/// predicted rather than interpolated. The game inserts it.
-#[derive(Component, Debug, Default, Clone, Copy)]
-pub struct Controlled;
 
 /// The locally predicted `C` of a [`Controlled`] entity.
 #[derive(Component, Debug, Clone)]

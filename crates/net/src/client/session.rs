@@ -1,5 +1,6 @@
 //! What the client knows of its connection: [`ClientSession`], where the connection stands
-//! ([`ConnectionStatus`] and the [`ConnectionState`] state) and the connection's settings.
+//! ([`ConnectionStatus`] and the [`ConnectionState`] state), the connection's settings, and the
+//! entities it controls ([`Controlled`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -126,3 +127,16 @@ impl ClientSession {
         1.0 / f64::from(self.tick_rate.max(1))
     }
 }
+
+/// The app's real time since it started (zero in an app without `Time`): what connection
+/// timeouts are measured on, so a test that steps the clock steps them too.
+pub(super) fn real_elapsed(world: &World) -> Duration {
+    world
+        .get_resource::<Time<Real>>()
+        .map_or(Duration::ZERO, Time::elapsed)
+}
+
+/// Marks an entity this client controls (its own player): its registered components are
+/// predicted rather than interpolated. The game inserts it.
+#[derive(Component, Debug, Default, Clone, Copy)]
+pub struct Controlled;

@@ -113,7 +113,7 @@ fn a_client_that_never_acks_stays_bounded_and_is_sent_away_while_others_play() {
         if step - window.0 >= u32::from(TICK_RATE) {
             let now = snapshots(&net, honest);
             assert!(
-                now >= window.1 + 10,
+                now >= window.1 + 55,
                 "the honest client keeps receiving snapshots ({} -> {now} from step {} to {step})",
                 window.1,
                 window.0,
@@ -133,9 +133,12 @@ fn a_client_that_never_acks_stays_bounded_and_is_sent_away_while_others_play() {
         reason.contains("no snapshot acknowledged for 5 s"),
         "the silent client is told why: {reason:?}"
     );
+    // (Counted from after the join, so up to a second of the timeout had already passed.)
     assert!(
-        sent_away_after >= net.steps_in(DEFAULT_ACK_TIMEOUT - Duration::from_secs(1)),
-        "not before the timeout: {sent_away_after} steps"
+        (net.steps_in(DEFAULT_ACK_TIMEOUT - Duration::from_secs(1))
+            ..=net.steps_in(DEFAULT_ACK_TIMEOUT + Duration::from_secs(1)))
+            .contains(&sent_away_after),
+        "sent away at the timeout, give or take the join and the goodbye: {sent_away_after} steps"
     );
     assert!(footprint(&net, silent_id).is_none(), "its state is freed");
     // The churn really loaded the silent client: seconds of despawns were pending at the peak.
