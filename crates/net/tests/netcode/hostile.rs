@@ -86,17 +86,7 @@ fn a_0x95_datagram_from_a_pending_client_does_not_stop_the_server() {
 
 #[test]
 fn a_0x95_datagram_from_the_servers_address_does_not_stop_a_client() {
-    let (mut net, mut relay) = relayed(2, false);
-    net.add_client_dialing(
-        client_app(|_| {}),
-        "relayed",
-        LinkConditioner::default(),
-        relay.addr,
-    )
-    .unwrap();
-    relay.run_until(&mut net, "the relayed client connects", 600, |net| {
-        net.is_welcomed(0)
-    });
+    let (mut net, mut relay) = relayed_client(2);
     // The relay's address is the server's, as the client sees it.
     let client_addr = relay.client.unwrap();
     for _ in 0..10 {

@@ -351,3 +351,19 @@ pub fn relayed(seed: u64, secure: bool) -> (TestNet, Relay) {
     relay.server = net.server_addr();
     (net, relay)
 }
+
+/// An unsecure [`relayed`] server with one client that dials the relay, welcomed.
+pub fn relayed_client(seed: u64) -> (TestNet, Relay) {
+    let (mut net, mut relay) = relayed(seed, false);
+    net.add_client_dialing(
+        client_app(|_| {}),
+        "relayed",
+        skirmish_net::socket::LinkConditioner::default(),
+        relay.addr,
+    )
+    .expect("the client starts connecting");
+    relay.run_until(&mut net, "the relayed client connects", 600, |net| {
+        net.is_welcomed(0)
+    });
+    (net, relay)
+}
