@@ -233,10 +233,9 @@ fn netcode_seeds() {
 /// replication path, without sockets.
 fn sample_snapshots(entities: usize, ticks: u32) -> Vec<Vec<u8>> {
     use bevy::prelude::*;
+    use skirmish_net::internals::{SnapshotCache, collect_into};
     use skirmish_net::protocol::Snapshot;
-    use skirmish_net::server::replication::{
-        ClientReplication, ReplicationState, SnapshotCache, collect_into,
-    };
+    use skirmish_net::server::{ClientReplication, ReplicationState};
 
     let mut app = App::new();
     app.add_plugins(skirmish_shared::SharedPlugin);

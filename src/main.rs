@@ -7,8 +7,6 @@
 //! - `skirmish token`, `keygen`, `healthcheck`: operating a dedicated server.
 //! - `skirmish bench`, `bots`: measuring.
 
-mod bench;
-mod feel;
 mod ops;
 mod window;
 
@@ -16,6 +14,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use skirmish_bench::{feel, scale};
 use skirmish_net::socket::LinkConditioner;
 
 use ops::{HealthcheckArgs, KeygenArgs, ServerArgs, TokenArgs};
@@ -351,7 +350,7 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
         return print_rows(&rows, args.json, feel::table);
     }
     let grid = match (args.clients, args.entities) {
-        (Some(clients), Some(entities)) => vec![bench::Scenario {
+        (Some(clients), Some(entities)) => vec![scale::Scenario {
             clients: clients as usize,
             entities: entities as usize,
             moving_fraction: args.moving,
@@ -360,22 +359,22 @@ fn run_bench(args: &BenchArgs) -> ExitCode {
             world: args.world.map(|side| {
                 (
                     side as f32,
-                    bench::radius_for(side as f32, entities as usize),
+                    scale::radius_for(side as f32, entities as usize),
                 )
             }),
         }],
-        _ => bench::default_grid(),
+        _ => scale::default_grid(),
     };
-    let rows: Vec<bench::BenchRow> = grid
+    let rows: Vec<scale::BenchRow> = grid
         .into_iter()
         .map(|mut scenario| {
             if let Some(ticks) = args.ticks {
                 scenario.ticks = ticks as usize;
             }
-            bench::run(scenario)
+            scale::run(scenario)
         })
         .collect();
-    print_rows(&rows, args.json, bench::table)
+    print_rows(&rows, args.json, scale::table)
 }
 
 /// Prints benchmark rows as JSON or as `table` formats them.

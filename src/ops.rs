@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::log::{info, warn};
 use skirmish_net::tokens::{self, PrivateKey, TokenRequest};
@@ -112,15 +112,6 @@ pub(crate) fn load_key(key_file: Option<&PathBuf>) -> Result<Option<PrivateKey>,
     }
 }
 
-/// Signals closer together than this are one signal delivered twice (`timeout` and some
-/// supervisors signal the process and its group at once), not an operator insisting.
-const DUPLICATE_SIGNAL_WINDOW: Duration = Duration::from_millis(500);
-
-/// Whether a signal at `now`, after the first one at `first`, is a second one: it skips the drain.
-fn is_second_signal(first: Instant, now: Instant) -> bool {
-    now.duration_since(first) >= DUPLICATE_SIGNAL_WINDOW
-}
-
 pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
     let fail = |message: String| {
         eprintln!("skirmish server: {message}");
@@ -184,16 +175,7 @@ pub(crate) fn run_server(args: ServerArgs) -> ExitCode {
     };
     // Signals are handled before the socket opens: a SIGTERM from then on is always graceful.
     let shutdown = ShutdownRequest::default();
-    let on_signal = shutdown.clone();
-    let first_signal = std::sync::OnceLock::new();
-    let handler = ctrlc::set_handler(move || {
-        let first = *first_signal.get_or_init(Instant::now);
-        if is_second_signal(first, Instant::now()) {
-            // A second signal, well after the first: the operator means it.
-            std::process::exit(130);
-        }
-        on_signal.request();
-    });
+    let handler = skirmish_server::shutdown::shut_down_on_signals(&shutdown);
     let mut app = match skirmish_server::headless_app(&settings, log_format) {
         Ok(app) => app,
         Err(err) => return fail(err.to_string()),
@@ -432,24 +414,5 @@ pub(crate) fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
             eprintln!("no answer from {}: {err}", args.url);
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod signal_tests {
-    use super::*;
-
-    #[test]
-    fn a_duplicate_delivery_is_not_a_second_signal() {
-        let first = Instant::now();
-        assert!(!is_second_signal(first, first), "the first signal itself");
-        assert!(
-            !is_second_signal(first, first + Duration::from_millis(5)),
-            "to process and group"
-        );
-        assert!(
-            is_second_signal(first, first + Duration::from_secs(1)),
-            "an operator insisting"
-        );
     }
 }

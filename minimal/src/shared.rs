@@ -9,7 +9,7 @@ use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
-use skirmish_net::replication::{AppReplicateExt, Quantize, Quantized};
+use skirmish_net::registry::{AppReplicateExt, Quantize, Quantized};
 
 /// This game's netcode identity: its own id, so Skirmish clients and tokens are refused.
 pub const PROTOCOL: GameProtocol = GameProtocol {

@@ -2,9 +2,7 @@
 //! trip with jitter and loss, lag compensation makes a perfect-aim bot hit a target moving at
 //! full speed, and without it the same bot misses; own shots show in the frame of the click.
 
-#[path = "../../src/feel.rs"]
-#[allow(dead_code, reason = "the benchmark's table is not used here")]
-mod harness;
+use skirmish_bench::feel as harness;
 
 #[test]
 fn lag_compensation_turns_misses_into_hits_at_100_ms() {

@@ -7,7 +7,7 @@ use crate::common::*;
 use bevy::platform::collections::HashSet;
 use bevy::prelude::*;
 use skirmish_client::{InputState, KillFeed, NetStats};
-use skirmish_net::replication::Teleported;
+use skirmish_net::registry::Teleported;
 use skirmish_server::combat::ShieldedUntil;
 use skirmish_shared::game::{MAX_HEALTH, PROJECTILE_DAMAGE, Shielded};
 use skirmish_shared::prelude::*;

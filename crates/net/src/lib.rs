@@ -49,7 +49,7 @@
 //! interpolation), and `docs/TEMPLATE.md` the forker's guide.
 //!
 //! Modules:
-//! - [`replication`]: the replication registry (`replicate::<C>()`, [`replication::Quantize`]);
+//! - [`registry`]: the replication registry (`replicate::<C>()`, [`registry::Quantize`]);
 //! - [`messages`]: the game's typed messages in each direction;
 //! - [`input`]: the game's input type ([`input::NetInput`]) and the server's input buffer;
 //! - [`protocol`]: the connection protocol's messages (hello, welcome, goodbye, snapshots);
@@ -59,9 +59,7 @@
 //! - [`client`]: the client half (connection, snapshots, input, prediction, interpolation,
 //!   stats);
 //! - [`channels`]: the renet channels of every connection and their settings;
-//! - [`renet_guard`]: checks of every renet packet a peer sends, before renet reads it;
 //! - [`codec`]: the wire codec (bincode 2 with a size limit) every message goes through;
-//! - [`bits`] and [`snapshot`]: bit packing and the snapshot's entity layout;
 //! - [`netcode`]: our own implementation of the netcode protocol (netcode.io 1.02): connect and
 //!   challenge tokens, the handshake, encrypted packets, client and server state machines;
 //! - [`tokens`]: private keys and connect tokens as text, and minting tokens;
@@ -69,21 +67,37 @@
 //! - [`log_limit`]: rate-limited logging for events a peer can trigger at will;
 //! - `testing` (feature `test-utils`): a server and clients of any game in one process, on a
 //!   test clock, over loopback or an in-memory network.
+//!
+//! Under the wire, public only with the feature `internals` (for benchmarks and fuzz targets):
+//! `renet_guard` (checks of every renet packet a peer sends, before renet reads it), `bits` and
+//! `snapshot_format` (bit packing and the snapshot's entity layout), and `internals` (the
+//! server's replication pipeline step by step).
 
+#[cfg(feature = "internals")]
 pub mod bits;
+#[cfg(not(feature = "internals"))]
+mod bits;
 pub mod blend;
 pub mod channels;
 pub mod client;
 pub mod codec;
 pub mod input;
+#[cfg(feature = "internals")]
+pub mod internals;
 pub mod log_limit;
 pub mod messages;
 pub mod netcode;
 pub mod protocol;
+pub mod registry;
+#[cfg(feature = "internals")]
 pub mod renet_guard;
-pub mod replication;
+#[cfg(not(feature = "internals"))]
+mod renet_guard;
 pub mod server;
-pub mod snapshot;
+#[cfg(feature = "internals")]
+pub mod snapshot_format;
+#[cfg(not(feature = "internals"))]
+mod snapshot_format;
 pub mod socket;
 #[cfg(feature = "test-utils")]
 pub mod testing;
@@ -100,7 +114,7 @@ pub mod prelude {
     pub use crate::input::NetInput;
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
     pub use crate::protocol::GameProtocol;
-    pub use crate::replication::{
+    pub use crate::registry::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry, Teleported,
     };
     pub use crate::server::{

@@ -80,7 +80,7 @@ pub enum ServerMessage {
         /// Server tick rate in Hz.
         tick_rate: u16,
         /// Fingerprint of everything both sides must register alike (replicated components,
-        /// messages, the input type); see [`crate::replication::ReplicationRegistry::fingerprint`].
+        /// messages, the input type); see [`crate::registry::ReplicationRegistry::fingerprint`].
         registry_fingerprint: u64,
     },
     /// On [`ServerChannel::Snapshot`](crate::channels::ServerChannel::Snapshot): world state at
@@ -102,7 +102,7 @@ pub enum ServerMessage {
 /// Holding snapshot `tick` means holding the complete replicated state at `tick` for every entity
 /// it carries: each entity's changes since the newest acknowledged snapshot that carried it, so a
 /// lost snapshot is repaired by the next one. The payload's bit layout is in
-/// [`snapshot`](crate::snapshot).
+/// [`snapshot_format`](crate::snapshot_format).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Server tick this snapshot describes.
@@ -110,7 +110,7 @@ pub struct Snapshot {
     /// Client tick of this client's newest input simulated by `tick`: the client replays its
     /// inputs after it on top of this snapshot (prediction and reconciliation).
     pub last_input: Option<u32>,
-    /// Entities and despawns, bit-packed (see [`snapshot`](crate::snapshot)). On the wire as
+    /// Entities and despawns, bit-packed (see [`snapshot_format`](crate::snapshot_format)). On the wire as
     /// bincode writes any byte sequence (length, then the bytes), copied in one piece.
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
@@ -133,8 +133,8 @@ pub struct InputTypeName(pub &'static str);
 /// at once.
 pub fn registry_fingerprint(world: &bevy::prelude::World) -> u64 {
     let components = world
-        .get_resource::<crate::replication::ReplicationRegistry>()
-        .map_or(0, crate::replication::ReplicationRegistry::fingerprint);
+        .get_resource::<crate::registry::ReplicationRegistry>()
+        .map_or(0, crate::registry::ReplicationRegistry::fingerprint);
     let messages: Vec<&str> = world
         .get_resource::<crate::messages::MessageRegistry>()
         .map(|registry| registry.names().collect())
@@ -142,7 +142,7 @@ pub fn registry_fingerprint(world: &bevy::prelude::World) -> u64 {
     let input = world
         .get_resource::<InputTypeName>()
         .map_or("", |input| input.0);
-    crate::replication::fnv1a(
+    crate::registry::fnv1a(
         components,
         messages.iter().chain([&input]).map(|name| name.as_bytes()),
     )

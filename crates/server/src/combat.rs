@@ -4,7 +4,7 @@
 
 use bevy::prelude::*;
 use skirmish_net::client::SpawnKey;
-use skirmish_net::replication::Teleported;
+use skirmish_net::registry::Teleported;
 use skirmish_net::server::lag_compensation::{AppLagCompensationExt, History, LagCompensation};
 use skirmish_net::server::{ConnectedClient, ControlledBy, TickRate};
 use skirmish_shared::arena::TILE_SIZE;

@@ -3,7 +3,7 @@
 //! whatever each client sees of the arena.
 
 use bevy::prelude::*;
-use skirmish_net::replication::MAX_COMPONENT_BYTES;
+use skirmish_net::registry::MAX_COMPONENT_BYTES;
 use skirmish_net::server::ServerSystems;
 use skirmish_shared::game::ROSTER_MAX;
 use skirmish_shared::prelude::*;

@@ -2,9 +2,9 @@
 //! [`SHUTDOWN_REASON`], the goodbyes get a moment, every connection closes and the app exits with
 //! success.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_renet::RenetServer;
@@ -36,6 +36,31 @@ impl ShutdownRequest {
     pub fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+}
+
+/// Signals closer together than this are one signal delivered twice (`timeout` and some
+/// supervisors signal the process and its group at once), not an operator insisting.
+const DUPLICATE_SIGNAL_WINDOW: Duration = Duration::from_millis(500);
+
+/// Whether a signal at `now`, after the first one at `first`, is a second one: it skips the drain.
+fn is_second_signal(first: Instant, now: Instant) -> bool {
+    now.duration_since(first) >= DUPLICATE_SIGNAL_WINDOW
+}
+
+/// Makes SIGINT and SIGTERM (Ctrl-C on Windows) request `shutdown`: the server drains and exits
+/// with success. A second signal well after the first exits at once, with status 130. Call it
+/// once per process, before the socket opens, so that every signal from then on is graceful.
+pub fn shut_down_on_signals(shutdown: &ShutdownRequest) -> Result<(), ctrlc::Error> {
+    let on_signal = shutdown.clone();
+    let first_signal = OnceLock::new();
+    ctrlc::set_handler(move || {
+        let first = *first_signal.get_or_init(Instant::now);
+        if is_second_signal(first, Instant::now()) {
+            // A second signal, well after the first: the operator means it.
+            std::process::exit(130);
+        }
+        on_signal.request();
+    })
 }
 
 /// When the graceful shutdown began, once it has.
@@ -71,5 +96,24 @@ fn shut_down(world: &mut World) {
         });
         info!("shut down");
         world.write_message(AppExit::Success);
+    }
+}
+
+#[cfg(test)]
+mod signal_tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_delivery_is_not_a_second_signal() {
+        let first = Instant::now();
+        assert!(!is_second_signal(first, first), "the first signal itself");
+        assert!(
+            !is_second_signal(first, first + Duration::from_millis(5)),
+            "to process and group"
+        );
+        assert!(
+            is_second_signal(first, first + Duration::from_secs(1)),
+            "an operator insisting"
+        );
     }
 }

@@ -23,7 +23,7 @@ pub mod prelude {
         SimulationTick, Velocity,
     };
     pub use skirmish_net::input::NetInput;
-    pub use skirmish_net::replication::{
+    pub use skirmish_net::registry::{
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry,
     };
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use skirmish_net::client::SpawnKey;
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
-use skirmish_net::replication::{AppReplicateExt, ReplicationRegistry, Teleported};
+use skirmish_net::registry::{AppReplicateExt, ReplicationRegistry, Teleported};
 
 use crate::arena::ServerArena;
 use crate::game::{Health, Killed, Ping, PlayerSlot, Projectile, Roster, Score, Shielded};

@@ -8,7 +8,7 @@ use crate::arena::Arena;
 use crate::game::{Health, PLAYER_RADIUS};
 use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
-use skirmish_net::replication::{Quantize, Quantized};
+use skirmish_net::registry::{Quantize, Quantized};
 pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
 
 /// How fast a player moves at full input, in units per second.
@@ -117,7 +117,7 @@ impl Blend for Position {
     crate::game::Health,
     crate::game::Score,
     crate::game::Ping,
-    skirmish_net::replication::Teleported
+    skirmish_net::registry::Teleported
 )]
 pub struct Player {
     /// The netcode client id of the client that controls this player.

@@ -9,7 +9,7 @@ use bevy_renet::RenetClient;
 
 use super::session::{ClientSession, ConnectionStatus};
 use super::transport::ClientTransport;
-use super::{InterpolationClock, NetStats, snapshot};
+use super::{InterpolationClock, NetStats, replica};
 use crate::channels::connection_config;
 use crate::netcode::{ClientAuthentication, ConnectToken, NetcodeClient, generate_random_bytes};
 use crate::protocol::GameProtocol;
@@ -159,7 +159,7 @@ fn start_connecting(
     let transport = ClientTransport::new(netcode, socket);
 
     // A fresh session: forget anything from a previous connection.
-    snapshot::despawn_replicas(world);
+    replica::despawn_replicas(world);
     world.insert_resource(RenetClient::new(connection_config()));
     world.insert_resource(transport);
     world.insert_resource(ClientSession {

@@ -11,7 +11,7 @@ use bevy::prelude::*;
 
 use crate::blend::Blend;
 use crate::client::{ClientSession, ClientSystems, Controlled};
-use crate::replication::{NetId, Teleported};
+use crate::registry::{NetId, Teleported};
 
 /// Interpolation tuning.
 #[derive(Resource, Debug, Clone, Copy)]

@@ -5,10 +5,10 @@
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
+use super::replica;
 use super::session::{
     ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, real_elapsed,
 };
-use super::snapshot;
 use super::transport::ClientTransport;
 use crate::netcode::DisconnectReason as NetcodeDisconnectReason;
 
@@ -101,7 +101,7 @@ pub(super) fn track_connection(world: &mut World) {
 fn cleanup_transport(world: &mut World) {
     world.remove_resource::<ClientTransport>();
     world.remove_resource::<RenetClient>();
-    snapshot::despawn_replicas(world);
+    replica::despawn_replicas(world);
 }
 
 /// A player-facing sentence for why a connection ended. `secure`: the connection used a connect

@@ -8,7 +8,7 @@
 //! - `receive`: the hello, then the server's messages and snapshots; `outgoing`: the game's
 //!   messages to the server; `lifecycle`: timeouts, the end of a connection and its reason;
 //!   `pacing`: the clock the server advises;
-//! - [`snapshot`]: snapshots applied to local entities ([`ServerEntityMap`]);
+//! - [`replica`]: snapshots applied to local entities ([`ServerEntityMap`]);
 //! - [`input`]: the local input sampled and sent every tick ([`LocalInput`]);
 //! - [`prediction`] and [`interpolation`]: any registered component predicted (the entities this
 //!   client controls) or interpolated (everything else), see [`AppPredictionExt`];
@@ -23,8 +23,8 @@ mod outgoing;
 mod pacing;
 pub mod prediction;
 mod receive;
+pub mod replica;
 mod session;
-pub mod snapshot;
 pub mod spawns;
 pub mod stats;
 pub mod transport;
@@ -37,7 +37,7 @@ use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 
 use crate::input::NetInput;
 use crate::messages::MessageRegistry;
-use crate::replication::ReplicationRegistry;
+use crate::registry::ReplicationRegistry;
 use crate::tick::{DEFAULT_TICK_RATE, SimulationSystems, TickPlugin};
 
 #[cfg(feature = "test-utils")]
@@ -52,10 +52,10 @@ pub use prediction::{
     AppPredictionExt, Blend, Predicted, PredictedInput, PredictionSettings, PredictionStep,
 };
 pub use receive::{SnapshotApplied, apply_server_messages};
+pub use replica::ServerEntityMap;
 pub use session::{
     AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, Controlled,
 };
-pub use snapshot::ServerEntityMap;
 pub use spawns::{PredictedSpawn, SpawnKey, SpawnMatched, SpawnRefused};
 pub use stats::NetStats;
 pub use transport::ClientTransport;
@@ -106,7 +106,7 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
             .init_resource::<LocalInput<I>>()
             .init_resource::<InputHistory<I>>()
             .init_resource::<ServerEntityMap>()
-            .init_resource::<snapshot::ReplicaHistory>()
+            .init_resource::<replica::ReplicaHistory>()
             .configure_sets(
                 PreUpdate,
                 (ClientSystems::Receive, ClientSystems::Reconcile)

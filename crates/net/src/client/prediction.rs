@@ -46,7 +46,7 @@ use crate::client::input::InputHistory;
 use crate::client::stats::NetStats;
 use crate::client::{ClientSession, ClientSystems, Controlled, SnapshotApplied};
 use crate::input::NetInput;
-use crate::replication::Teleported;
+use crate::registry::Teleported;
 
 /// Corrections smaller than this (in [`Blend::distance`] units) are rounding, not
 /// mispredictions.

@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
 use super::session::{AnnouncedVersion, ClientSession, ConnectionStatus};
-use super::{interpolation, snapshot};
+use super::{interpolation, replica};
 use crate::channels::{ClientChannel, ServerChannel};
 use crate::codec::{decode, encode};
 use crate::messages::MessageRegistry;
@@ -154,7 +154,7 @@ fn handle_messages<B: AsRef<[u8]>>(
         if last.is_some_and(|last| snapshot.tick <= last) {
             continue;
         }
-        let entries = snapshot::apply_snapshot(world, &snapshot)?;
+        let entries = replica::apply_snapshot(world, &snapshot)?;
         interpolation::record_samples(world, snapshot.tick);
         let mut session = world.resource_mut::<ClientSession>();
         session.last_snapshot_tick = Some(snapshot.tick);

@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
 use crate::client::ClientSession;
-use crate::client::snapshot::ServerEntityMap;
+use crate::client::replica::ServerEntityMap;
 use crate::client::transport::ClientTransport;
 
 /// Rates are computed over windows of this length.

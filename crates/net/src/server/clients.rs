@@ -19,7 +19,6 @@ use crate::codec::encode;
 use crate::input::{InputBuffer, InputPacing, NetInput};
 use crate::protocol::ServerMessage;
 use crate::server::ServerSystems;
-use crate::server::replication::{ClientReplication, ReplicationFootprint};
 
 /// How long a new connection may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -154,13 +153,6 @@ impl Farewells {
     }
 }
 
-impl ConnectedClient {
-    /// What the server stores to replicate to a client, from its replication state; cheap.
-    pub fn footprint(replication: &ClientReplication) -> ReplicationFootprint {
-        replication.footprint()
-    }
-}
-
 pub(super) fn plugin<I: NetInput>(app: &mut App) {
     app.init_resource::<ConnectedClients>()
         .init_resource::<ClientEntities>()
@@ -198,7 +190,6 @@ pub(crate) fn admit<I: NetInput>(
         },
         InputBuffer::<I>::default(),
         ClientInput::<I>::default(),
-        ClientReplication::default(),
     ));
     let welcome = ServerMessage::Welcome {
         client_id,

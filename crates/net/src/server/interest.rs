@@ -23,9 +23,8 @@ use bevy::ecs::entity::EntityHashSet;
 use bevy::ecs::world::EntityRef;
 use bevy::prelude::*;
 
-use crate::replication::{NetId, ScanCache, queue_removal_of, scan_changed};
-use crate::server::clients::{ConnectedClient, Controls};
-use crate::server::replication::{ClientReplication, ReplicationState};
+use crate::registry::{NetId, ScanCache, queue_removal_of, scan_changed};
+use crate::server::clients::ConnectedClient;
 
 /// Where an entity is, for spatial interest. Its place is read again whenever the component
 /// implementing it changes (it need not be replicated itself).
@@ -57,11 +56,11 @@ impl Default for InterestSettings {
 
 /// On a replicated entity: the rooms it is in, as a bit set (without it: every room).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
-#[component(on_remove = crate::replication::queue_removal)]
+#[component(on_remove = crate::registry::queue_removal)]
 pub struct Rooms(pub u64);
 
-/// On a client entity: what it may see. Inserted with the defaults of [`InterestSettings`] when
-/// a client joins; edit it from the game's systems.
+/// On a client entity: what it may see. With spatial interest every [`ConnectedClient`] gets
+/// one when it joins (the defaults of [`InterestSettings`]); edit it from the game's systems.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct ClientInterest {
     /// How far it sees.
@@ -122,16 +121,30 @@ pub trait AppInterestExt {
 
 impl AppInterestExt for App {
     fn spatial_interest<C: Located>(&mut self, settings: InterestSettings) -> &mut Self {
-        self.insert_resource(settings);
         let located = self.world_mut().register_component::<C>();
-        let mut state = self.world_mut().get_resource_or_init::<ReplicationState>();
-        state.space.locate = Some(locate::<C>);
-        state.space.scan = Some(locate_changed::<C>);
-        state.space.located = Some(located);
-        state.space.cell = settings.cell.max(1.0);
-        self.add_observer(queue_removal_of::<C>(located));
+        self.insert_resource(settings)
+            .insert_resource(SpatialLocator {
+                locate: locate::<C>,
+                scan: locate_changed::<C>,
+                located,
+                cell: settings.cell.max(1.0),
+            })
+            .add_observer(queue_removal_of::<C>(located));
+        self.add_observer(give_default_interest);
         self
     }
+}
+
+/// A client that joins gets the defaults of [`InterestSettings`] (unless the game gave it one), for
+/// the game to edit; it lands before the client's first snapshot.
+fn give_default_interest(
+    joined: On<Add, ConnectedClient>,
+    settings: Res<InterestSettings>,
+    mut commands: Commands,
+) {
+    commands
+        .entity(joined.entity)
+        .try_insert_if_new(ClientInterest::from_settings(&settings));
 }
 
 fn locate<C: Located>(entity: &EntityRef) -> Option<Vec2> {
@@ -161,20 +174,32 @@ fn locate_changed<C: Located>(
 pub(crate) type PlaceScan =
     fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<(Entity, Option<Vec2>)>);
 
+/// Where entities are, as [`AppInterestExt::spatial_interest`] registered it; the server's
+/// record of the world takes it up at its next collection.
+#[derive(Resource, Debug, Clone, Copy)]
+pub(crate) struct SpatialLocator {
+    /// Reads an entity's place.
+    pub(crate) locate: fn(&EntityRef) -> Option<Vec2>,
+    /// Finds the places that changed.
+    pub(crate) scan: PlaceScan,
+    /// The component places come from.
+    pub(crate) located: ComponentId,
+    /// The side of a grid cell.
+    pub(crate) cell: f32,
+}
+
 /// The side of the smallest bucket square.
 const MIN_SIDE: u32 = 16;
 
 /// The located entities in a grid, and those without a place.
 #[derive(Debug, Default)]
 pub(crate) struct Space {
-    pub(crate) locate: Option<fn(&EntityRef) -> Option<Vec2>>,
-    /// Finds the places that changed.
-    pub(crate) scan: Option<PlaceScan>,
+    /// How places are found (`None`: spatial interest is not registered).
+    locator: Option<SpatialLocator>,
     pub(crate) scan_cache: ScanCache,
     pub(crate) scratch: Vec<(Entity, Option<Vec2>)>,
-    /// The component places come from.
-    pub(crate) located: Option<ComponentId>,
-    pub(crate) cell: f32,
+    /// The side of a grid cell.
+    cell: f32,
     /// The grid, wrapped around a square of buckets: each bucket holds dense index, net id and
     /// place of the entities of the cells that fall on it (grown with the entities; a search
     /// walks the buckets of the cells in reach, no key compared, and the caller measures
@@ -195,11 +220,30 @@ pub(crate) struct Space {
 impl Space {
     /// Whether spatial interest is registered.
     pub(crate) fn enabled(&self) -> bool {
-        self.locate.is_some()
+        self.locator.is_some()
     }
 
+    /// Takes up `locator` once spatial interest is registered; the grid keeps its first one.
+    pub(crate) fn use_locator(&mut self, locator: Option<&SpatialLocator>) {
+        if let (None, Some(locator)) = (self.locator, locator) {
+            self.locator = Some(*locator);
+            self.cell = locator.cell;
+        }
+    }
+
+    /// Where `entity` is, when spatial interest is registered and it has a place.
     pub(crate) fn locate(&self, entity: &EntityRef) -> Option<Vec2> {
-        self.locate.and_then(|locate| locate(entity))
+        self.locator.and_then(|locator| (locator.locate)(entity))
+    }
+
+    /// The component places come from.
+    pub(crate) fn located(&self) -> Option<ComponentId> {
+        self.locator.map(|locator| locator.located)
+    }
+
+    /// The scan for places that changed.
+    pub(crate) fn place_scan(&self) -> Option<PlaceScan> {
+        self.locator.map(|locator| locator.scan)
     }
 
     fn key(&self, at: Vec2) -> (i32, i32) {
@@ -357,68 +401,6 @@ impl Space {
     }
 }
 
-/// Resolves each client's view: its interest settings, its center, its exceptions.
-pub(super) fn resolve_views(
-    settings: Option<Res<InterestSettings>>,
-    state: Res<ReplicationState>,
-    mut commands: Commands,
-    mut clients: Query<
-        (
-            Entity,
-            &mut ClientReplication,
-            Option<&ClientInterest>,
-            Option<&Controls>,
-        ),
-        With<ConnectedClient>,
-    >,
-) {
-    let (settings, spatial) = match settings {
-        Some(settings) => (*settings, state.space.enabled()),
-        None => (InterestSettings::default(), false),
-    };
-    for (client, mut replication, interest, controls) in &mut clients {
-        let default_interest;
-        let interest = match interest {
-            Some(interest) => interest,
-            None if spatial => {
-                // From its first snapshot on: the defaults, also before the component lands.
-                default_interest = ClientInterest::from_settings(&settings);
-                commands.entity(client).insert(default_interest.clone());
-                &default_interest
-            }
-            None => {
-                replication.interest = None;
-                continue;
-            }
-        };
-        let center = interest.center.or_else(|| {
-            controls?
-                .entities()
-                .iter()
-                .find_map(|entity| state.location(*entity))
-        });
-        let dense = |entities: &EntityHashSet| {
-            let mut dense: Vec<u32> = entities
-                .iter()
-                .filter_map(|entity| state.dense_of(*entity))
-                .collect();
-            dense.sort_unstable();
-            dense
-        };
-        let view = InterestView {
-            center: center.filter(|_| spatial),
-            radius: interest.radius.max(0.0),
-            hysteresis: interest.hysteresis.max(0.0),
-            rooms: interest.rooms,
-            always: dense(&interest.always),
-            never: dense(&interest.never),
-        };
-        if replication.interest.as_ref() != Some(&view) {
-            replication.interest = Some(view);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,11 +411,13 @@ mod tests {
     fn near_finds_everything_within_reach() {
         let mut rng = fastrand::Rng::with_seed(5);
         for cell in [37.0, 100.0, 400.0] {
-            let mut space = Space {
-                locate: Some(|_| None),
+            let mut space = Space::default();
+            space.use_locator(Some(&SpatialLocator {
+                locate: |_| None,
+                scan: |_, _, _, _| {},
+                located: ComponentId::new(0),
                 cell,
-                ..default()
-            };
+            }));
             let places: Vec<Vec2> = (0..2000)
                 .map(|_| Vec2::new(rng.f32() * 2000.0 - 1000.0, rng.f32() * 2000.0 - 1000.0))
                 .collect();

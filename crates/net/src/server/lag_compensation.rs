@@ -33,7 +33,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 
 use crate::blend::Blend;
-use crate::replication::Replicated;
+use crate::registry::Replicated;
 use crate::server::clients::ConnectedClient;
 use crate::tick::{SimulationSystems, SimulationTick};
 

@@ -5,7 +5,7 @@
 //! - [`clients`]: connections as entities, [`ClientJoined`] and [`ClientLeft`],
 //!   goodbyes;
 //! - [`receive`](self): hello, inputs, acks and the game's messages from each client;
-//! - [`replication`]: what changed, per-client snapshots within a byte budget;
+//! - `replication`: what changed, per-client snapshots within a byte budget;
 //! - [`lag_compensation`]: histories of hittable components, and how far back to judge a
 //!   client's action;
 //! - [`interest`]: which entities each client gets (space, rooms, per-client exceptions);
@@ -16,7 +16,7 @@ pub mod interest;
 pub mod lag_compensation;
 pub mod names;
 mod receive;
-pub mod replication;
+pub(crate) mod replication;
 pub mod transport;
 
 use std::marker::PhantomData;
@@ -32,7 +32,7 @@ use crate::input::NetInput;
 use crate::messages::{MessageRegistry, SendTo};
 use crate::netcode::{ServerAuthentication, ServerConfig};
 use crate::protocol::{GameProtocol, ServerMessage};
-use crate::replication::ReplicationRegistry;
+use crate::registry::ReplicationRegistry;
 use crate::socket::{GameSocket, LinkConditioner};
 use crate::tick::{DEFAULT_TICK_RATE, SimulationSystems, TickPlugin};
 use crate::tokens::PrivateKey;
@@ -44,7 +44,7 @@ pub use clients::{
 };
 pub use replication::{
     AckTimeout, ClientReplication, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ParallelSnapshots,
-    ReplicationFootprint, ReplicationState, SnapshotInterval,
+    ReplicationFootprint, ReplicationState, SNAPSHOT_BUDGET_BYTES, SnapshotInterval,
 };
 pub use transport::ServerTransport;
 

@@ -70,7 +70,7 @@ fn trace(seed: u64) -> Vec<(usize, u64, u64, u64, Vec<(usize, [i32; 2])>)> {
             let mut shown: Vec<(usize, [i32; 2])> = dots
                 .iter(world)
                 .map(|(owner, dot)| {
-                    let q = skirmish_net::replication::Quantize::quantize(dot);
+                    let q = skirmish_net::registry::Quantize::quantize(dot);
                     let owner = ids
                         .iter()
                         .position(|id| *id == owner.0)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use skirmish_net::client::{ClientSession, ClientSystems, Controlled, LocalInput, NetClientPlugin};
 use skirmish_net::netcode::ConnectToken;
 use skirmish_net::prelude::*;
-use skirmish_net::replication::Quantize;
+use skirmish_net::registry::Quantize;
 use skirmish_net::server::{ClientInput, ListenConfig, ServerTransport};
 use skirmish_net::testing::{TestNet, Wire};
 use skirmish_net::tokens::{PrivateKey, TokenRequest, mint_token};

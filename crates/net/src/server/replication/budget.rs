@@ -6,7 +6,7 @@ use super::client_table::ClientEntity;
 use super::tick_cache::SnapshotCache;
 use super::world_record::ReplicationState;
 use crate::bits::BitWriter;
-use crate::replication::NetId;
+use crate::registry::NetId;
 
 /// Most snapshot payload bytes sent to one client per tick. When more is pending, entities that
 /// were left out longest go first (their priority grows with each snapshot in a row they miss).
@@ -77,7 +77,7 @@ impl ClientReplication {
 mod tests {
     use super::super::test_fixtures::{Drift, Heading, Place, test_registry};
     use super::*;
-    use crate::replication::Replicated;
+    use crate::registry::Replicated;
     use crate::server::replication::collect_into;
     use bevy::platform::collections::HashSet;
     use bevy::prelude::*;

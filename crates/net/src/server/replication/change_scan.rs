@@ -5,11 +5,11 @@ use bevy::prelude::*;
 
 use super::recording::RecordContext;
 use super::world_record::{ReplicationState, SlotValue};
-use crate::replication::{
+use crate::registry::{
     Encoding, Replicated, ReplicationRegistry, ReplicationRemovals, ScanCache, scan_changed,
 };
 use crate::server::interest;
-use crate::snapshot::KindSet;
+use crate::snapshot_format::KindSet;
 
 /// The change collection: finds what changed in `world` since the previous call, by walking
 /// each tracked component's change ticks (not each entity), and records it for `tick`.
@@ -17,10 +17,13 @@ use crate::snapshot::KindSet;
 /// Spawns, despawns, removals, rooms and places are taken in at once. The new values of changed
 /// components are recorded at once too, unless spatial interest is registered: then an entity
 /// only marks what changed, and its values are recorded when a client it is relevant to needs
-/// them ([`resolve_relevance`](super::resolve_relevance)). A large world then costs per tick what
+/// them (`resolve_relevance`). A large world then costs per tick what
 /// its clients see, not what moves in it.
 pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) {
     let removals = std::mem::take(&mut world.get_resource_or_init::<ReplicationRemovals>().0);
+    state
+        .space
+        .use_locator(world.get_resource::<interest::SpatialLocator>());
     let this_run = world.change_tick();
     let world = &*world;
     let registry = world.resource::<ReplicationRegistry>();
@@ -58,7 +61,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
             state.dirty[dense as usize] = KindSet::default();
         } else if Some(component) == rooms_id {
             state.rooms_of[dense as usize] = u64::MAX;
-        } else if Some(component) == state.space.located
+        } else if Some(component) == state.space.located()
             && let Some(record) = state.records[dense as usize].as_mut()
             && record.location.is_some()
         {
@@ -167,7 +170,7 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
         }
     });
     state.rooms_scan = rooms_scan;
-    if let Some(scan) = state.space.scan {
+    if let Some(scan) = state.space.place_scan() {
         let mut cache = std::mem::take(&mut state.space.scan_cache);
         let mut places = std::mem::take(&mut state.space.scratch);
         places.clear();

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use bevy::prelude::*;
 
 use super::client_table::{ClientEntity, EntityTable, NOT_SENT, UNACKED};
-use crate::replication::NetId;
+use crate::registry::NetId;
 use crate::server::interest;
 
 /// Snapshots remembered per client while waiting for their ack (about one second at 60 Hz). An
@@ -35,7 +35,7 @@ pub struct ClientReplication {
     /// Newest snapshot tick the client acknowledged, even one no longer in flight.
     pub(super) newest_ack: Option<u32>,
     /// What this client may see (`None`: everything).
-    pub interest: Option<interest::InterestView>,
+    pub(crate) interest: Option<interest::InterestView>,
     /// The snapshot tick `relevant` was worked out for.
     pub(super) newest_relevance: Option<u32>,
     /// The entity total this client was last told.
@@ -160,7 +160,7 @@ impl ClientReplication {
 mod tests {
     use super::super::test_fixtures::{Place, test_registry};
     use super::*;
-    use crate::replication::Replicated;
+    use crate::registry::Replicated;
     use crate::server::replication::{ReplicationState, SnapshotCache, collect_into};
 
     /// Drives `ticks` ticks of a world where `per_tick` replicated entities spawn each tick and

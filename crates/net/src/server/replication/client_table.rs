@@ -2,7 +2,7 @@
 //! acknowledged tick that carried it (its baseline); over the whole world, or over the entities
 //! relevant to the client in id order.
 
-use crate::replication::NetId;
+use crate::registry::NetId;
 
 /// A client's view of one entity slot: never sent, sent but not acknowledged, or the tick of
 /// the newest acknowledged snapshot that carried it. (12 bytes: a client holds one per entity it

@@ -5,8 +5,8 @@ use bevy::prelude::*;
 
 use super::world_record::{EntityRecord, HISTORY_TICKS, SlotValue};
 use crate::bits::BitWriter;
-use crate::replication::{field_delta, predicted};
-use crate::snapshot::EntityHeader;
+use crate::registry::{field_delta, predicted};
+use crate::snapshot_format::EntityHeader;
 
 /// The header for one entity, or `None` if the client already has everything.
 pub(super) fn entity_header(
@@ -107,7 +107,7 @@ pub(super) fn write_components(
 #[cfg(test)]
 mod tests {
     use super::super::test_fixtures::{Drift, Heading, Place};
-    use crate::replication::{AppReplicateExt, Quantize, Replicated, ReplicationRegistry};
+    use crate::registry::{AppReplicateExt, Quantize, Replicated, ReplicationRegistry};
     use crate::server::replication::{
         ClientReplication, ReplicationState, SnapshotCache, collect_into,
     };
@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn rate_coded_values_decode_exactly_under_loss_and_late_acks() {
         use crate::client::ClientSession;
-        use crate::client::snapshot::{ReplicaHistory, ServerEntityMap, apply_snapshot};
+        use crate::client::replica::{ReplicaHistory, ServerEntityMap, apply_snapshot};
         use crate::protocol::Snapshot;
 
         let registry = |app: &mut App| {

@@ -23,17 +23,18 @@
 //!   [`ParallelSnapshots`]);
 //! - `world_record`: the server's record of the replicated world and its value history
 //!   ([`ReplicationState`]);
-//! - `change_scan`: finding what changed since the last collection ([`collect_into`]);
+//! - `change_scan`: finding what changed since the last collection (`collect_into`);
 //! - `recording`: reading changed values into the record, on several threads when many;
 //! - `relevance`: which entities each client gets, and recording what they need
-//!   ([`resolve_relevance`]);
+//!   (`resolve_relevance`);
 //! - `entity_encoding`: one entity's header and component bits against a baseline;
-//! - `tick_cache`: this tick's encodings, shared by every client ([`SnapshotCache`]);
+//! - `tick_cache`: this tick's encodings, shared by every client (`SnapshotCache`);
 //! - `client_table`: a client's per-entity acknowledgement table;
 //! - `client_state`: what the server keeps per client and its acknowledgements
 //!   ([`ClientReplication`]);
 //! - `budget`: the per-snapshot byte budget and priority;
-//! - `snapshot_builder`: writing each client's payload ([`build_payloads`]);
+//! - `snapshot_builder`: writing each client's payload (`build_payloads`);
+//! - `views`: each client's interest view, resolved from its [`ClientInterest`](interest::ClientInterest);
 //! - `fan_out`: when and how work is split between threads (every such split runs through it);
 //! - `systems`: the systems that run it all each tick.
 
@@ -51,17 +52,20 @@ mod systems;
 #[cfg(test)]
 mod test_fixtures;
 mod tick_cache;
+mod views;
 mod world_record;
 
 use bevy::prelude::*;
 
 use crate::server::ServerSystems;
+use crate::server::clients::ConnectedClient;
 use crate::server::interest;
 use crate::tick::SimulationTick;
 
 pub use budget::SNAPSHOT_BUDGET_BYTES;
 pub use change_scan::collect_into;
 pub use client_state::{ClientReplication, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint};
+#[cfg(any(test, feature = "internals"))]
 pub use relevance::resolve_relevance;
 pub use settings::{AckTimeout, DEFAULT_ACK_TIMEOUT, ParallelSnapshots, SnapshotInterval};
 pub use snapshot_builder::build_payloads;
@@ -69,6 +73,7 @@ pub use tick_cache::SnapshotCache;
 pub use world_record::{HISTORY_TICKS, ReplicationState};
 
 pub(super) fn plugin(app: &mut App) {
+    app.register_required_components::<ConnectedClient, ClientReplication>();
     app.init_resource::<ReplicationState>()
         .init_resource::<SnapshotCache>()
         .init_resource::<ParallelSnapshots>()
@@ -79,7 +84,7 @@ pub(super) fn plugin(app: &mut App) {
                 systems::send_away_silent_clients,
                 (
                     systems::collect_changes,
-                    interest::resolve_views.in_set(interest::InterestSystems),
+                    views::resolve_views.in_set(interest::InterestSystems),
                     systems::resolve_interest,
                     systems::send_snapshots,
                 )

@@ -5,8 +5,8 @@ use bevy::prelude::*;
 
 use super::fan_out::{self, PARALLEL_RECORDS};
 use super::world_record::{EntityRecord, ReplicationState, SlotValue};
-use crate::replication::{Encoding, ReplicationRegistry};
-use crate::snapshot::KindSet;
+use crate::registry::{Encoding, ReplicationRegistry};
+use crate::snapshot_format::KindSet;
 
 impl ReplicationState {
     /// Records the changes of every entity in `todo`, on the threads of `pool` when given and
@@ -211,7 +211,7 @@ impl RecordsMut<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::test_fixtures::{Place, interest_server};
-    use crate::replication::Replicated;
+    use crate::registry::Replicated;
     use crate::server::replication::{
         ClientReplication, SnapshotCache, build_payloads, collect_into, resolve_relevance,
     };

@@ -8,12 +8,13 @@ use super::client_table::{ClientEntity, EntityTable, NOT_SENT, RelevantEntity, r
 use super::fan_out;
 use super::recording::RecordContext;
 use super::world_record::{IN_BAND, ReplicationState};
-use crate::replication::{NetId, ReplicationRegistry};
+use crate::registry::{NetId, ReplicationRegistry};
 
 /// Works out which entities are relevant to each client for `tick` (see
 /// [`crate::server::interest`]), then records the changes of those some client now sees
 /// (changes nobody can see wait until somebody can), on the threads of `pool` when given. Runs
 /// between [`collect_into`](super::collect_into) and [`build_payloads`](super::build_payloads).
+#[cfg(any(test, feature = "internals"))]
 pub fn resolve_relevance(
     clients: &mut [&mut ClientReplication],
     state: &mut ReplicationState,
@@ -292,7 +293,7 @@ mod tests {
         Drift, Heading, Place, interest_server, interest_setup, interest_tick, on_client, test_view,
     };
     use super::*;
-    use crate::replication::{Quantize, Replicated};
+    use crate::registry::{Quantize, Replicated};
     use crate::server::replication::{SnapshotCache, build_payloads, collect_into};
 
     #[test]
@@ -536,7 +537,7 @@ mod tests {
     fn parallel_and_single_threaded_interest_are_byte_identical() {
         use crate::server::interest::InterestView;
 
-        let (mut app, template) = interest_server(150.0, 20.0);
+        let (mut app, _) = interest_server(150.0, 20.0);
         let world = app.world_mut();
         let mut rng = fastrand::Rng::with_seed(11);
         for _ in 0..12_000 {
@@ -548,12 +549,6 @@ mod tests {
             ReplicationState::default(),
             ReplicationState::default(),
         ];
-        for state in &mut states {
-            state.space.locate = template.space.locate;
-            state.space.scan = template.space.scan;
-            state.space.located = template.space.located;
-            state.space.cell = template.space.cell;
-        }
         let mut caches = [
             SnapshotCache::default(),
             SnapshotCache::default(),

@@ -10,8 +10,8 @@ use super::relevance::RelevanceScratch;
 use super::tick_cache::SnapshotCache;
 use super::world_record::ReplicationState;
 use crate::bits::BitWriter;
-use crate::replication::NetId;
-use crate::snapshot::{EntityHeader, write_end, write_header, write_id_step};
+use crate::registry::NetId;
+use crate::snapshot_format::{EntityHeader, write_end, write_header, write_id_step};
 
 /// Builds the snapshot payload of every client in `clients` for `tick`, on the threads of
 /// `pool` when given (each client's bytes are the same either way), else on this thread.
@@ -217,7 +217,7 @@ impl ClientReplication {
 mod tests {
     use super::super::test_fixtures::{Drift, Heading, Place, test_registry};
     use super::*;
-    use crate::replication::Replicated;
+    use crate::registry::Replicated;
     use crate::server::replication::collect_into;
     use bevy::prelude::*;
 

@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use crate::replication::{AppReplicateExt, Quantize, Quantized, ReplicationRegistry};
+use crate::registry::{AppReplicateExt, Quantize, Quantized, ReplicationRegistry};
 use crate::server::replication::{
     ClientReplication, ReplicationState, SnapshotCache, collect_into, resolve_relevance,
 };
@@ -79,18 +79,15 @@ pub(super) fn interest_server(radius: f32, hysteresis: f32) -> (App, Replication
             hysteresis,
             cell: 100.0,
         });
-    let state = server
-        .world_mut()
-        .remove_resource::<ReplicationState>()
-        .expect("registered");
-    (server, state)
+    // Its first collection takes up the locator `spatial_interest` registered.
+    (server, ReplicationState::default())
 }
 
 /// A server world and a decoding client for interest tests: `(server app, state, client
 /// app)`, the state taken out of the app (spatial interest registered on `Place`).
 pub(super) fn interest_setup() -> (App, ReplicationState, App) {
     use crate::client::ClientSession;
-    use crate::client::snapshot::{ReplicaHistory, ServerEntityMap};
+    use crate::client::replica::{ReplicaHistory, ServerEntityMap};
 
     let (server, state) = interest_server(100.0, 20.0);
     let client = || {
@@ -118,7 +115,7 @@ pub(super) fn test_view(center: Vec2) -> crate::server::interest::InterestView {
 
 /// The client's entity for the server's `entity`, if the client has it.
 pub(super) fn on_client(client: &App, state: &ReplicationState, entity: Entity) -> Option<Entity> {
-    use crate::client::snapshot::ServerEntityMap;
+    use crate::client::replica::ServerEntityMap;
 
     client
         .world()
@@ -136,7 +133,7 @@ pub(super) fn interest_tick(
     tick: u32,
     lag: u32,
 ) {
-    use crate::client::snapshot::apply_snapshot;
+    use crate::client::replica::apply_snapshot;
     use crate::protocol::Snapshot;
 
     let world = server.world_mut();

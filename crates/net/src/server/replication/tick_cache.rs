@@ -7,7 +7,7 @@ use super::entity_encoding::{entity_header, write_components};
 use super::fan_out::{self, PARALLEL_RECORDS};
 use super::world_record::ReplicationState;
 use crate::bits::{BitWriter, Bits};
-use crate::snapshot::EntityHeader;
+use crate::snapshot_format::EntityHeader;
 
 /// This tick's encodings, shared by every client with the same baseline distance: on a healthy
 /// link all clients acknowledged the previous tick, so each changed entity is encoded once per

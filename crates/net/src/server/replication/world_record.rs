@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use bevy::ecs::change_detection::Tick;
 use bevy::prelude::*;
 
-use crate::replication::{NetId, Quantized, ScanCache};
+use crate::registry::{NetId, Quantized, ScanCache};
 use crate::server::interest;
-use crate::snapshot::KindSet;
+use crate::snapshot_format::KindSet;
 
 /// Baselines older than this many ticks are not used: such entities are sent absolute. It is
 /// also how much value history the server (and the client) keeps.
@@ -93,12 +93,12 @@ impl ReplicationState {
     /// Tells the collection the oldest tick clients' baselines are expected at (the oldest of
     /// their newest acknowledgements): value history older than that is let go, and the rare
     /// entity with an older baseline is sent whole.
-    pub fn set_history_horizon(&mut self, tick: Option<u32>) {
+    pub(crate) fn set_history_horizon(&mut self, tick: Option<u32>) {
         self.history_horizon = tick;
     }
 
     /// Sets the tick rate that rates (see
-    /// [`replicate_quantized_with_rate`](crate::replication::AppReplicateExt::replicate_quantized_with_rate))
+    /// [`replicate_quantized_with_rate`](crate::registry::AppReplicateExt::replicate_quantized_with_rate))
     /// are per second of: the server's.
     pub fn set_tick_rate(&mut self, tick_rate: u16) {
         self.tick_rate = Some(tick_rate.max(1));

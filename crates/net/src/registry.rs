@@ -162,7 +162,7 @@ pub type Quantized = [i32; 4];
 ///
 /// ```
 /// use bevy::prelude::*;
-/// use skirmish_net::replication::{Quantize, Quantized};
+/// use skirmish_net::registry::{Quantize, Quantized};
 ///
 /// /// Armor in whole points, 0..=255.
 /// #[derive(Component)]

@@ -1,4 +1,4 @@
-//! Applying snapshots: the bit-packed payload (layout in [`crate::snapshot`]) becomes local
+//! Applying snapshots: the bit-packed payload (layout in [`crate::snapshot_format`]) becomes local
 //! entities, mapped from the server's [`NetId`]s by [`ServerEntityMap`], with quantized values
 //! decoded against the history of what this client applied.
 
@@ -12,10 +12,10 @@ use crate::bits::{BitReader, OutOfBits};
 use crate::client::ClientSession;
 use crate::codec::MAX_MESSAGE_BYTES;
 use crate::protocol::Snapshot;
-use crate::replication::{
+use crate::registry::{
     Encoding, NetId, Quantized, ReplicationRegistry, apply_field_delta, predicted,
 };
-use crate::snapshot::{read_header, read_id_step};
+use crate::snapshot_format::{read_header, read_id_step};
 
 /// Maps server network ids to the local entities that mirror them.
 #[derive(Resource, Debug, Default)]

@@ -11,8 +11,7 @@
 //! it was before predicted shots), own-player corrections, and how interpolation shows the
 //! target (time behind the server, extrapolated frames, visible jumps).
 //!
-//! Also used by `tests/demo/feel.rs` through `#[path]`, so the test and the benchmark run the same
-//! harness.
+//! `tests/demo/feel.rs` runs this same harness.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use skirmish_client::{ClientPlugin, ClientSession, InputState, LocalPlayer};
 use skirmish_net::client::{
     InputHistory, Interpolated, InterpolationClock, NetStats, Predicted, PredictedSpawn, SpawnKey,
 };
-use skirmish_net::replication::Teleported;
+use skirmish_net::registry::Teleported;
 use skirmish_net::server::lag_compensation::LagCompensation;
 use skirmish_net::socket::LinkConditioner;
 use skirmish_server::ServerSettings;

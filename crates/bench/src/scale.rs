@@ -1,4 +1,4 @@
-//! The replication benchmark behind `skirmish bench`: the server's real collect + snapshot path,
+//! The replication benchmark at scale behind `skirmish bench`: the server's real collect + snapshot path,
 //! driven tick by tick without sockets, with every client acknowledging each snapshot one tick
 //! later (a perfect link).
 //!
@@ -15,11 +15,12 @@ use skirmish_shared::prelude::*;
 use skirmish_shared::protocol::{Snapshot, encode};
 
 use bevy::tasks::{TaskPool, TaskPoolBuilder};
-use skirmish_net::server::interest::{AppInterestExt, InterestSettings, InterestView};
-use skirmish_net::server::replication::{
-    ClientReplication, ReplicationState, SnapshotCache, build_payloads, collect_into,
-    resolve_relevance,
+use skirmish_net::internals::{
+    InterestView, SnapshotCache, build_payloads, collect_into, resolve_relevance,
+    set_history_horizon, set_view,
 };
+use skirmish_net::server::interest::{AppInterestExt, InterestSettings};
+use skirmish_net::server::{ClientReplication, ReplicationState};
 
 /// Half the side of the benchmark arena.
 const HALF: f32 = 1000.0;
@@ -222,7 +223,7 @@ impl Harness {
         let clients = (0..clients)
             .map(|_| {
                 let mut client = ClientReplication::default();
-                client.interest = scenario.world.map(|(_, radius)| InterestView {
+                let view = scenario.world.map(|(_, radius)| InterestView {
                     center: Some(
                         Vec2::new(rng.next_f32() * 2.0 - 1.0, rng.next_f32() * 2.0 - 1.0) * half,
                     ),
@@ -231,6 +232,7 @@ impl Harness {
                     rooms: u64::MAX,
                     ..default()
                 });
+                set_view(&mut client, view);
                 client
             })
             .collect();
@@ -265,7 +267,7 @@ impl Harness {
             .map(ClientReplication::newest_ack)
             .min()
             .flatten();
-        self.state.set_history_horizon(horizon);
+        set_history_horizon(&mut self.state, horizon);
         collect_into(&mut self.state, world, tick);
         for client in &mut self.clients {
             if tick > 0 {
@@ -410,31 +412,4 @@ pub fn table(rows: &[BenchRow]) -> String {
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn small_scenario_produces_sane_figures() {
-        let row = run(Scenario {
-            clients: 2,
-            entities: 50,
-            moving_fraction: 0.5,
-            ticks: 10,
-            threads: 2,
-            world: None,
-        });
-        assert!(
-            row.bytes_per_moving_entity > 0.5,
-            "moving entities cost something: {row:?}"
-        );
-        assert!(row.bytes_per_moving_entity < row.naive_bytes_per_moving_entity);
-        assert!(
-            row.bytes_per_resting_entity < 0.1,
-            "resting costs ~nothing: {row:?}"
-        );
-        assert!(table(&[row]).lines().count() == 2);
-    }
 }
