@@ -106,6 +106,7 @@ impl BitWriter {
     }
 
     /// Appends everything `other` wrote, bit for bit.
+    #[cfg(any(test, feature = "internals"))]
     pub fn append(&mut self, other: &BitWriter) {
         self.append_bits(other.bits());
     }

@@ -61,7 +61,8 @@ pub enum Wire {
 pub struct TestNet {
     server: App,
     server_addr: SocketAddr,
-    clients: Vec<App>,
+    /// Every client added, by index; `None` once removed (indices never move).
+    clients: Vec<Option<App>>,
     wire: Wire,
     network: MemoryNetwork,
     rng: fastrand::Rng,
@@ -164,7 +165,7 @@ impl TestNet {
         let client_id = self.rng.u64(1..);
         self.on_test_clock(&mut client);
         crate::client::connect_unsecure_on(client.world_mut(), socket, server, client_id, name)?;
-        self.clients.push(client);
+        self.clients.push(Some(client));
         Ok(self.clients.len() - 1)
     }
 
@@ -175,7 +176,7 @@ impl TestNet {
         let client_id = self.rng.u64(1..);
         let server = self.server_addr;
         crate::client::connect_unsecure_on(
-            self.clients[index].world_mut(),
+            self.client_mut(index).world_mut(),
             socket,
             server,
             client_id,
@@ -184,11 +185,14 @@ impl TestNet {
         Ok(())
     }
 
-    /// Takes client `index` out of the net and returns it; the clients after it move down one
-    /// index. Dropping the app closes its socket without a word to the server, as if its
-    /// process was killed.
+    /// Takes client `index` out of the net and returns it; every other client keeps its index.
+    /// Dropping the app closes its socket without a word to the server, as if its process was
+    /// killed.
     pub fn remove_client(&mut self, index: usize) -> App {
-        self.clients.remove(index)
+        self.clients
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or_else(|| panic!("no client {index}"))
     }
 
     /// Drops the server app and its socket, as if its process died: no disconnect packet. Until
@@ -235,7 +239,7 @@ impl TestNet {
         let socket = self.client_socket(conditioner)?;
         self.on_test_clock(&mut client);
         crate::client::connect_with_token_on(client.world_mut(), socket, token, name)?;
-        self.clients.push(client);
+        self.clients.push(Some(client));
         Ok(self.clients.len() - 1)
     }
 
@@ -316,24 +320,38 @@ impl TestNet {
         &mut self.server
     }
 
-    /// Client `index` (in the order they were added).
+    /// Client `index` (in the order they were added); panics if it was removed.
     pub fn client(&self, index: usize) -> &App {
-        &self.clients[index]
+        self.clients
+            .get(index)
+            .and_then(Option::as_ref)
+            .unwrap_or_else(|| panic!("no client {index}"))
     }
 
-    /// Client `index`, to change its world.
+    /// Client `index`, to change its world; panics if it was removed.
     pub fn client_mut(&mut self, index: usize) -> &mut App {
-        &mut self.clients[index]
+        self.clients
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .unwrap_or_else(|| panic!("no client {index}"))
     }
 
-    /// Every client, in the order they were added.
-    pub fn clients_mut(&mut self) -> &mut [App] {
-        &mut self.clients
+    /// The indices of the clients in the net (removed ones left out), in order.
+    pub fn client_indices(&self) -> impl Iterator<Item = usize> + use<> {
+        let present: Vec<usize> = (0..self.clients.len())
+            .filter(|&index| self.clients[index].is_some())
+            .collect();
+        present.into_iter()
     }
 
-    /// How many clients were added.
+    /// Every client in the net, in the order they were added.
+    pub fn clients_mut(&mut self) -> impl Iterator<Item = &mut App> {
+        self.clients.iter_mut().flatten()
+    }
+
+    /// How many clients are in the net (added and not removed).
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.clients.iter().flatten().count()
     }
 
     /// Moves the clock one tick, then updates the server and every client once, in order.
@@ -346,7 +364,7 @@ impl TestNet {
         self.server
             .insert_resource(TimeUpdateStrategy::ManualInstant(now));
         self.server.update();
-        for client in &mut self.clients {
+        for client in self.clients.iter_mut().flatten() {
             client.insert_resource(TimeUpdateStrategy::ManualInstant(now));
             client.update();
         }
@@ -389,13 +407,14 @@ impl TestNet {
         let max_steps = self.steps_in(CONNECT_WITHIN);
         for _ in 0..max_steps {
             self.step();
-            if (0..self.clients.len()).all(|index| self.is_welcomed(index)) {
+            if self.client_indices().all(|index| self.is_welcomed(index)) {
                 return;
             }
         }
         let statuses: Vec<String> = self
             .clients
             .iter()
+            .flatten()
             .map(|client| format!("{:?}", client.world().get_resource::<ConnectionStatus>()))
             .collect();
         panic!("clients were not all welcomed within {CONNECT_WITHIN:?}: {statuses:?}");
@@ -409,7 +428,7 @@ impl TestNet {
 
     /// Whether client `index` is connected and welcomed.
     pub fn is_welcomed(&self, index: usize) -> bool {
-        let world = self.clients[index].world();
+        let world = self.client(index).world();
         world
             .get_resource::<ClientSession>()
             .is_some_and(|session| session.welcomed)
@@ -421,7 +440,8 @@ impl TestNet {
     /// Why client `index`'s connection ended, as it shows the player; `None` while it is
     /// connecting, connected or idle.
     pub fn disconnect_reason(&self, index: usize) -> Option<String> {
-        match self.clients[index]
+        match self
+            .client(index)
             .world()
             .get_resource::<ConnectionStatus>()?
         {
@@ -432,7 +452,7 @@ impl TestNet {
 
     /// Client `index`'s netcode client id (0 until a token client is welcomed).
     pub fn client_id(&self, index: usize) -> u64 {
-        self.clients[index]
+        self.client(index)
             .world()
             .get_resource::<ClientSession>()
             .map_or(0, |session| session.client_id)
@@ -455,7 +475,7 @@ impl TestNet {
             .world()
             .get_resource::<ReplicationState>()?
             .net_id(server_entity)?;
-        self.clients[index]
+        self.client(index)
             .world()
             .get_resource::<ServerEntityMap>()?
             .get(net_id)
@@ -468,7 +488,7 @@ impl TestNet {
         server_entity: Entity,
     ) -> Option<&C> {
         let entity = self.replica(index, server_entity)?;
-        self.clients[index].world().get::<C>(entity)
+        self.client(index).world().get::<C>(entity)
     }
 }
 

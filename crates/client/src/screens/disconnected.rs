@@ -24,7 +24,7 @@ fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>, assets: R
             screen
                 .spawn(button(MenuButton::Back, "Back to menu"))
                 .observe(|_: On<Activated>, mut next: ResMut<NextState<Screen>>| {
-                    next.set(Screen::MainMenu)
+                    next.set(Screen::MainMenu);
                 });
         });
 }

@@ -4,7 +4,7 @@ use super::RenetViolation;
 use super::limits::RenetLimits;
 use super::packet_check::inspect;
 
-/// The state [`check_renet_packet`](super::check_renet_packet) cannot keep: the slice count of every sliced message in
+/// The state `check_renet_packet` cannot keep: the slice count of every sliced message in
 /// progress on the connection. Make one with the renet connection, pass it every packet before
 /// renet sees it, and drop it with the connection. It must see every packet renet sees.
 ///
@@ -42,11 +42,12 @@ impl RenetGuard {
     }
 
     /// The limits this guard enforces.
+    #[cfg(any(test, feature = "internals"))]
     pub fn limits(&self) -> &RenetLimits {
         &self.limits
     }
 
-    /// Whether `packet` is safe to hand to renet: everything [`check_renet_packet`](super::check_renet_packet) checks, and
+    /// Whether `packet` is safe to hand to renet: everything `check_renet_packet` checks, and
     /// that a slice agrees with the earlier slices of its message. An accepted slice is remembered
     /// and a refused packet changes nothing. It does not allocate.
     pub fn check(&mut self, packet: &[u8]) -> Result<(), RenetViolation> {

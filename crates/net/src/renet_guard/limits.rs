@@ -94,6 +94,7 @@ impl RenetLimits {
     }
 
     /// The same limits, with messages of at most `max_message_bytes` bytes.
+    #[cfg(any(test, feature = "internals"))]
     pub fn with_max_message_bytes(self, max_message_bytes: usize) -> Self {
         let mut channels = self.channels;
         for limit in channels.iter_mut().flatten() {
@@ -115,12 +116,14 @@ impl RenetLimits {
     }
 
     /// The kind of channel `channel_id`, or `None` if the peer has no such channel.
+    #[cfg(any(test, feature = "internals"))]
     pub fn kind(&self, channel_id: u8) -> Option<ChannelKind> {
         self.channels[usize::from(channel_id)].map(|limit| limit.kind)
     }
 
     /// The most slices a message on `channel_id` may have (0 when the channel takes no sliced
     /// messages), or `None` if the peer has no such channel.
+    #[cfg(any(test, feature = "internals"))]
     pub fn max_slices(&self, channel_id: u8) -> Option<u64> {
         self.channels[usize::from(channel_id)].map(|limit| limit.max_slices)
     }

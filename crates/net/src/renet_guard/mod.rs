@@ -101,6 +101,9 @@ mod tests;
 mod violation;
 
 pub use connection_guard::RenetGuard;
-pub use limits::{ChannelKind, MAX_PACKET_BYTES, RenetLimits, SLICE_SIZE};
+#[cfg(any(test, feature = "internals"))]
+pub use limits::ChannelKind;
+pub use limits::{MAX_PACKET_BYTES, RenetLimits, SLICE_SIZE};
+#[cfg(any(test, feature = "internals"))]
 pub use packet_check::check_renet_packet;
 pub use violation::RenetViolation;

@@ -352,7 +352,6 @@ fn a_full_server_refuses_with_a_reason_and_admits_once_a_slot_frees() {
         connected_clients(net).is_empty()
     });
     drop(net.remove_client(first));
-    let second = second - 1;
     net.reconnect(second, "second").unwrap();
     net.connect_all();
     assert!(net.is_welcomed(second));

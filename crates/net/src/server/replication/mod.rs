@@ -63,11 +63,13 @@ use crate::server::interest;
 use crate::tick::SimulationTick;
 
 pub use budget::SNAPSHOT_BUDGET_BYTES;
+#[cfg(any(test, feature = "internals"))]
 pub use change_scan::collect_into;
 pub use client_state::{ClientReplication, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint};
 #[cfg(any(test, feature = "internals"))]
 pub use relevance::resolve_relevance;
 pub use settings::{AckTimeout, DEFAULT_ACK_TIMEOUT, ParallelSnapshots, SnapshotInterval};
+#[cfg(any(test, feature = "internals"))]
 pub use snapshot_builder::build_payloads;
 pub use tick_cache::SnapshotCache;
 pub use world_record::{HISTORY_TICKS, ReplicationState};
