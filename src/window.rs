@@ -97,9 +97,11 @@ mod imp {
 
     /// On Linux, a window needs an X11 display; say so plainly instead of panicking in winit.
     fn check_display() -> Result<(), ExitCode> {
-        if cfg!(target_os = "linux") && std::env::var_os("DISPLAY").is_none() {
+        // winit takes an empty DISPLAY for none at all.
+        let display = std::env::var_os("DISPLAY").filter(|display| !display.is_empty());
+        if cfg!(target_os = "linux") && display.is_none() {
             eprintln!(
-                "skirmish: no display found (DISPLAY is not set), so the game window cannot open.\n\
+                "skirmish: no display found (DISPLAY is not set or empty), so the game window cannot open.\n\
                  To run a headless dedicated server on this machine instead, use:\n\n    \
                  skirmish server        (or: cargo run --release -- server)"
             );

@@ -8,19 +8,25 @@ fn skirmish() -> Command {
 
 #[test]
 fn window_mode_without_a_display_points_to_the_headless_server() {
-    let output = skirmish()
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .expect("run skirmish");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert!(stderr.contains("no display"), "says why: {stderr}");
-    assert!(
-        stderr.contains("skirmish server"),
-        "names the alternative: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    // No DISPLAY at all, and an empty one (`DISPLAY= cargo run`), which winit takes for none.
+    for empty in [false, true] {
+        let mut command = skirmish();
+        command.env_remove("WAYLAND_DISPLAY");
+        if empty {
+            command.env("DISPLAY", "");
+        } else {
+            command.env_remove("DISPLAY");
+        }
+        let output = command.output().expect("run skirmish");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+        assert!(stderr.contains("no display"), "says why: {stderr}");
+        assert!(
+            stderr.contains("skirmish server"),
+            "names the alternative: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    }
 }
 
 #[test]
