@@ -102,7 +102,7 @@ pub enum ServerMessage {
 /// Holding snapshot `tick` means holding the complete replicated state at `tick` for every entity
 /// it carries: each entity's changes since the newest acknowledged snapshot that carried it, so a
 /// lost snapshot is repaired by the next one. The payload's bit layout is in
-/// [`snapshot_format`](crate::snapshot_format).
+/// `snapshot_format`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Server tick this snapshot describes.
@@ -110,7 +110,7 @@ pub struct Snapshot {
     /// Client tick of this client's newest input simulated by `tick`: the client replays its
     /// inputs after it on top of this snapshot (prediction and reconciliation).
     pub last_input: Option<u32>,
-    /// Entities and despawns, bit-packed (see [`snapshot_format`](crate::snapshot_format)). On the wire as
+    /// Entities and despawns, bit-packed (see `snapshot_format`). On the wire as
     /// bincode writes any byte sequence (length, then the bytes), copied in one piece.
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,

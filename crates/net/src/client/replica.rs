@@ -1,4 +1,4 @@
-//! Applying snapshots: the bit-packed payload (layout in [`crate::snapshot_format`]) becomes local
+//! Applying snapshots: the bit-packed payload (layout in `snapshot_format`) becomes local
 //! entities, mapped from the server's [`NetId`]s by [`ServerEntityMap`], with quantized values
 //! decoded against the history of what this client applied.
 

@@ -2,7 +2,7 @@
 //! conditioner and traffic counters sit beneath everything), feeding renet's [`RenetServer`].
 //! Replaces `bevy_renet`'s `NetcodeServerPlugin`.
 //!
-//! Every payload passes its client's [`RenetGuard`] before renet reads it: a packet renet would
+//! Every payload passes its client's `RenetGuard` before renet reads it: a packet renet would
 //! trust blindly (a slice index past its count, slice counts that disagree...) is dropped and its
 //! sender told why and disconnected.
 //!

@@ -37,7 +37,7 @@ pub fn build_payloads(
 
 impl ClientReplication {
     /// Builds this client's snapshot payload for `tick` and remembers what it carries. (For many
-    /// clients, [`build_payloads`] shares the work and can use several threads.)
+    /// clients, `build_payloads` shares the work and can use several threads.)
     pub fn build_payload(
         &mut self,
         state: &ReplicationState,
