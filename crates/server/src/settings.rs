@@ -29,7 +29,8 @@ pub struct ServerSettings {
     pub bots: usize,
     /// How well they play.
     pub bot_skill: bots::BotSkill,
-    /// The arena: its side in 2000-unit tiles (1 to [`MAX_ARENA_TILES`]), sent to every client.
+    /// The arena: its side in 2000-unit tiles (1 to
+    /// [`MAX_ARENA_TILES`](skirmish_shared::arena::MAX_ARENA_TILES)), sent to every client.
     pub arena: Arena,
     /// Snapshots per second sent to each client; at most the tick rate, which it should divide.
     /// `None` means one per tick.

@@ -7,7 +7,8 @@ use super::{MAX_PACKET_BYTES, RenetViolation, SLICE_SIZE};
 /// packets renet's own sender writes for the channels in `limits`. It does not allocate.
 ///
 /// This does not check that the slices of one message agree on their slice count, which is a
-/// second way to panic renet. [`RenetGuard::check`] checks that too, and a transport should use it.
+/// second way to panic renet. [`RenetGuard::check`](super::RenetGuard::check) checks that too,
+/// and a transport should use it.
 #[cfg(any(test, feature = "internals"))]
 pub fn check_renet_packet(packet: &[u8], limits: &RenetLimits) -> Result<(), RenetViolation> {
     inspect(packet, limits).map(|_| ())

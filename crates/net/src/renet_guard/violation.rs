@@ -25,17 +25,19 @@ pub enum RenetViolation {
     MessageTooLarge,
     /// A slice count below 2: renet only slices messages longer than one slice.
     TooFewSlices,
-    /// A slice count above the channel's bound (see [`RenetLimits::from_channels`]).
+    /// A slice count above the channel's bound (see
+    /// [`RenetLimits::from_channels`](super::RenetLimits::from_channels)).
     TooManySlices,
     /// A slice index not below the slice count.
     SliceIndexOutOfRange,
-    /// A slice whose size is not [`SLICE_SIZE`], or, for the last slice, not 1 to [`SLICE_SIZE`].
+    /// A slice whose size is not [`SLICE_SIZE`](super::SLICE_SIZE), or, for the last slice, not 1
+    /// to [`SLICE_SIZE`](super::SLICE_SIZE).
     WrongSliceSize,
     /// A slice whose count differs from the count in an earlier slice of the same message (seen by
-    /// [`RenetGuard`] only).
+    /// [`RenetGuard`](super::RenetGuard) only).
     InconsistentSlices,
-    /// A slice of a message older than all the sliced messages [`RenetGuard`] still remembers
-    /// on this channel.
+    /// A slice of a message older than all the sliced messages [`RenetGuard`](super::RenetGuard)
+    /// still remembers on this channel.
     StaleSlice,
     /// An ack range that is empty, overlaps another range, or reaches below sequence 0.
     BadAckRange,
