@@ -1,14 +1,14 @@
 //! A client app: its own ship predicted, everyone else's interpolated, the pickups logged. No
-//! window here (add Bevy's 2D plugins and a sprite per [`Ship`] for one); the helm is written
-//! into [`LocalInput<Helm>`] by whatever drives it.
+//! window here: one needs Bevy's `default_app` and 2D rendering features (the demo's client
+//! manifest, `crates/client/Cargo.toml`, lists the ones a 2D game needs), `DefaultPlugins`, a
+//! camera and a sprite per [`Ship`]. The helm is written into [`LocalInput<Helm>`] by whatever
+//! drives it.
 
 use std::net::SocketAddr;
 
 use bevy::prelude::*;
-use skirmish_net::client::{
-    AppPredictionExt, ClientSession, ClientSystems, ConnectError, Controlled, LocalInput,
-    NetClientPlugin, Predicted, PredictedInput, PredictionStep,
-};
+use skirmish_net::client::{ClientSession, ConnectError};
+use skirmish_net::prelude::*;
 
 use crate::shared::{Collected, GemsPlugin, Helm, Pilot, Ship, steer};
 

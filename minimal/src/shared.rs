@@ -5,11 +5,7 @@ use std::f32::consts::TAU;
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
-use skirmish_net::blend::Blend;
-use skirmish_net::input::NetInput;
-use skirmish_net::messages::AppMessageExt;
-use skirmish_net::protocol::GameProtocol;
-use skirmish_net::registry::{AppReplicateExt, Quantize, Quantized};
+use skirmish_net::prelude::*;
 
 /// This game's netcode identity: its own id, so Skirmish clients and tokens are refused.
 pub const PROTOCOL: GameProtocol = GameProtocol {

@@ -6,12 +6,7 @@
 //! ```
 //! use bevy::prelude::*;
 //! use serde::{Deserialize, Serialize};
-//! use skirmish_net::client::NetClientPlugin;
-//! use skirmish_net::input::NetInput;
-//! use skirmish_net::messages::AppMessageExt;
 //! use skirmish_net::prelude::*;
-//! use skirmish_net::protocol::GameProtocol;
-//! use skirmish_net::server::{ClientJoined, ControlledBy, NetServerPlugin};
 //!
 //! // Shared: what both apps agree on, registered in the same order on both.
 //! #[derive(Component, Serialize, Deserialize)]
