@@ -412,10 +412,14 @@ impl TestNet {
             }
         }
         let statuses: Vec<String> = self
-            .clients
-            .iter()
-            .flatten()
-            .map(|client| format!("{:?}", client.world().get_resource::<ConnectionStatus>()))
+            .client_indices()
+            .map(|index| {
+                let status = self
+                    .client(index)
+                    .world()
+                    .get_resource::<ConnectionStatus>();
+                format!("client {index}: {status:?}")
+            })
             .collect();
         panic!("clients were not all welcomed within {CONNECT_WITHIN:?}: {statuses:?}");
     }

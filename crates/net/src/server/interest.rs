@@ -60,7 +60,8 @@ impl Default for InterestSettings {
 pub struct Rooms(pub u64);
 
 /// On a client entity: what it may see. With spatial interest every [`ConnectedClient`] gets
-/// one when it joins (the defaults of [`InterestSettings`]); edit it from the game's systems.
+/// one when it joins (the defaults of [`InterestSettings`]); edit it from the game's systems. A
+/// client whose `ClientInterest` the game removes sees by the defaults, without one.
 #[derive(Component, Debug, Clone, PartialEq)]
 pub struct ClientInterest {
     /// How far it sees.
@@ -116,6 +117,7 @@ pub struct InterestSystems;
 /// Registers interest management on the server.
 pub trait AppInterestExt {
     /// Clients see the entities with a `C` within their radius (and every entity without one).
+    /// Call it once, while building the app: the grid keeps the cell of the first call.
     fn spatial_interest<C: Located>(&mut self, settings: InterestSettings) -> &mut Self;
 }
 
@@ -139,9 +141,10 @@ impl AppInterestExt for App {
 /// the game to edit; it lands before the client's first snapshot.
 fn give_default_interest(
     joined: On<Add, ConnectedClient>,
-    settings: Res<InterestSettings>,
+    settings: Option<Res<InterestSettings>>,
     mut commands: Commands,
 ) {
+    let settings = settings.map_or_else(InterestSettings::default, |settings| *settings);
     commands
         .entity(joined.entity)
         .try_insert_if_new(ClientInterest::from_settings(&settings));

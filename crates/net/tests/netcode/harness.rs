@@ -11,7 +11,7 @@ use crate::protocol::*;
 fn wait_for_dots(net: &mut TestNet) {
     let clients = net.client_count();
     net.run_until("every client sees every dot", 600, |net| {
-        (0..clients).all(|index| {
+        net.client_indices().all(|index| {
             let world = net.client_mut(index).world_mut();
             let mut dots = world.query::<&Owner>();
             dots.iter(world).count() == clients

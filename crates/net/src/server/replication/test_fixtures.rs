@@ -66,8 +66,8 @@ impl crate::server::interest::Located for Place {
     }
 }
 
-/// A server app with the test registry and spatial interest over `Place`, and the
-/// replication state taken out of it (the tests drive it by hand).
+/// A server app with the test registry and spatial interest over `Place` (no replication
+/// plugin), and a replication state of its own that the tests drive by hand.
 pub(super) fn interest_server(radius: f32, hysteresis: f32) -> (App, ReplicationState) {
     use crate::server::interest::{AppInterestExt, InterestSettings};
 
@@ -84,7 +84,7 @@ pub(super) fn interest_server(radius: f32, hysteresis: f32) -> (App, Replication
 }
 
 /// A server world and a decoding client for interest tests: `(server app, state, client
-/// app)`, the state taken out of the app (spatial interest registered on `Place`).
+/// app)`, the state driven by hand (spatial interest registered on `Place`).
 pub(super) fn interest_setup() -> (App, ReplicationState, App) {
     use crate::client::ClientSession;
     use crate::client::replica::{ReplicaHistory, ServerEntityMap};
