@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 
 use bevy::prelude::*;
-use skirmish_net::client::{ClientSession, ConnectError};
 use skirmish_net::prelude::*;
 
 use crate::shared::{Collected, GemsPlugin, Helm, Pilot, Ship, steer};

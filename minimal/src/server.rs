@@ -5,7 +5,6 @@ use std::net::{SocketAddr, UdpSocket};
 
 use bevy::prelude::*;
 use skirmish_net::prelude::*;
-use skirmish_net::server::{ListenConfig, StartError};
 
 use crate::shared::{
     Collected, FIELD_HALF, Gem, GemsPlugin, Haul, Helm, PICKUP_RADIUS, Pilot, Ship, steer,

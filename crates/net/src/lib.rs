@@ -103,8 +103,8 @@ pub mod tokens;
 pub mod prelude {
     pub use crate::blend::Blend;
     pub use crate::client::{
-        AppPredictionExt, ClientSystems, Controlled, Interpolated, LocalInput, NetClientPlugin,
-        Predicted, PredictedInput, PredictionStep,
+        AppPredictionExt, ClientSession, ClientSystems, ConnectError, ConnectionState, Controlled,
+        Interpolated, LocalInput, NetClientPlugin, Predicted, PredictedInput, PredictionStep,
     };
     pub use crate::input::NetInput;
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
@@ -113,8 +113,8 @@ pub mod prelude {
         AppReplicateExt, NetId, Quantize, Quantized, Replicated, ReplicationRegistry, Teleported,
     };
     pub use crate::server::{
-        ClientInput, ClientJoined, ClientLeft, ControlledBy, Controls, NetServerPlugin,
-        ServerSystems,
+        ClientInput, ClientJoined, ClientLeft, ControlledBy, Controls, ListenConfig,
+        NetServerPlugin, ServerSystems, StartError,
     };
     pub use crate::tick::{SimulationSystems, SimulationTick};
 }
