@@ -10,11 +10,12 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy::time::TimeUpdateStrategy;
+use skirmish_app::ServerSettings;
 use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus};
 use skirmish_net::socket::{GameSocket, LinkConditioner};
 use skirmish_net::testing::TestClock;
 use skirmish_net::tokens::{PrivateKey, TokenRequest};
-use skirmish_server::{ServerPlugin, ServerSettings};
+use skirmish_server::{MatchSettings, ServerPlugin};
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
@@ -97,9 +98,13 @@ pub struct TestServer {
     pub addr: SocketAddr,
 }
 
-/// A server app listening with `settings` (bind them to loopback); `configure` runs after the
-/// server plugin.
-pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) -> TestServer {
+/// A server app listening with `settings` (bind them to loopback) for the match `game`;
+/// `configure` runs after the server plugin.
+pub fn server_from(
+    settings: &ServerSettings,
+    game: &MatchSettings,
+    configure: impl FnOnce(&mut App),
+) -> TestServer {
     assert!(
         settings.bind.ip().is_loopback(),
         "tests listen on loopback only"
@@ -111,7 +116,8 @@ pub fn server_from(settings: &ServerSettings, configure: impl FnOnce(&mut App)) 
     let socket = UdpSocket::bind(settings.bind).expect("bind the loopback server");
     let socket = GameSocket::with_test_clock(socket, settings.conditioner, clock(), next_seed())
         .expect("configure the server socket");
-    let addr = skirmish_server::listen_on_socket(app.world_mut(), socket, settings)
+    skirmish_server::set_up(app.world_mut(), game).expect("the match is set up");
+    let addr = skirmish_net::server::listen_on(app.world_mut(), socket, &settings.listen_config())
         .expect("the server listens");
     TestServer { app, addr }
 }
@@ -130,7 +136,7 @@ pub fn secure_server_at(bind: SocketAddr, public: Option<SocketAddr>) -> TestSer
         private_key: Some(TEST_KEY),
         ..default()
     };
-    server_from(&settings, |_| {})
+    server_from(&settings, &MatchSettings::default(), |_| {})
 }
 
 /// What a token for client `client_id` of the server at `addr` grants: a minute to connect,
@@ -167,7 +173,7 @@ pub fn server() -> TestServer {
         max_clients: 8,
         ..default()
     };
-    server_from(&settings, |_| {})
+    server_from(&settings, &MatchSettings::default(), |_| {})
 }
 
 /// A headless client app connecting to `addr` as `name`.

@@ -192,7 +192,7 @@ fn assert_graceful_shutdown(
         ConnectionStatus::Disconnected { reason } => {
             assert_eq!(
                 reason,
-                skirmish_server::SHUTDOWN_REASON,
+                skirmish_app::server::SHUTDOWN_REASON,
                 "the goodbye arrived"
             );
         }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::common::*;
 use bevy::prelude::*;
-use skirmish_server::ServerSettings;
+use skirmish_app::ServerSettings;
+use skirmish_server::MatchSettings;
 use skirmish_shared::prelude::*;
 
 /// In a large arena a client gets only the players near it, yet its roster (scoreboard, player
@@ -15,10 +16,13 @@ use skirmish_shared::prelude::*;
 fn far_players_are_not_sent_but_every_roster_lists_them() {
     let settings = ServerSettings {
         bind: loopback_any(),
+        ..default()
+    };
+    let game = MatchSettings {
         arena: Arena::new(3),
         ..default()
     };
-    let mut server = server_from(&settings, |_| {});
+    let mut server = server_from(&settings, &game, |_| {});
     let mut a = client(server.addr, "Ada");
     let mut b = client(server.addr, "Brook");
     connect_all(&mut server, &mut [&mut a, &mut b]);
@@ -44,7 +48,7 @@ fn far_players_are_not_sent_but_every_roster_lists_them() {
     // Opposite corner tiles (where they spawn depends on their random ids: maybe one tile).
     for (id, slot) in [(id_a, 0), (id_b, 8)] {
         let player = skirmish_server::player_of(server.app.world(), id).expect("plays");
-        let at = skirmish_server::combat::spawn_point(&settings.arena, slot, 0);
+        let at = skirmish_server::combat::spawn_point(&game.arena, slot, 0);
         server
             .app
             .world_mut()
@@ -66,10 +70,13 @@ fn far_players_are_not_sent_but_every_roster_lists_them() {
 fn clients_play_in_the_servers_arena_and_forget_it_when_they_leave() {
     let settings = ServerSettings {
         bind: loopback_any(),
+        ..default()
+    };
+    let game = MatchSettings {
         arena: Arena::new(3),
         ..default()
     };
-    let mut server = server_from(&settings, |_| {});
+    let mut server = server_from(&settings, &game, |_| {});
     let mut a = client(server.addr, "a");
     assert_eq!(*a.world().resource::<Arena>(), Arena::default());
     connect_all(&mut server, &mut [&mut a]);

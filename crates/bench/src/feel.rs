@@ -13,19 +13,21 @@
 //!
 //! `tests/demo/feel.rs` runs this same harness.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
 use serde::Serialize;
 use skirmish_client::{ClientPlugin, ClientSession, InputState, LocalPlayer};
 use skirmish_net::client::{
     InputHistory, Interpolated, InterpolationClock, NetStats, Predicted, PredictedSpawn, SpawnKey,
 };
 use skirmish_net::registry::Teleported;
+use skirmish_net::server::ListenConfig;
 use skirmish_net::server::lag_compensation::LagCompensation;
 use skirmish_net::socket::LinkConditioner;
-use skirmish_server::ServerSettings;
+use skirmish_server::ServerPlugin;
 use skirmish_server::combat::ShieldedUntil;
 use skirmish_shared::game::{
     MAX_HEALTH, PLAYER_RADIUS, PROJECTILE_DAMAGE, PROJECTILE_RADIUS, PROJECTILE_SPEED, Shielded,
@@ -140,12 +142,9 @@ struct Watch {
 
 /// Runs one condition for `seconds` of play (after connecting) and returns its figures.
 pub fn run(condition: &Condition, lag_compensation: bool, seconds: f64) -> FeelRow {
-    let settings = ServerSettings {
-        bind: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0),
-        ..ServerSettings::default()
-    };
-    let mut server = skirmish_server::server_app(settings.tick_rate, false);
+    let mut server = App::new();
     server
+        .add_plugins((MinimalPlugins, StatesPlugin, ServerPlugin::default()))
         .insert_resource(LagCompensation {
             enabled: lag_compensation,
             ..default()
@@ -153,7 +152,10 @@ pub fn run(condition: &Condition, lag_compensation: bool, seconds: f64) -> FeelR
         .init_resource::<Tally>()
         .add_observer(count_shots)
         .add_systems(FixedUpdate, run_dummy.after(SimulationSystems::Simulate));
-    let addr = skirmish_server::listen(server.world_mut(), &settings).expect("bind loopback");
+    let socket =
+        UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).expect("bind loopback");
+    let addr = skirmish_net::server::listen(server.world_mut(), socket, &ListenConfig::default())
+        .expect("listen on loopback");
     let dummy = server
         .world_mut()
         .spawn((

@@ -6,8 +6,8 @@
 //!   the kill feed). Needs no window or GPU: tests and bots use it on `MinimalPlugins`.
 //! - [`movement`]: the local player's movement predicted, everyone else's interpolated.
 //! - [`bot`] ([`BotPlugin`]): a wandering bot that drives [`InputState`], for examples and load.
-//! - `render` (`ClientRenderPlugin`, cargo feature `render`): the window, camera, a sprite per
-//!   replicated player and keyboard input.
+//! - `render` (`ClientRenderPlugin`, cargo feature `render`): camera, arena, a sprite per
+//!   replicated player, the HUD and keyboard input, in the shell's window (`skirmish-app`).
 
 #[cfg(feature = "render")]
 pub mod assets;
@@ -18,8 +18,6 @@ pub mod movement;
 pub mod net;
 #[cfg(feature = "render")]
 pub mod render;
-#[cfg(feature = "render")]
-pub mod screens;
 pub mod shooting;
 
 /// Helpers for this crate's tests.

@@ -1,5 +1,5 @@
 //! The arena the server runs: the [`Arena`] resource (set from
-//! [`ServerSettings::arena`](crate::ServerSettings::arena) when the server listens) and the one
+//! [`MatchSettings::arena`](crate::MatchSettings::arena) when the match is set up) and the one
 //! replicated entity that tells every client about it ([`ServerArena`], no place, so interest
 //! management sends it to everyone).
 

@@ -1,30 +1,15 @@
 //! The demo's authoritative server: a headless Bevy [`App`] (`MinimalPlugins`, no window, GPU or
 //! audio). The networking is `skirmish-net`'s [`NetServerPlugin`]; this crate is the game on top:
 //! [`players`] (a player per client that joins), [`combat`], [`bots`], the [`arena`], the
-//! [`roster`], and operations ([`metrics`], [`health`], [`http`], [`shutdown`], Agones).
-//!
-//! ```no_run
-//! use skirmish_server::{LogFormat, ServerSettings, headless_app};
-//!
-//! let settings = ServerSettings::default();
-//! let mut app = headless_app(&settings, LogFormat::Human).expect("could not bind the server socket");
-//! app.run();
-//! ```
+//! [`roster`]. The app around it, its socket and its operations (metrics, health, shutdown,
+//! Agones) come from the shell, `skirmish-app`: the launcher's `server` mode runs it.
 
-#[cfg(feature = "agones")]
-pub mod agones;
-mod app;
 pub mod arena;
 pub mod bots;
 pub mod combat;
-pub mod health;
-pub mod http;
-mod listen;
-pub mod metrics;
 pub mod players;
 pub mod roster;
-mod settings;
-pub mod shutdown;
+mod setup;
 mod singleton;
 
 use bevy::prelude::*;
@@ -32,13 +17,8 @@ use skirmish_net::server::NetServerPlugin;
 use skirmish_shared::SharedPlugin;
 use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
 
-pub use app::{LogFormat, headless_app, server_app, spawn_local_server};
-pub use health::Heartbeat;
-pub use listen::{listen, listen_on, listen_on_socket};
-pub use metrics::{serve_metrics, serve_metrics_with};
 pub use players::player_of;
-pub use settings::{DEFAULT_PORT, ServerSettings};
-pub use shutdown::{SHUTDOWN_REASON, ShutdownRequest};
+pub use setup::{MatchSettings, set_up};
 pub use skirmish_net::server::{
     AckTimeout, ClientReplication, ConnectedClient, ConnectedClients, DEFAULT_ACK_TIMEOUT,
     FAREWELL_GRACE, Farewells, HELLO_TIMEOUT, IN_FLIGHT_SNAPSHOTS, MAX_CLIENTS_LIMIT,
@@ -47,8 +27,8 @@ pub use skirmish_net::server::{
 };
 pub use skirmish_net::tokens::PrivateKey;
 
-/// The server's systems, without transport: add it to an app with `MinimalPlugins`, then call
-/// [`listen`] to open the socket.
+/// The demo's server systems, without transport: add it to an app with `MinimalPlugins`, then
+/// [`set_up`] the match and open the socket (the shell's `listen`).
 pub struct ServerPlugin {
     /// Simulation ticks per second.
     pub tick_rate: u16,
@@ -74,9 +54,6 @@ impl Plugin for ServerPlugin {
             bots::plugin,
             combat::plugin,
             players::plugin,
-            health::plugin,
-            metrics::plugin,
-            shutdown::plugin,
         ));
     }
 }

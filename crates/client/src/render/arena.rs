@@ -5,7 +5,7 @@ use bevy::prelude::*;
 use skirmish_shared::arena::Arena;
 
 use crate::assets::GameAssets;
-use crate::screens::Screen;
+use skirmish_app::Screen;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(OnEnter(Screen::InGame), spawn_arena)

@@ -7,7 +7,7 @@ use skirmish_shared::prelude::*;
 use super::RenderSystems;
 use crate::assets::GameAssets;
 use crate::net::{ConnectionStatus, KillFeed, LocalPlayer};
-use crate::screens::Screen;
+use skirmish_app::Screen;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(Startup, spawn_status_line)

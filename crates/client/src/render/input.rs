@@ -6,7 +6,7 @@ use bevy::window::PrimaryWindow;
 
 use super::RenderSystems;
 use crate::net::{InputState, LocalPlayer};
-use crate::screens::Screen;
+use skirmish_app::Screen;
 
 pub(super) fn plugin(app: &mut App) {
     app.add_systems(

@@ -5,39 +5,24 @@
 //! - [`sprites`]: a sprite per player and projectile, placed where prediction or interpolation
 //!   says;
 //! - [`camera`]: the camera following the local player;
-//! - [`hud`]: the status line, own health and score, kill feed and scoreboard;
-//! - [`overlay`]: the F3 network overlay.
+//! - [`hud`]: the status line, own health and score, kill feed and scoreboard.
+//!
+//! The menus, connection screens and F3 overlay are the shell's (`skirmish-app`), dressed in the
+//! demo's [`Theme`].
 
 pub mod arena;
 pub mod camera;
 pub mod hud;
 pub mod input;
-pub mod overlay;
 pub mod sprites;
+#[cfg(test)]
+mod tests;
 
 use bevy::prelude::*;
+use skirmish_app::Theme;
 use skirmish_net::client::ClientSystems;
 
-use crate::ClientPlugin;
 use crate::assets::GameAssets;
-
-pub use overlay::{NetOverlay, OverlayShown};
-
-/// The game window app: `DefaultPlugins` (a 1280x720 window titled "Skirmish"), [`ClientPlugin`]
-/// and [`ClientRenderPlugin`]. Call [`connect`](crate::connect) on it, then `run` it.
-pub fn window_app() -> App {
-    let mut app = App::new();
-    app.add_plugins(DefaultPlugins.set(WindowPlugin {
-        primary_window: Some(Window {
-            title: "Skirmish".into(),
-            resolution: (1280, 720).into(),
-            ..default()
-        }),
-        ..default()
-    }))
-    .add_plugins((ClientPlugin, ClientRenderPlugin));
-    app
-}
 
 /// The order of the window side's work in `Update`, every frame.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,33 +37,37 @@ pub enum RenderSystems {
     Ui,
 }
 
-/// Rendering and input for the client. Needs `DefaultPlugins` (a window) and [`ClientPlugin`].
+/// Rendering and input for the client. Needs `DefaultPlugins` (a window), the shell's screens and
+/// [`ClientPlugin`](crate::ClientPlugin).
 pub struct ClientRenderPlugin;
 
 impl Plugin for ClientRenderPlugin {
     fn build(&self, app: &mut App) {
         let assets = GameAssets::load(app.world_mut());
-        app.insert_resource(assets)
-            .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
-            .configure_sets(
-                Update,
-                (
-                    RenderSystems::Input,
-                    RenderSystems::Sprites.after(ClientSystems::Interpolate),
-                    RenderSystems::Camera,
-                    RenderSystems::Ui,
-                )
-                    .chain(),
+        app.insert_resource(Theme {
+            heading_font: assets.bold.clone(),
+            mono_font: assets.mono.clone(),
+            ..Theme::titled("SKIRMISH")
+        })
+        .insert_resource(assets)
+        .insert_resource(ClearColor(Color::srgb(0.06, 0.07, 0.09)))
+        .configure_sets(
+            Update,
+            (
+                RenderSystems::Input,
+                RenderSystems::Sprites.after(ClientSystems::Interpolate),
+                RenderSystems::Camera,
+                RenderSystems::Ui,
             )
-            .add_plugins((
-                crate::screens::plugin,
-                input::plugin,
-                arena::plugin,
-                sprites::plugin,
-                camera::plugin,
-                hud::plugin,
-                overlay::plugin,
-            ));
+                .chain(),
+        )
+        .add_plugins((
+            input::plugin,
+            arena::plugin,
+            sprites::plugin,
+            camera::plugin,
+            hud::plugin,
+        ));
         #[cfg(feature = "audio")]
         app.add_plugins(crate::audio::plugin);
     }

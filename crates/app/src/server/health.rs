@@ -1,5 +1,5 @@
 //! Health: a heartbeat the tick loop beats every frame, read by `/healthz` (see
-//! [`crate::metrics`]), `skirmish healthcheck` and Agones.
+//! [`super::metrics`]), the `healthcheck` mode and Agones.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 
-use crate::http;
+use super::http;
 
 /// `/healthz` fails once no tick has completed for this long.
 pub const STALL_LIMIT: Duration = Duration::from_secs(2);

@@ -2,8 +2,8 @@
 //!
 //! The server records through the [`metrics`] facade (free when nothing is installed). With
 //! [`serve_metrics`] a Prometheus recorder is installed and a small bounded HTTP server
-//! ([`crate::http`]) answers `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the
-//! tick loop runs, 503 once it has stalled for [`STALL_LIMIT`](crate::health::STALL_LIMIT)); anything else is 404.
+//! ([`super::http`]) answers `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the
+//! tick loop runs, 503 once it has stalled for [`STALL_LIMIT`](super::health::STALL_LIMIT)); anything else is 404.
 //!
 //! Recorded: `skirmish_players`, `skirmish_entities`, `skirmish_tick_seconds` (histogram),
 //! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
@@ -24,8 +24,8 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use skirmish_net::server::{ConnectedClients, ReplicationState, ServerTransport};
 
-use crate::health::Heartbeat;
-use crate::http;
+use super::health::Heartbeat;
+use super::http;
 
 /// Start of the current frame, for the tick duration histogram.
 #[derive(Resource, Debug)]
@@ -68,7 +68,7 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
 const RENDER_CACHE: Duration = Duration::from_millis(100);
 
 /// Installs the Prometheus recorder (once per process) and serves `/metrics` and `/healthz` on
-/// `addr` from a background thread, with [`http::Limits::default`] (see [`crate::http`]).
+/// `addr` from a background thread, with [`http::Limits::default`] (see [`super::http`]).
 /// Returns the bound address (useful with port 0).
 pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAddr, String> {
     serve_metrics_with(addr, heartbeat, http::Limits::default())
@@ -114,7 +114,7 @@ pub fn serve_metrics_with(
                 body,
             }
         }
-        "/healthz" => crate::health::health(&heartbeat),
+        "/healthz" => super::health::health(&heartbeat),
         _ => http::Response::text(404, "not found\n"),
     };
     http::spawn("skirmish-metrics", listener, limits, handler).map_err(|err| err.to_string())?;

@@ -4,21 +4,31 @@ use bevy::input::ButtonState;
 use bevy::input::keyboard::{Key, KeyboardInput};
 use bevy::prelude::*;
 
+use serde::{Deserialize, Serialize};
+use skirmish_net::client::ConnectionStatus;
+use skirmish_net::prelude::*;
+
 use super::widgets::MenuButton;
 use super::*;
-use crate::ClientPlugin;
-use crate::assets::GameAssets;
-use crate::net::ConnectionStatus;
-use crate::test_support::count_named;
+use crate::client::ClientShellPlugin;
+
+/// The input of the screens' test game.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Nudge;
+
+impl NetInput for Nudge {}
 
 fn create_test_app() -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StatesPlugin, AssetPlugin::default()))
         .init_asset::<Image>()
-        .init_asset::<Font>();
-    let assets = GameAssets::load(app.world_mut());
-    app.insert_resource(assets)
-        .add_plugins((ClientPlugin, plugin))
+        .init_asset::<Font>()
+        .insert_resource(GameProtocol {
+            id: 0x5445_5354,
+            version: 1,
+        })
+        .add_plugins(NetClientPlugin::<Nudge>::default())
+        .add_plugins(ClientShellPlugin { title: "Test" })
         .init_resource::<ButtonInput<KeyCode>>()
         .add_message::<KeyboardInput>();
     app.update();
@@ -43,59 +53,6 @@ fn shown_texts(app: &mut App) -> Vec<String> {
     texts.iter(app.world()).map(|text| text.0.clone()).collect()
 }
 
-fn go_to(app: &mut App, screen: Screen) {
-    app.world_mut()
-        .resource_mut::<NextState<Screen>>()
-        .set(screen);
-    app.update();
-}
-
-#[test]
-fn nothing_of_the_game_screen_stays_on_the_menu() {
-    let mut app = create_test_app();
-    app.init_resource::<crate::render::OverlayShown>()
-        .add_systems(
-            OnEnter(Screen::InGame),
-            (
-                crate::render::arena::spawn_arena,
-                crate::render::hud::spawn_hud,
-                crate::render::overlay::spawn_overlay,
-            ),
-        );
-    go_to(&mut app, Screen::InGame);
-    for part in [
-        "HUD",
-        "Kill feed",
-        "Scoreboard",
-        "Net overlay",
-        "Arena floor",
-    ] {
-        assert_eq!(
-            count_named(&mut app, part),
-            1,
-            "{part} is on the game screen"
-        );
-    }
-    go_to(&mut app, Screen::MainMenu);
-    for part in [
-        "HUD",
-        "Kill feed",
-        "Scoreboard",
-        "Net overlay",
-        "Arena floor",
-        "Wall",
-    ] {
-        assert_eq!(
-            count_named(&mut app, part),
-            0,
-            "{part} is gone from the menu"
-        );
-    }
-    // Back in a game, everything is there once (not twice).
-    go_to(&mut app, Screen::InGame);
-    assert_eq!(count_named(&mut app, "HUD"), 1);
-}
-
 #[test]
 fn host_connects_and_gives_up_on_a_silent_server_with_a_reason() {
     let mut app = create_test_app();
@@ -108,7 +65,9 @@ fn host_connects_and_gives_up_on_a_silent_server_with_a_reason() {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(addr)
     })))
-    .insert_resource(crate::ConnectTimeout(std::time::Duration::from_millis(300)));
+    .insert_resource(skirmish_net::client::ConnectTimeout(
+        std::time::Duration::from_millis(300),
+    ));
 
     click(&mut app, MenuButton::Host);
     app.update();

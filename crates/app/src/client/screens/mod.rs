@@ -1,4 +1,4 @@
-//! The game's screens as a Bevy [`States`] enum, each with its own UI scoped to it:
+//! The screens as a Bevy [`States`] enum, each with its own UI scoped to it:
 //! main menu (name, address, Host, Join, Quit) -> connecting (Cancel) -> in game (Esc leaves) ->
 //! disconnected (the reason, Back). A file per screen; each button observes `Activated`
 //! with its own action.
@@ -14,9 +14,10 @@ use std::net::SocketAddr;
 
 use bevy::prelude::*;
 
-use crate::net::{ConnectionStatus, connect};
 use disconnected::LastReason;
 pub use main_menu::MenuFields;
+use skirmish_net::client::{ConnectionStatus, connect, disconnect};
+pub use widgets::{Activated, MenuButton};
 
 /// Which screen is showing.
 #[derive(States, Debug, Default, Clone, PartialEq, Eq, Hash)]
@@ -32,8 +33,8 @@ pub enum Screen {
     Disconnected,
 }
 
-/// Starts a local server and returns its address; the launcher provides it (the client crate
-/// does not depend on the server).
+/// Starts a local server and returns its address: the main menu's "Host a game" (the window app
+/// provides it for its game).
 #[derive(Resource)]
 pub struct HostGame(pub Box<dyn Fn() -> Result<SocketAddr, String> + Send + Sync>);
 
@@ -66,7 +67,7 @@ fn start_connecting(world: &mut World, addr: SocketAddr) {
 
 /// Leaves the game or cancels connecting, back to the menu.
 fn leave(world: &mut World) {
-    crate::net::disconnect(world);
+    disconnect(world);
     world
         .resource_mut::<NextState<Screen>>()
         .set(Screen::MainMenu);

@@ -8,7 +8,7 @@ use bevy::prelude::*;
 
 use super::widgets::{Activated, MenuButton, button, label, panel, title};
 use super::{HostGame, Screen, start_connecting};
-use crate::assets::GameAssets;
+use crate::client::Theme;
 
 /// What the menu fields hold.
 #[derive(Resource, Debug, Clone)]
@@ -51,33 +51,34 @@ pub(super) fn plugin(app: &mut App) {
         );
 }
 
-fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>, assets: Res<GameAssets>) {
+fn spawn_main_menu(mut commands: Commands, fields: Res<MenuFields>, theme: Res<Theme>) {
+    let theme = &*theme;
     commands
-        .spawn((Name::new("Main menu"), panel(Screen::MainMenu)))
+        .spawn((Name::new("Main menu"), panel(Screen::MainMenu, theme)))
         .with_children(|menu| {
-            menu.spawn(title("SKIRMISH", assets.bold(64.0)));
-            menu.spawn(label("Name (click a field, then type)", 16.0));
+            menu.spawn(title(&theme.title, 64.0, theme));
+            menu.spawn(label("Name (click a field, then type)", 16.0, theme));
             menu.spawn((
-                button(MenuButton::NameField, &format!("{}_", fields.name)),
+                button(MenuButton::NameField, &format!("{}_", fields.name), theme),
                 FieldText(0),
             ))
             .observe(|_: On<Activated>, mut fields: ResMut<MenuFields>| fields.focus = 0);
-            menu.spawn(label("Server address", 16.0));
+            menu.spawn(label("Server address", 16.0, theme));
             menu.spawn((
-                button(MenuButton::AddressField, &fields.address),
+                button(MenuButton::AddressField, &fields.address, theme),
                 FieldText(1),
             ))
             .observe(|_: On<Activated>, mut fields: ResMut<MenuFields>| fields.focus = 1);
-            menu.spawn(button(MenuButton::Host, "Host a game"))
+            menu.spawn(button(MenuButton::Host, "Host a game", theme))
                 .observe(|_: On<Activated>, mut commands: Commands| commands.queue(host));
-            menu.spawn(button(MenuButton::Join, "Join"))
+            menu.spawn(button(MenuButton::Join, "Join", theme))
                 .observe(|_: On<Activated>, mut commands: Commands| commands.queue(join));
-            menu.spawn(button(MenuButton::Quit, "Quit")).observe(
+            menu.spawn(button(MenuButton::Quit, "Quit", theme)).observe(
                 |_: On<Activated>, mut exit: MessageWriter<AppExit>| {
                     exit.write(AppExit::Success);
                 },
             );
-            menu.spawn((ErrorText, label(fields.error.clone(), 18.0)));
+            menu.spawn((ErrorText, label(fields.error.clone(), 18.0, theme)));
         });
 }
 

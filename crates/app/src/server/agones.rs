@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 
-use crate::health::Heartbeat;
-use crate::shutdown::ShutdownRequest;
+use super::health::Heartbeat;
+use super::shutdown::ShutdownRequest;
 
 /// How often a healthy server pings Agones (the Fleet's `health.periodSeconds` is 5).
 const HEALTH_PERIOD: Duration = Duration::from_secs(2);

@@ -2,16 +2,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use skirmish_net::server::ListenConfig;
 use skirmish_net::socket::LinkConditioner;
-use skirmish_shared::arena::Arena;
-use skirmish_shared::simulation::DEFAULT_TICK_RATE;
+use skirmish_net::tick::DEFAULT_TICK_RATE;
+use skirmish_net::tokens::PrivateKey;
 
-use crate::{PrivateKey, bots};
-
-/// Default UDP port of a Skirmish server.
+/// Default UDP port of a server.
 pub const DEFAULT_PORT: u16 = 5000;
 
-/// Settings of a server instance. Its `Debug` output never shows the private key.
+/// Settings of a server instance, whatever the game. Its `Debug` output never shows the private
+/// key.
 #[derive(Clone)]
 pub struct ServerSettings {
     /// Address the UDP socket binds to.
@@ -25,13 +25,6 @@ pub struct ServerSettings {
     pub tick_rate: u16,
     /// Simulated latency, jitter and loss on the server's socket (testing only).
     pub conditioner: LinkConditioner,
-    /// Server-side bots added when the server starts.
-    pub bots: usize,
-    /// How well they play.
-    pub bot_skill: bots::BotSkill,
-    /// The arena: its side in 2000-unit tiles (1 to
-    /// [`MAX_ARENA_TILES`](skirmish_shared::arena::MAX_ARENA_TILES)), sent to every client.
-    pub arena: Arena,
     /// Snapshots per second sent to each client; at most the tick rate, which it should divide.
     /// `None` means one per tick.
     pub snapshot_rate: Option<u16>,
@@ -49,9 +42,6 @@ impl std::fmt::Debug for ServerSettings {
             max_clients,
             tick_rate,
             conditioner,
-            bots,
-            bot_skill,
-            arena,
             snapshot_rate,
             private_key,
         } = self;
@@ -61,9 +51,6 @@ impl std::fmt::Debug for ServerSettings {
             .field("max_clients", max_clients)
             .field("tick_rate", tick_rate)
             .field("conditioner", conditioner)
-            .field("bots", bots)
-            .field("bot_skill", bot_skill)
-            .field("arena", arena)
             .field("snapshot_rate", snapshot_rate)
             .field(
                 "private_key",
@@ -88,11 +75,21 @@ impl Default for ServerSettings {
             max_clients: 16,
             tick_rate: DEFAULT_TICK_RATE,
             conditioner: LinkConditioner::default(),
-            bots: 0,
-            bot_skill: bots::BotSkill::default(),
-            arena: Arena::default(),
             snapshot_rate: None,
             private_key: None,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// What the netcode's `listen` needs of these settings.
+    pub fn listen_config(&self) -> ListenConfig {
+        ListenConfig {
+            public_addresses: self.public_addresses.clone(),
+            max_clients: self.max_clients,
+            snapshot_rate: self.snapshot_rate,
+            conditioner: self.conditioner,
+            private_key: self.private_key,
         }
     }
 }

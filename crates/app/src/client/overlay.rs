@@ -4,9 +4,8 @@
 use bevy::prelude::*;
 use skirmish_net::client::NetStats;
 
-use super::RenderSystems;
-use crate::assets::GameAssets;
-use crate::screens::Screen;
+use super::Theme;
+use super::screens::Screen;
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<OverlayShown>()
@@ -15,7 +14,6 @@ pub(super) fn plugin(app: &mut App) {
             Update,
             (toggle_net_overlay, update_net_overlay)
                 .chain()
-                .in_set(RenderSystems::Ui)
                 .run_if(in_state(Screen::InGame)),
         );
 }
@@ -28,11 +26,8 @@ pub struct NetOverlay;
 #[derive(Resource, Debug, Default)]
 pub struct OverlayShown(pub bool);
 
-pub(crate) fn spawn_overlay(
-    mut commands: Commands,
-    assets: Res<GameAssets>,
-    overlay: Res<OverlayShown>,
-) {
+/// Spawns the (hidden or shown) overlay for the game screen.
+pub fn spawn_overlay(mut commands: Commands, theme: Res<Theme>, overlay: Res<OverlayShown>) {
     let scoped = DespawnOnExit(Screen::InGame);
     commands.spawn((
         scoped,
@@ -44,8 +39,8 @@ pub(crate) fn spawn_overlay(
             Visibility::Hidden
         },
         Text::new(""),
-        assets.mono(15.0),
-        TextColor(Color::srgb(0.75, 0.95, 0.8)),
+        theme.mono(15.0),
+        TextColor(theme.overlay_text),
         BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.55)),
         Node {
             position_type: PositionType::Absolute,

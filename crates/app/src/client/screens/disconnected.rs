@@ -4,7 +4,7 @@ use bevy::prelude::*;
 
 use super::Screen;
 use super::widgets::{Activated, MenuButton, button, label, panel, title};
-use crate::assets::GameAssets;
+use crate::client::Theme;
 
 /// Why the last connection ended, for the Disconnected screen.
 #[derive(Resource, Debug, Default, Clone)]
@@ -15,14 +15,17 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(OnEnter(Screen::Disconnected), spawn_disconnected);
 }
 
-fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>, assets: Res<GameAssets>) {
+fn spawn_disconnected(mut commands: Commands, reason: Res<LastReason>, theme: Res<Theme>) {
     commands
-        .spawn((Name::new("Disconnected"), panel(Screen::Disconnected)))
+        .spawn((
+            Name::new("Disconnected"),
+            panel(Screen::Disconnected, &theme),
+        ))
         .with_children(|screen| {
-            screen.spawn(title("Disconnected", assets.bold(40.0)));
-            screen.spawn(label(reason.0.clone(), 22.0));
+            screen.spawn(title("Disconnected", 40.0, &theme));
+            screen.spawn(label(reason.0.clone(), 22.0, &theme));
             screen
-                .spawn(button(MenuButton::Back, "Back to menu"))
+                .spawn(button(MenuButton::Back, "Back to menu", &theme))
                 .observe(|_: On<Activated>, mut next: ResMut<NextState<Screen>>| {
                     next.set(Screen::MainMenu);
                 });

@@ -4,22 +4,30 @@
 use bevy::prelude::*;
 
 use super::Screen;
+use crate::client::Theme;
 
-/// Which button this is: the menus' tests find buttons by it.
+/// Which button this is: tests find buttons by it.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MenuButton {
+pub enum MenuButton {
+    /// The main menu's name field.
     NameField,
+    /// The main menu's address field.
     AddressField,
+    /// "Host a game".
     Host,
+    /// "Join".
     Join,
+    /// "Quit".
     Quit,
+    /// Connecting: "Cancel".
     Cancel,
+    /// Disconnected: "Back to menu".
     Back,
 }
 
 /// Triggered on a button when it is pressed (clicked, or touched).
 #[derive(EntityEvent, Debug, Clone, Copy)]
-pub(crate) struct Activated {
+pub struct Activated {
     /// The button.
     pub entity: Entity,
 }
@@ -37,10 +45,10 @@ pub(super) fn activate_pressed_buttons(
 }
 
 /// A screen's full-window panel, despawned when `screen` is left.
-pub(super) fn panel(screen: Screen) -> impl Bundle {
+pub(super) fn panel(screen: Screen, theme: &Theme) -> impl Bundle {
     (
         DespawnOnExit(screen),
-        BackgroundColor(Color::srgba(0.02, 0.03, 0.05, 0.82)),
+        BackgroundColor(theme.panel),
         Node {
             position_type: PositionType::Absolute,
             width: percent(100),
@@ -55,35 +63,35 @@ pub(super) fn panel(screen: Screen) -> impl Bundle {
 }
 
 /// A line of text.
-pub(super) fn label(text: impl Into<String>, size: f32) -> impl Bundle {
+pub(super) fn label(text: impl Into<String>, size: f32, theme: &Theme) -> impl Bundle {
     (
         Text::new(text),
         TextFont::from_font_size(size),
-        TextColor(Color::srgb(0.92, 0.94, 0.97)),
+        TextColor(theme.text),
     )
 }
 
 /// A screen's title.
-pub(super) fn title(text: &str, font: TextFont) -> impl Bundle {
+pub(super) fn title(text: &str, size: f32, theme: &Theme) -> impl Bundle {
     (
         Text::new(text),
-        font,
-        TextColor(Color::srgb(1.0, 0.8, 0.35)),
+        theme.heading(size),
+        TextColor(theme.accent),
     )
 }
 
 /// A button showing `text`; spawn it, then `.observe()` what it does on [`Activated`].
-pub(super) fn button(kind: MenuButton, text: &str) -> impl Bundle {
+pub(super) fn button(kind: MenuButton, text: &str, theme: &Theme) -> impl Bundle {
     (
         kind,
         Button,
-        BackgroundColor(Color::srgb(0.2, 0.24, 0.32)),
+        BackgroundColor(theme.button),
         Node {
             width: px(320),
             padding: UiRect::all(px(10)),
             justify_content: JustifyContent::Center,
             ..default()
         },
-        children![label(text, 22.0)],
+        children![label(text, 22.0, theme)],
     )
 }
