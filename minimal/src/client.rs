@@ -1,15 +1,11 @@
-//! A client app: its own ship predicted, everyone else's interpolated, the pickups logged. No
-//! window here: one needs Bevy's `default_app` and 2D rendering features (the demo's client
-//! manifest, `crates/client/Cargo.toml`, lists the ones a 2D game needs), `DefaultPlugins`, a
-//! camera and a sprite per [`Ship`]. The helm is written into [`LocalInput<Helm>`] by whatever
-//! drives it.
-
-use std::net::SocketAddr;
+//! The client's rules, with or without a window: its own ship predicted, everyone else's
+//! interpolated, the pickups logged, and a bot pilot for headless clients. The helm is written
+//! into [`LocalInput<Helm>`] by whatever drives it: the keyboard (`window`), the bot, a test.
 
 use bevy::prelude::*;
 use skirmish_net::prelude::*;
 
-use crate::shared::{Collected, GemsPlugin, Helm, Pilot, Ship, steer};
+use crate::shared::{Collected, Gem, GemsPlugin, Helm, Pilot, Ship, steer};
 
 /// The pickups this client heard of, newest last.
 #[derive(Resource, Debug, Default)]
@@ -32,14 +28,6 @@ impl Plugin for GemsClientPlugin {
                     .before(ClientSystems::Reconcile),
             );
     }
-}
-
-/// A headless client app connecting to `server` as `name`.
-pub fn client_app(server: SocketAddr, name: &str) -> Result<App, ConnectError> {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, GemsClientPlugin));
-    skirmish_net::client::connect(app.world_mut(), server, name)?;
-    Ok(app)
 }
 
 /// Our own ship is the one whose pilot is us: predict it.
@@ -72,4 +60,39 @@ fn log_pickups(mut pickups: MessageReader<Collected>, mut log: ResMut<PickupLog>
 /// Steers: what a player's keys (or a bot) would write every frame.
 pub fn set_helm(app: &mut App, helm: Helm) {
     app.world_mut().resource_mut::<LocalInput<Helm>>().0 = helm;
+}
+
+/// The helm that turns `ship` towards `target` and thrusts once roughly facing it.
+pub fn helm_towards(ship: Ship, target: Vec2) -> Helm {
+    use std::f32::consts::{PI, TAU};
+    let wanted = (target - ship.at).to_angle();
+    let turn = (wanted - ship.heading + PI).rem_euclid(TAU) - PI;
+    Helm {
+        turn: (turn * 4.0).clamp(-1.0, 1.0),
+        thrust: turn.abs() < 0.5,
+    }
+}
+
+/// A bot pilot: flies its own ship to the nearest gem (headless clients of `gems bots`).
+pub struct BotPilotPlugin;
+
+impl Plugin for BotPilotPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, fly_to_nearest_gem);
+    }
+}
+
+fn fly_to_nearest_gem(
+    ships: Query<&Predicted<Ship>, With<Controlled>>,
+    gems: Query<&Gem>,
+    mut helm: ResMut<LocalInput<Helm>>,
+) {
+    let Ok(ship) = ships.single() else {
+        return;
+    };
+    let nearest = gems.iter().map(Gem::at).min_by(|a, b| {
+        a.distance(ship.value.at)
+            .total_cmp(&b.distance(ship.value.at))
+    });
+    helm.0 = nearest.map_or_else(Helm::default, |gem| helm_towards(ship.value, gem));
 }

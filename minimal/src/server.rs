@@ -1,8 +1,6 @@
 //! The authoritative app: a ship for every client that joins (gone when it leaves), helms
 //! applied each tick, gems scattered and collected.
 
-use std::net::{SocketAddr, UdpSocket};
-
 use bevy::prelude::*;
 use skirmish_net::prelude::*;
 
@@ -13,12 +11,21 @@ use crate::shared::{
 /// Gems on the field at once.
 pub const GEMS: usize = 8;
 
-/// The game's server rules.
-pub struct GemsServerPlugin;
+/// The game's server rules, simulated `tick_rate` times a second.
+pub struct GemsServerPlugin {
+    /// Simulation ticks per second.
+    pub tick_rate: u16,
+}
+
+impl Default for GemsServerPlugin {
+    fn default() -> Self {
+        Self { tick_rate: 30 }
+    }
+}
 
 impl Plugin for GemsServerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((GemsPlugin, NetServerPlugin::<Helm>::new(30)))
+        app.add_plugins((GemsPlugin, NetServerPlugin::<Helm>::new(self.tick_rate)))
             .insert_resource(Scatter(fastrand::Rng::with_seed(0x5EED)))
             .add_observer(launch_ship)
             .add_systems(
@@ -31,15 +38,6 @@ impl Plugin for GemsServerPlugin {
                     .in_set(SimulationSystems::Simulate),
             );
     }
-}
-
-/// A headless server app listening on `addr` (port 0: any); returns it and the bound address.
-pub fn server_app(addr: SocketAddr) -> Result<(App, SocketAddr), StartError> {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, GemsServerPlugin));
-    let socket = UdpSocket::bind(addr).map_err(StartError::Socket)?;
-    let bound = skirmish_net::server::listen(app.world_mut(), socket, &ListenConfig::default())?;
-    Ok((app, bound))
 }
 
 /// A ship for a client that joined, controlled by it (so it leaves with it).

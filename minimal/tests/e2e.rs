@@ -34,7 +34,7 @@ fn ship_seen(net: &mut TestNet, index: usize, pilot: u64) -> Option<(Vec2, bool)
 #[test]
 fn two_pilots_fly_see_each_other_and_hear_of_pickups() {
     let mut server = App::new();
-    server.add_plugins((MinimalPlugins, GemsServerPlugin));
+    server.add_plugins((MinimalPlugins, GemsServerPlugin::default()));
     let mut net = TestNet::new(Wire::Memory, 7, server).expect("server listens");
     for name in ["a", "b"] {
         let mut client = App::new();
@@ -124,4 +124,120 @@ fn two_pilots_fly_see_each_other_and_hear_of_pickups() {
         "own ship corrected by {} units",
         stats.max_correction
     );
+}
+
+/// The `gems` binary is the app shell's launcher for Gems: a key from `gems keygen`, a secure
+/// `gems server` that refuses to start without one (naming Gems' own variable), headless
+/// `gems bots` that mint their tokens, and a token from `gems token` that a client joins with.
+#[cfg(unix)]
+#[test]
+fn the_shell_runs_a_secure_gems_server_its_bots_and_its_tokens() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    use minimal_game::Gems;
+    use skirmish_net::client::{ConnectionStatus, connect_with_token};
+    use skirmish_net::tokens::token_from_text;
+
+    struct Server(Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let gems = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gems"));
+        command
+            .env_remove("GEMS_PRIVATE_KEY")
+            .env_remove("GEMS_KEY_FILE");
+        command
+    };
+
+    let dir = std::env::temp_dir().join(format!("gems-shell-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_file = dir.join("server.key");
+    let keygen = gems()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{keygen:?}");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "only its owner reads the key");
+
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server_args = ["server", "--bind", "127.0.0.1", "--port", &port.to_string()];
+    let refused = gems().args(server_args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("GEMS_PRIVATE_KEY"), "{stderr}");
+
+    let _server = Server(
+        gems()
+            .args(server_args)
+            .arg("--key-file")
+            .arg(&key_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let bots = gems()
+        .args([
+            "bots",
+            "--count",
+            "2",
+            "--duration",
+            "2",
+            "--connect",
+            &addr,
+        ])
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&bots.stdout);
+    assert!(bots.status.success(), "bots report: {report}");
+    assert!(report.contains("2 of 2 bots connected"), "{report}");
+
+    let token = gems()
+        .args([
+            "token",
+            "--server",
+            &addr,
+            "--client-id",
+            "77",
+            "--key-file",
+        ])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    let token = token_from_text(String::from_utf8_lossy(&token.stdout).trim()).unwrap();
+    let mut client = skirmish_app::bots::headless_client::<Gems>();
+    connect_with_token(client.world_mut(), token, "tokened", Default::default()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(
+        client.world().resource::<ConnectionStatus>(),
+        ConnectionStatus::Connected | ConnectionStatus::Disconnected { .. }
+    ) && Instant::now() < deadline
+    {
+        client.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        *client.world().resource::<ConnectionStatus>(),
+        ConnectionStatus::Connected,
+        "a client joins Gems with the token `gems token` minted"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

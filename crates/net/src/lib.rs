@@ -105,6 +105,7 @@ pub mod prelude {
     pub use crate::client::{
         AppPredictionExt, ClientSession, ClientSystems, ConnectError, ConnectionState, Controlled,
         Interpolated, LocalInput, NetClientPlugin, Predicted, PredictedInput, PredictionStep,
+        Shown,
     };
     pub use crate::input::NetInput;
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};

@@ -12,6 +12,7 @@
 //! - [`input`]: the local input sampled and sent every tick ([`LocalInput`]);
 //! - [`prediction`] and [`interpolation`]: any registered component predicted (the entities this
 //!   client controls) or interpolated (everything else), see [`AppPredictionExt`];
+//! - [`Shown`]: what to draw of a component, predicted, interpolated or as received;
 //! - [`spawns`]: entities the client spawns at once, matched to the server's when they arrive;
 //! - [`stats`]: what the client measures about its connection ([`NetStats`]).
 
@@ -25,6 +26,7 @@ pub mod prediction;
 mod receive;
 pub mod replica;
 mod session;
+mod shown;
 pub mod spawns;
 pub mod stats;
 pub mod transport;
@@ -56,6 +58,7 @@ pub use replica::ServerEntityMap;
 pub use session::{
     AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, Controlled,
 };
+pub use shown::Shown;
 pub use spawns::{PredictedSpawn, SpawnKey, SpawnMatched, SpawnRefused};
 pub use stats::NetStats;
 pub use transport::ClientTransport;

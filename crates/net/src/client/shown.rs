@@ -1,0 +1,48 @@
+//! [`Shown`]: where to draw a replicated component, whichever way this client follows it.
+
+use bevy::ecs::query::QueryData;
+
+use super::{Interpolated, Predicted};
+use crate::blend::Blend;
+
+/// Query data for what to draw of a replicated `C`: its prediction on an entity this client
+/// controls, its interpolation on one it follows, else the value as the last snapshot set it.
+///
+/// ```
+/// # use bevy::prelude::*;
+/// # use skirmish_net::prelude::*;
+/// # #[derive(Component, Clone, Copy, PartialEq, Debug, Default)]
+/// # struct Position(Vec2);
+/// # impl Blend for Position {
+/// #     fn lerp(&self, to: &Self, t: f32) -> Self { Self(self.0.lerp(to.0, t)) }
+/// #     fn distance(&self, other: &Self) -> f32 { self.0.distance(other.0) }
+/// #     fn offset_by(&self, a: &Self, b: &Self) -> Self { Self(self.0 + a.0 - b.0) }
+/// # }
+/// fn place(mut sprites: Query<(Shown<Position>, &mut Transform)>) {
+///     for (position, mut transform) in &mut sprites {
+///         transform.translation = position.get().0.extend(0.0);
+///     }
+/// }
+/// ```
+#[derive(QueryData)]
+pub struct Shown<C: Blend> {
+    value: &'static C,
+    predicted: Option<&'static Predicted<C>>,
+    interpolated: Option<&'static Interpolated<C>>,
+}
+
+impl<C: Blend> ShownItem<'_, '_, C> {
+    /// The value to draw this frame.
+    pub fn get(&self) -> &C {
+        match (self.predicted, self.interpolated) {
+            (Some(predicted), _) => predicted.shown(),
+            (None, Some(interpolated)) => interpolated.shown(),
+            (None, None) => self.value,
+        }
+    }
+
+    /// Whether this client predicts it (an entity it controls).
+    pub fn is_predicted(&self) -> bool {
+        self.predicted.is_some()
+    }
+}
