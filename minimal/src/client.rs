@@ -16,7 +16,7 @@ pub struct GemsClientPlugin;
 
 impl Plugin for GemsClientPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((GemsPlugin, NetClientPlugin::<Helm>::default()))
+        app.add_plugins((GemsPlugin, NetClientPlugin))
             .predict::<Ship>()
             .interpolate::<Ship>()
             .init_resource::<PickupLog>()

@@ -25,7 +25,7 @@ impl Default for GemsServerPlugin {
 
 impl Plugin for GemsServerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((GemsPlugin, NetServerPlugin::<Helm>::new(self.tick_rate)))
+        app.add_plugins((GemsPlugin, NetServerPlugin::new(self.tick_rate)))
             .insert_resource(Scatter(fastrand::Rng::with_seed(0x5EED)))
             .add_observer(launch_ship)
             .add_systems(

@@ -148,6 +148,7 @@ pub struct GemsPlugin;
 impl Plugin for GemsPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(PROTOCOL)
+            .add_input::<Helm>()
             .replicate_quantized::<Ship>()
             .replicate::<Pilot>()
             .replicate::<Gem>()

@@ -23,7 +23,7 @@ pub type InputState = LocalInput<InputFrame>;
 /// The demo's shared plugin and `skirmish-net`'s client for its input, its own player marked,
 /// the server's arena adopted and the kill feed recorded.
 pub(super) fn plugin(app: &mut App) {
-    app.add_plugins((SharedPlugin, NetClientPlugin::<InputFrame>::default()))
+    app.add_plugins((SharedPlugin, NetClientPlugin))
         .init_resource::<KillFeed>()
         .add_observer(adopt_server_arena)
         .add_observer(forget_server_arena)

@@ -40,6 +40,43 @@ pub trait NetInput:
     }
 }
 
+/// A game without input of its own (spectators, a lobby): the unit input.
+impl NetInput for () {}
+
+/// Registers the game's input type with the rest of its protocol: call it once, in the shared
+/// plugin both apps add. The server then buffers every client's frames into
+/// [`ClientInput<I>`](crate::server::ClientInput); the client sends its
+/// [`LocalInput<I>`](crate::client::LocalInput) every tick and predicts with it.
+pub trait AppInputExt {
+    /// Makes `I` the game's input (part of the protocol fingerprint).
+    ///
+    /// # Panics
+    ///
+    /// If another input type was registered already: a game has one.
+    fn add_input<I: NetInput>(&mut self) -> &mut Self;
+}
+
+impl AppInputExt for App {
+    fn add_input<I: NetInput>(&mut self) -> &mut Self {
+        let name = std::any::type_name::<I>();
+        if let Some(existing) = self.world().get_resource::<crate::protocol::InputTypeName>() {
+            assert!(
+                existing.0 == name,
+                "the input type is {}; {name} cannot be a second one",
+                existing.0
+            );
+            return self;
+        }
+        self.insert_resource(crate::protocol::InputTypeName(name));
+        crate::side::on_side(
+            self,
+            crate::server::install_input::<I>,
+            crate::client::install_input::<I>,
+        );
+        self
+    }
+}
+
 /// Ticks of input held back before the first one is consumed, until the buffer has measured
 /// the client's jitter.
 pub const JITTER_BUFFER_TICKS: u32 = 2;

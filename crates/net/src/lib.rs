@@ -21,6 +21,7 @@
 //!
 //! fn shared(app: &mut App) {
 //!     app.insert_resource(GameProtocol { id: 0x4C41_4E54, version: 1 })
+//!         .add_input::<Walk>()
 //!         .replicate::<Lantern>()
 //!         .add_server_message::<Bell>();
 //! }
@@ -32,12 +33,12 @@
 //!
 //! let mut server = App::new();
 //! server
-//!     .add_plugins((MinimalPlugins, shared, NetServerPlugin::<Walk>::new(60)))
+//!     .add_plugins((MinimalPlugins, shared, NetServerPlugin::new(60)))
 //!     .add_observer(light_a_lantern);
 //!
 //! // Client: everything replicated arrives as entities; `connect` to join.
 //! let mut client = App::new();
-//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin::<Walk>::default()));
+//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin));
 //! ```
 //!
 //! `minimal/` in the repository is a complete small game on this crate (with prediction and
@@ -89,6 +90,7 @@ pub mod renet_guard;
 #[cfg(not(feature = "internals"))]
 mod renet_guard;
 pub mod server;
+pub mod side;
 #[cfg(feature = "internals")]
 pub mod snapshot_format;
 #[cfg(not(feature = "internals"))]
@@ -107,7 +109,7 @@ pub mod prelude {
         Interpolated, LocalInput, NetClientPlugin, Predicted, PredictedInput, PredictionStep,
         Shown,
     };
-    pub use crate::input::NetInput;
+    pub use crate::input::{AppInputExt, NetInput};
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
     pub use crate::protocol::GameProtocol;
     pub use crate::registry::{

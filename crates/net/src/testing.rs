@@ -16,15 +16,15 @@
 //! impl NetInput for Walk {}
 //!
 //! fn shared(app: &mut App) {
-//!     app.insert_resource(GameProtocol { id: 7, version: 1 });
+//!     app.insert_resource(GameProtocol { id: 7, version: 1 }).add_input::<Walk>();
 //! }
 //!
 //! let mut server = App::new();
-//! server.add_plugins((MinimalPlugins, shared, NetServerPlugin::<Walk>::new(60)));
+//! server.add_plugins((MinimalPlugins, shared, NetServerPlugin::new(60)));
 //! let mut net = TestNet::new(Wire::Memory, 1, server).unwrap();
 //!
 //! let mut client = App::new();
-//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin::<Walk>::default()));
+//! client.add_plugins((MinimalPlugins, shared, NetClientPlugin));
 //! net.add_client(client, "ada").unwrap();
 //! net.connect_all();
 //! assert_eq!(net.server().world().resource::<skirmish_net::server::ConnectedClients>().len(), 1);

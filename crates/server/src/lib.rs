@@ -15,7 +15,7 @@ mod singleton;
 use bevy::prelude::*;
 use skirmish_net::server::NetServerPlugin;
 use skirmish_shared::SharedPlugin;
-use skirmish_shared::simulation::{DEFAULT_TICK_RATE, InputFrame};
+use skirmish_shared::simulation::DEFAULT_TICK_RATE;
 
 pub use players::player_of;
 pub use setup::{MatchSettings, set_up};
@@ -46,7 +46,7 @@ impl Plugin for ServerPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((
             SharedPlugin,
-            NetServerPlugin::<InputFrame>::new(self.tick_rate),
+            NetServerPlugin::new(self.tick_rate),
         ))
         .add_plugins((
             arena::plugin,

@@ -6,6 +6,7 @@
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 use skirmish_net::client::SpawnKey;
+use skirmish_net::input::AppInputExt;
 use skirmish_net::messages::AppMessageExt;
 use skirmish_net::protocol::GameProtocol;
 use skirmish_net::registry::{AppReplicateExt, ReplicationRegistry, Teleported};
@@ -47,6 +48,7 @@ pub struct SetName(pub String);
 pub(super) fn plugin(app: &mut App) {
     app.insert_resource(GAME_PROTOCOL)
         .init_resource::<ReplicationRegistry>()
+        .add_input::<InputFrame>()
         // A position with a velocity is coded against where that velocity takes it.
         .replicate_quantized_with_rate::<Position, Velocity>()
         .replicate_quantized::<Velocity>()

@@ -31,13 +31,11 @@ pub mod spawns;
 pub mod stats;
 pub mod transport;
 
-use std::marker::PhantomData;
-
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 
-use crate::input::NetInput;
+use crate::input::{AppInputExt, NetInput};
 use crate::messages::MessageRegistry;
 use crate::registry::ReplicationRegistry;
 use crate::tick::{DEFAULT_TICK_RATE, SimulationSystems, TickPlugin};
@@ -78,18 +76,15 @@ pub enum ClientSystems {
     Interpolate,
 }
 
-/// The client's networking for a game whose input type is `I`: add it to any app (windowed or
-/// `MinimalPlugins`), after the game's shared plugin, then [`connect`].
-pub struct NetClientPlugin<I>(PhantomData<fn() -> I>);
+/// The client's networking: add it to any app (windowed or `MinimalPlugins`) with the game's
+/// shared plugin, then [`connect`]. The game's input (see
+/// [`AppInputExt::add_input`](crate::input::AppInputExt::add_input)) is sent every tick.
+#[derive(Default)]
+pub struct NetClientPlugin;
 
-impl<I> Default for NetClientPlugin<I> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<I: NetInput> Plugin for NetClientPlugin<I> {
+impl Plugin for NetClientPlugin {
     fn build(&self, app: &mut App) {
+        crate::side::enter_side(app, crate::side::Side::Client);
         if !app.is_plugin_added::<StatesPlugin>() {
             app.add_plugins(StatesPlugin);
         }
@@ -105,9 +100,6 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
             .init_resource::<ClientSession>()
             .init_resource::<ConnectionStatus>()
             .init_resource::<ConnectTimeout>()
-            .insert_resource(crate::protocol::InputTypeName(std::any::type_name::<I>()))
-            .init_resource::<LocalInput<I>>()
-            .init_resource::<InputHistory<I>>()
             .init_resource::<ServerEntityMap>()
             .init_resource::<replica::ReplicaHistory>()
             .configure_sets(
@@ -126,18 +118,11 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
                     receive::receive_messages.run_if(resource_exists::<RenetClient>),
                     lifecycle::give_up_connecting,
                     lifecycle::track_connection,
-                    pacing::forget_simulated_inputs::<I>,
                     lifecycle::sync_connection_state,
                     pacing::pace_clock,
                 )
                     .chain()
                     .in_set(ClientSystems::Receive),
-            )
-            .add_systems(
-                FixedUpdate,
-                input::send_input::<I>
-                    .in_set(ClientSystems::SendInput)
-                    .before(RenetSend),
             )
             .add_systems(
                 PostUpdate,
@@ -147,10 +132,40 @@ impl<I: NetInput> Plugin for NetClientPlugin<I> {
             )
             .add_plugins((
                 transport::plugin,
-                prediction::plugin::<I>,
+                prediction::plugin,
                 interpolation::plugin,
                 spawns::plugin,
                 stats::plugin,
             ));
+        crate::side::run_pending(app);
     }
+
+    fn finish(&self, app: &mut App) {
+        // A game that registered no input still sends the server its acks.
+        if !app.world().contains_resource::<crate::protocol::InputTypeName>() {
+            app.add_input::<()>();
+        }
+    }
+}
+
+/// The client's systems for the game's input type `I` (see
+/// [`AppInputExt::add_input`](crate::input::AppInputExt::add_input)): [`LocalInput<I>`] sent
+/// every tick, kept for replays, and predicted with.
+pub(crate) fn install_input<I: NetInput>(app: &mut App) {
+    app.init_resource::<LocalInput<I>>()
+        .init_resource::<InputHistory<I>>()
+        .add_systems(
+            PreUpdate,
+            pacing::forget_simulated_inputs::<I>
+                .after(lifecycle::track_connection)
+                .before(lifecycle::sync_connection_state)
+                .in_set(ClientSystems::Receive),
+        )
+        .add_systems(
+            FixedUpdate,
+            input::send_input::<I>
+                .in_set(ClientSystems::SendInput)
+                .before(RenetSend),
+        );
+    prediction::install_input::<I>(app);
 }

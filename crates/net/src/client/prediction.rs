@@ -159,18 +159,23 @@ impl AppPredictionExt for App {
     }
 }
 
-pub(super) fn plugin<I: NetInput>(app: &mut App) {
+pub(super) fn plugin(app: &mut App) {
     app.init_resource::<PredictionSettings>()
         .init_resource::<PredictionRules>()
         .init_resource::<PendingReconcile>()
         .init_schedule(PredictionStep)
-        .add_systems(
-            PreUpdate,
-            (note_snapshot, reconcile::<I>)
-                .chain()
-                .in_set(ClientSystems::Reconcile),
-        )
-        .add_systems(
+        .add_systems(PreUpdate, note_snapshot.in_set(ClientSystems::Reconcile));
+}
+
+/// Reconciliation and prediction with the game's input `I`.
+pub(super) fn install_input<I: NetInput>(app: &mut App) {
+    app.add_systems(
+        PreUpdate,
+        reconcile::<I>
+            .after(note_snapshot)
+            .in_set(ClientSystems::Reconcile),
+    )
+    .add_systems(
             FixedUpdate,
             predict_tick::<I>
                 .in_set(ClientSystems::SendInput)

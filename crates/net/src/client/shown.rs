@@ -12,13 +12,13 @@ use crate::blend::Blend;
 /// # use bevy::prelude::*;
 /// # use skirmish_net::prelude::*;
 /// # #[derive(Component, Clone, Copy, PartialEq, Debug, Default)]
-/// # struct Position(Vec2);
-/// # impl Blend for Position {
+/// # struct Spot(Vec2);
+/// # impl Blend for Spot {
 /// #     fn lerp(&self, to: &Self, t: f32) -> Self { Self(self.0.lerp(to.0, t)) }
 /// #     fn distance(&self, other: &Self) -> f32 { self.0.distance(other.0) }
 /// #     fn offset_by(&self, a: &Self, b: &Self) -> Self { Self(self.0 + a.0 - b.0) }
 /// # }
-/// fn place(mut sprites: Query<(Shown<Position>, &mut Transform)>) {
+/// fn place(mut sprites: Query<(Shown<Spot>, &mut Transform)>) {
 ///     for (position, mut transform) in &mut sprites {
 ///         transform.translation = position.get().0.extend(0.0);
 ///     }

@@ -153,7 +153,7 @@ impl Farewells {
     }
 }
 
-pub(super) fn plugin<I: NetInput>(app: &mut App) {
+pub(super) fn plugin(app: &mut App) {
     app.init_resource::<ConnectedClients>()
         .init_resource::<ClientEntities>()
         .init_resource::<ReservedClientIds>()
@@ -164,8 +164,7 @@ pub(super) fn plugin<I: NetInput>(app: &mut App) {
             (disconnect_departed, time_out_hellos, measure_round_trips)
                 .chain()
                 .in_set(ServerSystems::Receive),
-        )
-        .add_systems(FixedUpdate, take_inputs::<I>.in_set(ServerSystems::Inputs));
+        );
 }
 
 /// Makes client `client_id` (its entity `client`, awaiting its hello) a player: its components,
@@ -304,7 +303,7 @@ fn measure_round_trips(server: Res<RenetServer>, mut clients: Query<&mut Connect
 }
 
 /// Feeds one buffered input per client into its [`ClientInput`].
-fn take_inputs<I: NetInput>(
+pub(super) fn take_inputs<I: NetInput>(
     mut clients: Query<(
         &mut ConnectedClient,
         &mut InputBuffer<I>,

@@ -19,7 +19,6 @@ mod receive;
 pub(crate) mod replication;
 pub mod transport;
 
-use std::marker::PhantomData;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +27,7 @@ use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 use crate::channels::{ServerChannel, connection_config};
 use crate::codec::encode;
-use crate::input::NetInput;
+use crate::input::{AppInputExt, NetInput};
 use crate::messages::{MessageRegistry, SendTo};
 use crate::netcode::{ServerAuthentication, ServerConfig};
 use crate::protocol::{GameProtocol, ServerMessage};
@@ -67,32 +66,30 @@ pub enum ServerSystems {
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Eq, Deref)]
 pub struct TickRate(pub u16);
 
-/// The server's networking for a game whose input type is `I`: connections, inputs, the game's
-/// messages and replication. Add it with `MinimalPlugins`, then call [`listen`].
-pub struct NetServerPlugin<I> {
+/// The server's networking: connections, the game's input (see
+/// [`AppInputExt::add_input`](crate::input::AppInputExt::add_input)), its messages and
+/// replication. Add it with `MinimalPlugins`, then call [`listen`].
+pub struct NetServerPlugin {
     /// Simulation ticks per second.
     pub tick_rate: u16,
-    _input: PhantomData<fn() -> I>,
 }
 
-impl<I> NetServerPlugin<I> {
+impl NetServerPlugin {
     /// The plugin at `tick_rate` Hz.
     pub fn new(tick_rate: u16) -> Self {
-        Self {
-            tick_rate,
-            _input: PhantomData,
-        }
+        Self { tick_rate }
     }
 }
 
-impl<I> Default for NetServerPlugin<I> {
+impl Default for NetServerPlugin {
     fn default() -> Self {
         Self::new(DEFAULT_TICK_RATE)
     }
 }
 
-impl<I: NetInput> Plugin for NetServerPlugin<I> {
+impl Plugin for NetServerPlugin {
     fn build(&self, app: &mut App) {
+        crate::side::enter_side(app, crate::side::Side::Server);
         if !app.is_plugin_added::<TickPlugin>() {
             app.add_plugins(TickPlugin);
         }
@@ -101,7 +98,6 @@ impl<I: NetInput> Plugin for NetServerPlugin<I> {
             .init_resource::<MessageRegistry>()
             .insert_resource(Time::<Fixed>::from_hz(f64::from(self.tick_rate.max(1))))
             .insert_resource(TickRate(self.tick_rate))
-            .insert_resource(crate::protocol::InputTypeName(std::any::type_name::<I>()))
             .configure_sets(PreUpdate, ServerSystems::Receive.after(RenetReceive))
             .configure_sets(
                 FixedUpdate,
@@ -114,13 +110,30 @@ impl<I: NetInput> Plugin for NetServerPlugin<I> {
                     .run_if(resource_exists::<RenetServer>)
                     .in_set(ServerSystems::Send),
             )
-            .add_plugins((
-                transport::plugin,
-                clients::plugin::<I>,
-                receive::plugin::<I>,
-                replication::plugin,
-            ));
+            .add_plugins((transport::plugin, clients::plugin, replication::plugin));
+        crate::side::run_pending(app);
     }
+
+    fn finish(&self, app: &mut App) {
+        // A game that registered no input still needs its clients' messages received.
+        if !app.world().contains_resource::<crate::protocol::InputTypeName>() {
+            app.add_input::<()>();
+        }
+    }
+}
+
+/// The server's systems for the game's input type `I` (see
+/// [`AppInputExt::add_input`](crate::input::AppInputExt::add_input)): clients' messages
+/// received, their input frames buffered and consumed tick by tick.
+pub(crate) fn install_input<I: NetInput>(app: &mut App) {
+    app.add_systems(
+        PreUpdate,
+        receive::receive_messages::<I>.in_set(ServerSystems::Receive),
+    )
+    .add_systems(
+        FixedUpdate,
+        clients::take_inputs::<I>.in_set(ServerSystems::Inputs),
+    );
 }
 
 /// Sends every message the game wrote as [`ToClients`](crate::messages::ToClients).

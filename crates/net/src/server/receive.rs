@@ -12,18 +12,10 @@ use crate::codec::{DecodeError, decode};
 use crate::input::{InputBuffer, NetInput};
 use crate::messages::MessageRegistry;
 use crate::protocol::{ClientMessage, GameProtocol, INPUT_REDUNDANCY, peek_hello_version};
-use crate::server::ServerSystems;
 use crate::server::clients::{AwaitingHello, ConnectedClient, Farewells, ReservedClientIds, admit};
 use crate::server::names::sanitize_name;
 use crate::server::replication::ClientReplication;
 use crate::tick::SimulationTick;
-
-pub(super) fn plugin<I: NetInput>(app: &mut App) {
-    app.add_systems(
-        PreUpdate,
-        receive_messages::<I>.in_set(ServerSystems::Receive),
-    );
-}
 
 /// Why a client was disconnected for what it sent.
 #[derive(Debug)]
@@ -57,7 +49,7 @@ impl std::fmt::Display for Violation {
 #[derive(Default)]
 struct Inbox(Vec<(u8, (ClientId, Entity), Vec<u8>)>);
 
-fn receive_messages<I: NetInput>(
+pub(super) fn receive_messages<I: NetInput>(
     mut commands: Commands,
     mut server: ResMut<RenetServer>,
     mut awaiting: Query<(Entity, &AwaitingHello)>,

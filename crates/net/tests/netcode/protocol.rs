@@ -98,6 +98,7 @@ pub fn steer(dot: Dot, stick: Stick, dt: f32) -> Dot {
 /// What both apps register, in the same order.
 pub fn shared(app: &mut App) {
     app.insert_resource(PROTOCOL)
+        .add_input::<Stick>()
         .replicate_quantized::<Dot>()
         .replicate::<Owner>()
         .replicate::<Label>()
@@ -106,7 +107,7 @@ pub fn shared(app: &mut App) {
 
 /// The server's rules: a dot for each client that joins, moved by its stick.
 pub fn server_rules(app: &mut App) {
-    app.add_plugins((shared, NetServerPlugin::<Stick>::new(TICK_RATE)))
+    app.add_plugins((shared, NetServerPlugin::new(TICK_RATE)))
         .add_observer(spawn_dot)
         .add_systems(
             FixedUpdate,
@@ -141,7 +142,7 @@ fn steer_dots(
 
 /// The client's rules: its own dot predicted, the others interpolated.
 pub fn client_rules(app: &mut App) {
-    app.add_plugins((shared, NetClientPlugin::<Stick>::default()))
+    app.add_plugins((shared, NetClientPlugin))
         .predict::<Dot>()
         .interpolate::<Dot>()
         .add_systems(PredictionStep, steer_own_dot)

@@ -27,7 +27,8 @@ fn create_test_app() -> App {
             id: 0x5445_5354,
             version: 1,
         })
-        .add_plugins(NetClientPlugin::<Nudge>::default())
+        .add_input::<Nudge>()
+        .add_plugins(NetClientPlugin)
         .add_plugins(ClientShellPlugin { title: "Test" })
         .init_resource::<ButtonInput<KeyCode>>()
         .add_message::<KeyboardInput>();
