@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 use skirmish_net::prelude::*;
 
-use crate::shared::{Collected, Gem, GemsPlugin, Helm, Pilot, Ship, steer};
+use crate::shared::{Collected, Gem, GemsPlugin, Helm, Ship, steer};
 
 /// The pickups this client heard of, newest last.
 #[derive(Resource, Debug, Default)]
@@ -23,26 +23,10 @@ impl Plugin for GemsClientPlugin {
             .add_systems(PredictionStep, fly_own_ship)
             .add_systems(
                 PreUpdate,
-                (take_the_helm, log_pickups)
+                log_pickups
                     .after(ClientSystems::Receive)
                     .before(ClientSystems::Reconcile),
             );
-    }
-}
-
-/// Our own ship is the one whose pilot is us: predict it.
-fn take_the_helm(
-    mut commands: Commands,
-    session: Res<ClientSession>,
-    ships: Query<(Entity, &Pilot), Without<Controlled>>,
-) {
-    if !session.welcomed {
-        return;
-    }
-    for (entity, pilot) in &ships {
-        if pilot.0 == session.client_id {
-            commands.entity(entity).insert(Controlled);
-        }
     }
 }
 

@@ -10,7 +10,7 @@ use skirmish_net::prelude::*;
 /// This game's netcode identity: its own id, so Skirmish clients and tokens are refused.
 pub const PROTOCOL: GameProtocol = GameProtocol {
     id: 0x4745_4D53_0000_0001, // "GEMS"
-    version: 1,
+    version: 2,
 };
 
 /// Half the side of the square field.

@@ -27,9 +27,10 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<KillFeed>()
         .add_observer(adopt_server_arena)
         .add_observer(forget_server_arena)
+        .add_observer(mark_local_player)
         .add_systems(
             PreUpdate,
-            (mark_local_player, record_kills)
+            record_kills
                 .after(ClientSystems::Receive)
                 .before(ClientSystems::Reconcile),
         );
@@ -49,21 +50,14 @@ impl KillFeed {
 #[require(Controlled)]
 pub struct LocalPlayer;
 
-/// Marks our own player once both it and our client id are known. With a connect token the id
-/// comes in the welcome, which (on the reliable channel) can arrive after the snapshot that
-/// spawned the player, so every unmarked player is checked, not only new ones (a handful).
-pub(crate) fn mark_local_player(
+/// The player the server gave us to control is our own.
+fn mark_local_player(
+    controlled: On<Add, Controlled>,
+    players: Query<(), With<Player>>,
     mut commands: Commands,
-    session: Res<ClientSession>,
-    players: Query<(Entity, &Player), Without<LocalPlayer>>,
 ) {
-    if !session.welcomed {
-        return;
-    }
-    for (entity, player) in &players {
-        if player.client_id == session.client_id {
-            commands.entity(entity).insert(LocalPlayer);
-        }
+    if players.contains(controlled.entity) {
+        commands.entity(controlled.entity).insert(LocalPlayer);
     }
 }
 
@@ -96,34 +90,6 @@ fn record_kills(mut kills: MessageReader<Killed>, mut feed: ResMut<KillFeed>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn our_player_is_marked_even_when_the_welcome_comes_after_it() {
-        let mut app = App::new();
-        app.add_plugins(MinimalPlugins)
-            .init_resource::<ClientSession>()
-            .add_systems(Update, mark_local_player);
-        // A token client does not know its id before the welcome; the player arrives first.
-        let ours = app.world_mut().spawn(Player { client_id: 4242 }).id();
-        let theirs = app.world_mut().spawn(Player { client_id: 7 }).id();
-        app.update();
-        assert!(
-            app.world().get::<LocalPlayer>(ours).is_none(),
-            "not known yet"
-        );
-        {
-            let mut session = app.world_mut().resource_mut::<ClientSession>();
-            session.client_id = 4242;
-            session.welcomed = true;
-        }
-        app.update();
-        app.update();
-        assert!(
-            app.world().get::<LocalPlayer>(ours).is_some(),
-            "marked after the welcome"
-        );
-        assert!(app.world().get::<LocalPlayer>(theirs).is_none());
-    }
 
     #[test]
     fn the_arena_follows_the_servers() {

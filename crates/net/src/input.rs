@@ -59,7 +59,10 @@ pub trait AppInputExt {
 impl AppInputExt for App {
     fn add_input<I: NetInput>(&mut self) -> &mut Self {
         let name = std::any::type_name::<I>();
-        if let Some(existing) = self.world().get_resource::<crate::protocol::InputTypeName>() {
+        if let Some(existing) = self
+            .world()
+            .get_resource::<crate::protocol::InputTypeName>()
+        {
             assert!(
                 existing.0 == name,
                 "the input type is {}; {name} cannot be a second one",

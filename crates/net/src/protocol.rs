@@ -95,6 +95,15 @@ pub enum ServerMessage {
         /// Its encoding.
         bytes: Vec<u8>,
     },
+    /// On [`ServerChannel::Reliable`](crate::channels::ServerChannel::Reliable): the entity
+    /// `entity` is now this client's to control (`yours`), or no longer is. The client marks it
+    /// [`Controlled`](crate::client::Controlled), so its components are predicted.
+    Control {
+        /// The entity's network id.
+        entity: crate::registry::NetId,
+        /// Whether this client controls it from now on.
+        yours: bool,
+    },
 }
 
 /// The world as of one server tick, relative to what the client acknowledged.

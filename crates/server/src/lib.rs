@@ -44,16 +44,13 @@ impl Default for ServerPlugin {
 
 impl Plugin for ServerPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((
-            SharedPlugin,
-            NetServerPlugin::new(self.tick_rate),
-        ))
-        .add_plugins((
-            arena::plugin,
-            roster::plugin,
-            bots::plugin,
-            combat::plugin,
-            players::plugin,
-        ));
+        app.add_plugins((SharedPlugin, NetServerPlugin::new(self.tick_rate)))
+            .add_plugins((
+                arena::plugin,
+                roster::plugin,
+                bots::plugin,
+                combat::plugin,
+                players::plugin,
+            ));
     }
 }

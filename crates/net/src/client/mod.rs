@@ -52,7 +52,7 @@ pub use prediction::{
     AppPredictionExt, Blend, Predicted, PredictedInput, PredictionSettings, PredictionStep,
 };
 pub use receive::{SnapshotApplied, apply_server_messages};
-pub use replica::ServerEntityMap;
+pub use replica::{ControlledIds, MAX_CONTROLLED, ServerEntityMap};
 pub use session::{
     AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, Controlled,
 };
@@ -101,6 +101,7 @@ impl Plugin for NetClientPlugin {
             .init_resource::<ConnectionStatus>()
             .init_resource::<ConnectTimeout>()
             .init_resource::<ServerEntityMap>()
+            .init_resource::<replica::ControlledIds>()
             .init_resource::<replica::ReplicaHistory>()
             .configure_sets(
                 PreUpdate,
@@ -120,6 +121,7 @@ impl Plugin for NetClientPlugin {
                     lifecycle::track_connection,
                     lifecycle::sync_connection_state,
                     pacing::pace_clock,
+                    replica::mark_controlled,
                 )
                     .chain()
                     .in_set(ClientSystems::Receive),
@@ -142,7 +144,10 @@ impl Plugin for NetClientPlugin {
 
     fn finish(&self, app: &mut App) {
         // A game that registered no input still sends the server its acks.
-        if !app.world().contains_resource::<crate::protocol::InputTypeName>() {
+        if !app
+            .world()
+            .contains_resource::<crate::protocol::InputTypeName>()
+        {
             app.add_input::<()>();
         }
     }

@@ -176,11 +176,11 @@ pub(super) fn install_input<I: NetInput>(app: &mut App) {
             .in_set(ClientSystems::Reconcile),
     )
     .add_systems(
-            FixedUpdate,
-            predict_tick::<I>
-                .in_set(ClientSystems::SendInput)
-                .after(super::input::send_input::<I>),
-        );
+        FixedUpdate,
+        predict_tick::<I>
+            .in_set(ClientSystems::SendInput)
+            .after(super::input::send_input::<I>),
+    );
 }
 
 fn start_prediction<C: Blend>(

@@ -5,7 +5,8 @@
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
-use super::session::{AnnouncedVersion, ClientSession, ConnectionStatus};
+use super::replica::{ControlledIds, MAX_CONTROLLED, ServerEntityMap};
+use super::session::{AnnouncedVersion, ClientSession, ConnectionStatus, Controlled};
 use super::{interpolation, replica};
 use crate::channels::{ClientChannel, ServerChannel};
 use crate::codec::{decode, encode};
@@ -128,6 +129,24 @@ fn handle_messages<B: AsRef<[u8]>>(
                 info!("the server says goodbye: {reason}");
                 world.resource_mut::<ClientSession>().goodbye = Some(reason);
             }
+            ServerMessage::Control { entity, yours } => {
+                let mut controlled = world.resource_mut::<ControlledIds>();
+                if !yours {
+                    controlled.0.remove(&entity);
+                    let local = world.resource::<ServerEntityMap>().get(entity);
+                    if let Some(mut local) =
+                        local.and_then(|local| world.get_entity_mut(local).ok())
+                    {
+                        local.remove::<Controlled>();
+                    }
+                } else if controlled.0.len() < MAX_CONTROLLED {
+                    controlled.0.insert(entity);
+                } else if !controlled.0.contains(&entity) {
+                    return Err(format!(
+                        "the server gave this client more than {MAX_CONTROLLED} entities to control"
+                    ));
+                }
+            }
             ServerMessage::Snapshot(_) => {
                 return Err("snapshot on the reliable channel".into());
             }
@@ -142,7 +161,8 @@ fn handle_messages<B: AsRef<[u8]>>(
             ServerMessage::Snapshot(snapshot) => decoded.push(snapshot),
             ServerMessage::Welcome { .. }
             | ServerMessage::Message { .. }
-            | ServerMessage::Goodbye { .. } => {
+            | ServerMessage::Goodbye { .. }
+            | ServerMessage::Control { .. } => {
                 return Err("a reliable message on the snapshot channel".into());
             }
         }

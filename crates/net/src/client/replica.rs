@@ -21,6 +21,39 @@ use crate::snapshot_format::{read_header, read_id_step};
 #[derive(Resource, Debug, Default)]
 pub struct ServerEntityMap(pub(crate) HashMap<NetId, Entity>);
 
+/// Most entities a server may give one client to control; a server that says more is
+/// misbehaving, and the client leaves it.
+pub const MAX_CONTROLLED: usize = 256;
+
+/// The server's entities this client controls (as the server said), by network id. Each is
+/// marked [`Controlled`](crate::client::Controlled) once it is present.
+#[derive(Resource, Debug, Default)]
+pub struct ControlledIds(pub(crate) bevy::platform::collections::HashSet<NetId>);
+
+impl ControlledIds {
+    /// Whether this client controls the server entity `net_id`.
+    pub fn contains(&self, net_id: NetId) -> bool {
+        self.0.contains(&net_id)
+    }
+}
+
+/// Marks [`Controlled`](crate::client::Controlled) every present entity the server gave this
+/// client.
+pub(crate) fn mark_controlled(
+    mut commands: Commands,
+    controlled: Res<ControlledIds>,
+    map: Res<ServerEntityMap>,
+    unmarked: Query<(), Without<crate::client::Controlled>>,
+) {
+    for &net_id in &controlled.0 {
+        if let Some(entity) = map.get(net_id)
+            && unmarked.contains(entity)
+        {
+            commands.entity(entity).insert(crate::client::Controlled);
+        }
+    }
+}
+
 impl ServerEntityMap {
     /// The local entity mirroring a server entity.
     pub fn get(&self, net_id: NetId) -> Option<Entity> {
@@ -182,6 +215,9 @@ pub(crate) fn apply_snapshot(world: &mut World, snapshot: &Snapshot) -> Result<u
 pub(crate) fn despawn_replicas(world: &mut World) {
     if let Some(mut history) = world.get_resource_mut::<ReplicaHistory>() {
         history.clear();
+    }
+    if let Some(mut controlled) = world.get_resource_mut::<ControlledIds>() {
+        controlled.0.clear();
     }
     let Some(mut map) = world.get_resource_mut::<ServerEntityMap>() else {
         return;

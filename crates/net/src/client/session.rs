@@ -137,6 +137,7 @@ pub(super) fn real_elapsed(world: &World) -> Duration {
 }
 
 /// Marks an entity this client controls (its own player): its registered components are
-/// predicted rather than interpolated. The game inserts it.
+/// predicted rather than interpolated. Inserted when the server says so (the entity has a
+/// [`ControlledBy`](crate::server::ControlledBy) there); a game may also insert it itself.
 #[derive(Component, Debug, Default, Clone, Copy)]
 pub struct Controlled;

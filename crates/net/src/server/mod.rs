@@ -1,9 +1,9 @@
-//! The server half of the netcode: add [`NetServerPlugin`] (with the game's input type) to a
-//! headless app next to the game's own plugins, then [`listen`].
+//! The server half of the netcode: add [`NetServerPlugin`] to a headless app next to the game's own plugins, then [`listen`].
 //!
 //! - [`transport`]: our netcode layer on the UDP socket, feeding renet, every packet guarded;
 //! - [`clients`]: connections as entities, [`ClientJoined`] and [`ClientLeft`],
 //!   goodbyes;
+//! - `control`: each client told which entities it controls ([`ControlledBy`]);
 //! - [`receive`](self): hello, inputs, acks and the game's messages from each client;
 //! - `replication`: what changed, per-client snapshots within a byte budget;
 //! - [`lag_compensation`]: histories of hittable components, and how far back to judge a
@@ -12,6 +12,7 @@
 //! - [`names`]: player names made safe to show.
 
 pub mod clients;
+mod control;
 pub mod interest;
 pub mod lag_compensation;
 pub mod names;
@@ -110,13 +111,21 @@ impl Plugin for NetServerPlugin {
                     .run_if(resource_exists::<RenetServer>)
                     .in_set(ServerSystems::Send),
             )
-            .add_plugins((transport::plugin, clients::plugin, replication::plugin));
+            .add_plugins((
+                transport::plugin,
+                clients::plugin,
+                control::plugin,
+                replication::plugin,
+            ));
         crate::side::run_pending(app);
     }
 
     fn finish(&self, app: &mut App) {
         // A game that registered no input still needs its clients' messages received.
-        if !app.world().contains_resource::<crate::protocol::InputTypeName>() {
+        if !app
+            .world()
+            .contains_resource::<crate::protocol::InputTypeName>()
+        {
             app.add_input::<()>();
         }
     }

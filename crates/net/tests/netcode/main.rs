@@ -2,6 +2,7 @@
 //! harness (`skirmish_net::testing`): one binary, so Bevy is linked once for all of them.
 
 mod acks;
+mod control;
 mod faults;
 mod harness;
 mod hostile;

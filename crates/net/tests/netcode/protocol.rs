@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
-use skirmish_net::client::{ClientSession, ClientSystems, Controlled, LocalInput, NetClientPlugin};
+use skirmish_net::client::{ClientSession, LocalInput, NetClientPlugin};
 use skirmish_net::netcode::ConnectToken;
 use skirmish_net::prelude::*;
 use skirmish_net::registry::Quantize;
@@ -145,28 +145,7 @@ pub fn client_rules(app: &mut App) {
     app.add_plugins((shared, NetClientPlugin))
         .predict::<Dot>()
         .interpolate::<Dot>()
-        .add_systems(PredictionStep, steer_own_dot)
-        .add_systems(
-            PreUpdate,
-            take_own_dot
-                .after(ClientSystems::Receive)
-                .before(ClientSystems::Reconcile),
-        );
-}
-
-fn take_own_dot(
-    mut commands: Commands,
-    session: Res<ClientSession>,
-    dots: Query<(Entity, &Owner), Without<Controlled>>,
-) {
-    if !session.welcomed {
-        return;
-    }
-    for (entity, owner) in &dots {
-        if owner.0 == session.client_id {
-            commands.entity(entity).insert(Controlled);
-        }
-    }
+        .add_systems(PredictionStep, steer_own_dot);
 }
 
 fn steer_own_dot(input: Res<PredictedInput<Stick>>, mut dots: Query<&mut Predicted<Dot>>) {

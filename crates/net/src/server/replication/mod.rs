@@ -71,6 +71,7 @@ pub use relevance::resolve_relevance;
 pub use settings::{AckTimeout, DEFAULT_ACK_TIMEOUT, ParallelSnapshots, SnapshotInterval};
 #[cfg(any(test, feature = "internals"))]
 pub use snapshot_builder::build_payloads;
+pub(crate) use systems::collect_changes;
 pub use tick_cache::SnapshotCache;
 pub use world_record::{HISTORY_TICKS, ReplicationState};
 

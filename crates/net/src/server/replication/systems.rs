@@ -62,7 +62,7 @@ pub(super) fn send_away_silent_clients(
 
 /// Records every replicated component that changed since the last run, and every entity that
 /// appeared or disappeared.
-pub(super) fn collect_changes(world: &mut World) {
+pub(crate) fn collect_changes(world: &mut World) {
     world.resource_scope(|world, mut state: Mut<ReplicationState>| {
         if let Some(rate) = world.get_resource::<TickRate>() {
             state.tick_rate = Some(rate.0.max(1));
