@@ -17,8 +17,6 @@ pub struct GemsClientPlugin;
 impl Plugin for GemsClientPlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((GemsPlugin, NetClientPlugin))
-            .predict::<Ship>()
-            .interpolate::<Ship>()
             .init_resource::<PickupLog>()
             .add_systems(PredictionStep, fly_own_ship)
             .add_systems(

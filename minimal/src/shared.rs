@@ -150,6 +150,8 @@ impl Plugin for GemsPlugin {
         app.insert_resource(PROTOCOL)
             .add_input::<Helm>()
             .replicate_quantized::<Ship>()
+            .predict()
+            .interpolate()
             .replicate::<Pilot>()
             .replicate::<Gem>()
             .replicate::<Haul>()

@@ -1,16 +1,13 @@
 //! The local player's movement, predicted with the shared rules ([`step_player`]) so it answers
-//! the keys at once; everyone else's interpolated. Both are `skirmish-net`'s, registered here for
-//! [`Position`].
+//! the keys at once (the shared protocol declares [`Position`] predicted and interpolated).
 
 use bevy::prelude::*;
-use skirmish_net::client::{AppPredictionExt, Predicted, PredictedInput, PredictionStep};
+use skirmish_net::client::{Predicted, PredictedInput, PredictionStep};
 use skirmish_shared::prelude::*;
 use skirmish_shared::simulation::step_player;
 
 pub(super) fn plugin(app: &mut App) {
-    app.predict::<Position>()
-        .interpolate::<Position>()
-        .add_systems(PredictionStep, move_predicted);
+    app.add_systems(PredictionStep, move_predicted);
 }
 
 /// One tick of movement for the predicted player; the dead do not move (the server agrees).

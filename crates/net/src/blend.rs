@@ -15,6 +15,74 @@ pub trait Blend: Component + Clone {
     fn offset_by(&self, a: &Self, b: &Self) -> Self;
 }
 
+/// A value with arithmetic, blended linearly: what [`blend_newtype!`](crate::blend_newtype) needs
+/// of the field of a one-field component.
+pub trait Linear: Copy {
+    /// `self + (to - self) * t`.
+    fn lerp_to(self, to: Self, t: f32) -> Self;
+    /// The length of `self - other`.
+    fn distance_to(self, other: Self) -> f32;
+    /// `self + a - b`.
+    fn offset(self, a: Self, b: Self) -> Self;
+}
+
+macro_rules! linear_vectors {
+    ($($ty:ty),+) => {
+        $(impl Linear for $ty {
+            fn lerp_to(self, to: Self, t: f32) -> Self {
+                self.lerp(to, t)
+            }
+            fn distance_to(self, other: Self) -> f32 {
+                self.distance(other)
+            }
+            fn offset(self, a: Self, b: Self) -> Self {
+                self + a - b
+            }
+        })+
+    };
+}
+
+linear_vectors!(Vec2, Vec3, Vec3A, Vec4);
+
+impl Linear for f32 {
+    fn lerp_to(self, to: Self, t: f32) -> Self {
+        self + (to - self) * t
+    }
+    fn distance_to(self, other: Self) -> f32 {
+        (self - other).abs()
+    }
+    fn offset(self, a: Self, b: Self) -> Self {
+        self + a - b
+    }
+}
+
+/// Implements [`Blend`] for one-field components (`struct Spot(Vec2)`) whose field is
+/// [`Linear`] (`f32`, `Vec2`, `Vec3`, `Vec3A`, `Vec4`): blended in a straight line, a
+/// correction's size the distance.
+///
+/// ```
+/// # use bevy::prelude::*;
+/// #[derive(Component, Clone, Copy, PartialEq, Debug)]
+/// struct Spot(Vec2);
+/// skirmish_net::blend_newtype!(Spot);
+/// ```
+#[macro_export]
+macro_rules! blend_newtype {
+    ($($ty:ty),+ $(,)?) => {
+        $(impl $crate::blend::Blend for $ty {
+            fn lerp(&self, to: &Self, t: f32) -> Self {
+                Self($crate::blend::Linear::lerp_to(self.0, to.0, t))
+            }
+            fn distance(&self, other: &Self) -> f32 {
+                $crate::blend::Linear::distance_to(self.0, other.0)
+            }
+            fn offset_by(&self, a: &Self, b: &Self) -> Self {
+                Self($crate::blend::Linear::offset(self.0, a.0, b.0))
+            }
+        })+
+    };
+}
+
 /// The value at (fractional) `tick` among `samples` (oldest first, ticks increasing): the oldest
 /// or newest at or beyond the ends, else blended between the two around it. `None` when empty.
 pub fn sample_clamped<C: Blend>(
@@ -42,14 +110,4 @@ pub fn sample_clamped<C: Blend>(
 pub(crate) struct TestValue(pub f32);
 
 #[cfg(test)]
-impl Blend for TestValue {
-    fn lerp(&self, to: &Self, t: f32) -> Self {
-        TestValue(self.0 + (to.0 - self.0) * t)
-    }
-    fn distance(&self, other: &Self) -> f32 {
-        (self.0 - other.0).abs()
-    }
-    fn offset_by(&self, a: &Self, b: &Self) -> Self {
-        TestValue(self.0 + a.0 - b.0)
-    }
-}
+crate::blend_newtype!(TestValue);

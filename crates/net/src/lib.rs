@@ -77,6 +77,7 @@ pub mod blend;
 pub mod channels;
 pub mod client;
 pub mod codec;
+pub mod component_rules;
 pub mod input;
 #[cfg(feature = "internals")]
 pub mod internals;
@@ -109,6 +110,7 @@ pub mod prelude {
         Interpolated, LocalInput, NetClientPlugin, Predicted, PredictedInput, PredictionStep,
         Shown,
     };
+    pub use crate::component_rules::ComponentRules;
     pub use crate::input::{AppInputExt, NetInput};
     pub use crate::messages::{AppMessageExt, FromClient, SendTo, ToClients};
     pub use crate::protocol::GameProtocol;

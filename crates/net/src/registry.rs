@@ -28,6 +28,7 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::codec::{self as protocol, DecodeError};
+use crate::component_rules::ComponentRules;
 
 /// Marks an entity the server replicates to every client, together with its registered components.
 #[derive(Component, Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -366,14 +367,16 @@ pub fn fnv1a<'a>(seed: u64, parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
     hash
 }
 
-/// Registers replicated components on an [`App`].
+/// Registers replicated components on an [`App`]. Each call returns the component's
+/// [`ComponentRules`], to declare its prediction, interpolation and lag compensation in the same
+/// chain.
 pub trait AppReplicateExt {
     /// Replicates component `C` (encoded with serde + bincode) on every entity marked
     /// [`Replicated`]: its insertion, every change and its removal reach every client.
     ///
     /// # Panics
     /// If more than 256 components are registered.
-    fn replicate<C>(&mut self) -> &mut Self
+    fn replicate<C>(&mut self) -> ComponentRules<'_, C>
     where
         C: Component + Serialize + DeserializeOwned;
 
@@ -382,7 +385,7 @@ pub trait AppReplicateExt {
     ///
     /// # Panics
     /// If more than 256 components are registered, or `C::FIELDS` is not 1 to 4.
-    fn replicate_quantized<C: Quantize>(&mut self) -> &mut Self;
+    fn replicate_quantized<C: Quantize>(&mut self) -> ComponentRules<'_, C>;
 
     /// Like [`Self::replicate_quantized`], for a component whose change per second is component
     /// `R`, quantized in the same units (a position and its velocity). Each delta is then coded
@@ -391,11 +394,11 @@ pub trait AppReplicateExt {
     ///
     /// # Panics
     /// As [`Self::replicate_quantized`].
-    fn replicate_quantized_with_rate<C: Quantize, R: Quantize>(&mut self) -> &mut Self;
+    fn replicate_quantized_with_rate<C: Quantize, R: Quantize>(&mut self) -> ComponentRules<'_, C>;
 }
 
 impl AppReplicateExt for App {
-    fn replicate<C>(&mut self) -> &mut Self
+    fn replicate<C>(&mut self) -> ComponentRules<'_, C>
     where
         C: Component + Serialize + DeserializeOwned,
     {
@@ -406,10 +409,10 @@ impl AppReplicateExt for App {
                 write: write_component::<C>,
             },
         );
-        self
+        ComponentRules::new(self)
     }
 
-    fn replicate_quantized<C: Quantize>(&mut self) -> &mut Self {
+    fn replicate_quantized<C: Quantize>(&mut self) -> ComponentRules<'_, C> {
         assert!(
             (1..=4).contains(&C::FIELDS),
             "{} declares {} quantized fields; 1 to 4 are supported",
@@ -427,10 +430,10 @@ impl AppReplicateExt for App {
                 rate: None,
             },
         );
-        self
+        ComponentRules::new(self)
     }
 
-    fn replicate_quantized_with_rate<C: Quantize, R: Quantize>(&mut self) -> &mut Self {
+    fn replicate_quantized_with_rate<C: Quantize, R: Quantize>(&mut self) -> ComponentRules<'_, C> {
         self.replicate_quantized::<C>();
         let rate = self.world_mut().register_component::<R>();
         let component = self.world_mut().register_component::<C>();
@@ -443,7 +446,7 @@ impl AppReplicateExt for App {
         {
             *slot = Some(rate);
         }
-        self
+        ComponentRules::new(self)
     }
 }
 

@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 use skirmish_net::client::SpawnKey;
 use skirmish_net::registry::Teleported;
-use skirmish_net::server::lag_compensation::{AppLagCompensationExt, History, LagCompensation};
+use skirmish_net::server::lag_compensation::{History, LagCompensation};
 use skirmish_net::server::{ConnectedClient, ControlledBy, TickRate};
 use skirmish_shared::arena::TILE_SIZE;
 use skirmish_shared::game::PlayerSlot;
@@ -59,7 +59,6 @@ impl SlotCounter {
 
 pub(super) fn plugin(app: &mut App) {
     app.add_message::<Killed>()
-        .lag_compensate::<Position>()
         .init_resource::<SlotCounter>()
         .add_observer(shield_new_players)
         .add_systems(

@@ -51,6 +51,9 @@ pub(super) fn plugin(app: &mut App) {
         .add_input::<InputFrame>()
         // A position with a velocity is coded against where that velocity takes it.
         .replicate_quantized_with_rate::<Position, Velocity>()
+        .predict()
+        .interpolate()
+        .lag_compensate()
         .replicate_quantized::<Velocity>()
         .replicate_quantized::<Rotation>()
         // Before `Projectile`: a client sees whose prediction a projectile answers as it arrives.

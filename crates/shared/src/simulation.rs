@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::arena::Arena;
 use crate::game::{Health, PLAYER_RADIUS};
-use skirmish_net::blend::Blend;
 use skirmish_net::input::NetInput;
 use skirmish_net::registry::{Quantize, Quantized};
 pub use skirmish_net::tick::{DEFAULT_TICK_RATE, SimulationSystems, SimulationTick};
@@ -94,19 +93,7 @@ impl skirmish_net::server::interest::Located for Position {
     }
 }
 
-impl Blend for Position {
-    fn lerp(&self, to: &Self, t: f32) -> Self {
-        Self(self.0.lerp(to.0, t))
-    }
-
-    fn distance(&self, other: &Self) -> f32 {
-        self.0.distance(other.0)
-    }
-
-    fn offset_by(&self, a: &Self, b: &Self) -> Self {
-        Self(self.0 + a.0 - b.0)
-    }
-}
+skirmish_net::blend_newtype!(Position);
 
 /// A player-controlled entity, human or bot: everything a player has comes with it. Replicated.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

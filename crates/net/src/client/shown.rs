@@ -13,11 +13,7 @@ use crate::blend::Blend;
 /// # use skirmish_net::prelude::*;
 /// # #[derive(Component, Clone, Copy, PartialEq, Debug, Default)]
 /// # struct Spot(Vec2);
-/// # impl Blend for Spot {
-/// #     fn lerp(&self, to: &Self, t: f32) -> Self { Self(self.0.lerp(to.0, t)) }
-/// #     fn distance(&self, other: &Self) -> f32 { self.0.distance(other.0) }
-/// #     fn offset_by(&self, a: &Self, b: &Self) -> Self { Self(self.0 + a.0 - b.0) }
-/// # }
+/// # skirmish_net::blend_newtype!(Spot);
 /// fn place(mut sprites: Query<(Shown<Spot>, &mut Transform)>) {
 ///     for (position, mut transform) in &mut sprites {
 ///         transform.translation = position.get().0.extend(0.0);

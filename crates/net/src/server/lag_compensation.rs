@@ -15,12 +15,7 @@
 //!
 //! #[derive(Component, Clone)]
 //! struct Spot(Vec2);
-//!
-//! impl Blend for Spot {
-//!     fn lerp(&self, to: &Self, t: f32) -> Self { Spot(self.0.lerp(to.0, t)) }
-//!     fn distance(&self, other: &Self) -> f32 { self.0.distance(other.0) }
-//!     fn offset_by(&self, a: &Self, b: &Self) -> Self { Spot(self.0 + a.0 - b.0) }
-//! }
+//! skirmish_net::blend_newtype!(Spot);
 //!
 //! let mut app = App::new();
 //! app.lag_compensate::<Spot>();

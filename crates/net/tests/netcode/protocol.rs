@@ -47,19 +47,7 @@ impl Quantize for Dot {
     }
 }
 
-impl Blend for Dot {
-    fn lerp(&self, to: &Self, t: f32) -> Self {
-        Self(self.0.lerp(to.0, t))
-    }
-
-    fn distance(&self, other: &Self) -> f32 {
-        self.0.distance(other.0)
-    }
-
-    fn offset_by(&self, a: &Self, b: &Self) -> Self {
-        Self(self.0 + a.0 - b.0)
-    }
-}
+skirmish_net::blend_newtype!(Dot);
 
 /// Which client steers a dot (netcode client id).
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +88,8 @@ pub fn shared(app: &mut App) {
     app.insert_resource(PROTOCOL)
         .add_input::<Stick>()
         .replicate_quantized::<Dot>()
+        .predict()
+        .interpolate()
         .replicate::<Owner>()
         .replicate::<Label>()
         .add_server_message::<Chime>();
@@ -143,8 +133,6 @@ fn steer_dots(
 /// The client's rules: its own dot predicted, the others interpolated.
 pub fn client_rules(app: &mut App) {
     app.add_plugins((shared, NetClientPlugin))
-        .predict::<Dot>()
-        .interpolate::<Dot>()
         .add_systems(PredictionStep, steer_own_dot);
 }
 
