@@ -59,18 +59,17 @@ pub trait AppInputExt {
 impl AppInputExt for App {
     fn add_input<I: NetInput>(&mut self) -> &mut Self {
         let name = std::any::type_name::<I>();
-        if let Some(existing) = self
-            .world()
-            .get_resource::<crate::protocol::InputTypeName>()
-        {
+        let mut registry = self
+            .world_mut()
+            .get_resource_or_init::<crate::registry::ReplicationRegistry>();
+        if let Some(existing) = registry.input_type() {
             assert!(
-                existing.0 == name,
-                "the input type is {}; {name} cannot be a second one",
-                existing.0
+                existing == name,
+                "the input type is {existing}; {name} cannot be a second one"
             );
             return self;
         }
-        self.insert_resource(crate::protocol::InputTypeName(name));
+        registry.set_input_type(name);
         crate::side::on_side(
             self,
             crate::server::install_input::<I>,

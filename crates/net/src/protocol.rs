@@ -133,24 +133,19 @@ pub struct Snapshot {
     pub total: Option<u32>,
 }
 
-/// The game's input type, by name: inserted by the network plugins, part of the fingerprint.
-#[derive(bevy::prelude::Resource, Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InputTypeName(pub &'static str);
-
 /// A hash of everything both sides must register alike: replicated components, messages (with
 /// their order) and the input type. Sent in the welcome, so a client built differently notices
 /// at once.
 pub fn registry_fingerprint(world: &bevy::prelude::World) -> u64 {
-    let components = world
-        .get_resource::<crate::registry::ReplicationRegistry>()
-        .map_or(0, crate::registry::ReplicationRegistry::fingerprint);
+    let registry = world.get_resource::<crate::registry::ReplicationRegistry>();
+    let components = registry.map_or(0, crate::registry::ReplicationRegistry::fingerprint);
     let messages: Vec<&str> = world
         .get_resource::<crate::messages::MessageRegistry>()
         .map(|registry| registry.names().collect())
         .unwrap_or_default();
-    let input = world
-        .get_resource::<InputTypeName>()
-        .map_or("", |input| input.0);
+    let input = registry
+        .and_then(crate::registry::ReplicationRegistry::input_type)
+        .unwrap_or("");
     crate::registry::fnv1a(
         components,
         messages.iter().chain([&input]).map(|name| name.as_bytes()),

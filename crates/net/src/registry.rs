@@ -309,12 +309,27 @@ fn wrap_into(value: i64, wrap: i64) -> i64 {
 
 /// Every replicated component, in registration order. The position of a rule is the component's
 /// `kind` on the wire, so server and client must register the same components in the same order.
+///
+/// It also holds the rest of what the game registers for both apps: its input type (see
+/// [`AppInputExt::add_input`](crate::input::AppInputExt::add_input)) and the registrations
+/// waiting for the app's side (see [`side`](crate::side)).
 #[derive(Resource, Debug, Default)]
 pub struct ReplicationRegistry {
     rules: Vec<ReplicationRule>,
+    input: Option<&'static str>,
+    pub(crate) pending_sides: Vec<(fn(&mut App), fn(&mut App))>,
 }
 
 impl ReplicationRegistry {
+    /// The game's input type, by name, once registered: part of the fingerprint.
+    pub fn input_type(&self) -> Option<&'static str> {
+        self.input
+    }
+
+    pub(crate) fn set_input_type(&mut self, name: &'static str) {
+        self.input = Some(name);
+    }
+
     /// The rule for a wire `kind`, if registered.
     pub fn get(&self, kind: u8) -> Option<&ReplicationRule> {
         self.rules.get(usize::from(kind))

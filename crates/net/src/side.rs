@@ -8,6 +8,8 @@
 
 use bevy::prelude::*;
 
+use crate::registry::ReplicationRegistry;
+
 /// The end of the connection this app is.
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -17,20 +19,18 @@ pub enum Side {
     Client,
 }
 
-/// Registrations waiting for the app's side.
-#[derive(Resource, Default)]
-struct PendingSides(Vec<(fn(&mut App), fn(&mut App))>);
-
 /// Runs `server` on a server app or `client` on a client app: now if the side is known, else
 /// when its side plugin is built.
 pub(crate) fn on_side(app: &mut App, server: fn(&mut App), client: fn(&mut App)) {
     match app.world().get_resource::<Side>().copied() {
         Some(Side::Server) => server(app),
         Some(Side::Client) => client(app),
+        // Kept with the rest of the game's registrations (no resource of their own: a bare
+        // registry world, as the benchmarks build, stays as it was).
         None => app
             .world_mut()
-            .get_resource_or_init::<PendingSides>()
-            .0
+            .get_resource_or_init::<ReplicationRegistry>()
+            .pending_sides
             .push((server, client)),
     }
 }
@@ -45,9 +45,10 @@ pub(crate) fn run_pending(app: &mut App) {
     let Some(side) = app.world().get_resource::<Side>().copied() else {
         return;
     };
-    let Some(PendingSides(pending)) = app.world_mut().remove_resource::<PendingSides>() else {
+    let Some(mut registry) = app.world_mut().get_resource_mut::<ReplicationRegistry>() else {
         return;
     };
+    let pending = std::mem::take(&mut registry.pending_sides);
     for (server, client) in pending {
         match side {
             Side::Server => server(app),

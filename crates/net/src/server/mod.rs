@@ -122,9 +122,10 @@ impl Plugin for NetServerPlugin {
 
     fn finish(&self, app: &mut App) {
         // A game that registered no input still needs its clients' messages received.
-        if !app
+        if app
             .world()
-            .contains_resource::<crate::protocol::InputTypeName>()
+            .get_resource::<ReplicationRegistry>()
+            .is_none_or(|registry| registry.input_type().is_none())
         {
             app.add_input::<()>();
         }
