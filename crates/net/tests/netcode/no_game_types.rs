@@ -34,7 +34,7 @@ fn depends_on_no_game_crate() {
 
 #[test]
 fn names_none_of_the_demos_types() {
-    // The demo's components, events and systems (crates/shared, server, client).
+    // The demo's components, events and systems.
     const DEMO: [&str; 19] = [
         "Health",
         "Killed",
