@@ -44,8 +44,8 @@ cd "$dest"
 rm -rf crates/shared crates/server crates/client crates/bench src tests examples assets fuzz
 rm -f docs/TEMPLATE.md docs/screenshot.png docs/menu.png CHANGELOG.md
 # This script's work is done: the copy's CI no longer runs it.
-rm -f scripts/drop-demo.sh
-sed -i -e '/drop-demo/d' .ci/run
+rm -f scripts/drop-demo.sh scripts/first-hour.sh
+sed -i -e '/drop-demo/d' -e '/first-hour/d' .ci/run
 
 # The root manifest: a workspace of the netcode, the shell and the game; the root package's
 # tables (from `[package]` to the profiles) and the demo's workspace dependencies go.
