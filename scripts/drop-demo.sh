@@ -10,7 +10,7 @@
 #   - the demo's crates (`crates/shared`, `server`, `client`, `bench`), the root package (`src/`,
 #     `tests/`, `examples/`, its tables in `Cargo.toml`), its art (`assets/`), its fuzz targets
 #     (`fuzz/`: they decode the demo's messages) and its docs go;
-#   - the Dockerfile, `deploy/` and `scripts/soak.py` serve Gems: the `gems` binary and its
+#   - the Dockerfile, `deploy/`, `scripts/soak.py` and the release workflow serve Gems: the `gems` binary and its
 #     `GEMS_*` variables;
 #   - a short README says how to play and test it.
 # --check then fails if any file left names the demo, if the build compiles a Bevy crate anew
@@ -69,9 +69,10 @@ sed -i -E \
     -e 's|/out/skirmish|/out/gems|g' \
     -e 's|release/skirmish|release/gems|g' \
     -e 's|--bin skirmish|--bin gems|g' \
+    -e 's|^  BIN: skirmish$|  BIN: gems|' \
     -e 's|`skirmish (server\|keygen\|bots\|healthcheck)|`gems \1|g' \
     -e 's|skirmish (server\|keygen\|bots\|healthcheck)|gems \1|g' \
-    Dockerfile deploy/agones/*.yaml scripts/soak.py
+    Dockerfile deploy/agones/*.yaml scripts/soak.py .github/workflows/*.yml
 # The image builds only what the workspace has now.
 sed -i -E -e '/^COPY (src|assets|examples|tests) /d' Dockerfile
 
