@@ -42,6 +42,7 @@ RUN case "$FEATURES" in \
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY crates ./crates
+COPY minimal ./minimal
 COPY assets ./assets
 COPY examples ./examples
 COPY tests ./tests
