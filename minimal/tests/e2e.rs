@@ -180,9 +180,16 @@ fn the_shell_runs_a_secure_gems_server_its_bots_and_its_tokens() {
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("GEMS_PRIVATE_KEY"), "{stderr}");
 
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let _server = Server(
         gems()
             .args(server_args)
+            .args(["--metrics-addr", &metrics_addr])
             .arg("--key-file")
             .arg(&key_file)
             .stdout(Stdio::null())
@@ -208,6 +215,25 @@ fn the_shell_runs_a_secure_gems_server_its_bots_and_its_tokens() {
     let report = String::from_utf8_lossy(&bots.stdout);
     assert!(bots.status.success(), "bots report: {report}");
     assert!(report.contains("2 of 2 bots connected"), "{report}");
+
+    // Its metrics carry Gems' own prefix.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&metrics_addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body
+    };
+    assert!(metrics.contains("gems_snapshots_total"), "{metrics}");
+    assert!(!metrics.contains("skirmish_"), "{metrics}");
 
     let token = gems()
         .args([

@@ -263,11 +263,9 @@ pub fn connect_all(server: &mut TestServer, clients: &mut [&mut App]) {
             let statuses: Vec<String> = clients
                 .iter()
                 .map(|client| {
-                    let session = client.world().resource::<ClientSession>();
                     format!(
-                        "{:?} (welcomed {}, renet connected {:?})",
+                        "{:?} (renet connected {:?})",
                         client.world().resource::<ConnectionStatus>(),
-                        session.welcomed,
                         client
                             .world()
                             .get_resource::<bevy_renet::RenetClient>()

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use serde::Serialize;
-use skirmish_client::{ClientPlugin, ClientSession, InputState, LocalPlayer};
+use skirmish_client::{ClientPlugin, ClientSession, ConnectionStatus, InputState, LocalPlayer};
 use skirmish_net::client::{
     InputHistory, Interpolated, InterpolationClock, NetStats, Predicted, PredictedSpawn, SpawnKey,
 };
@@ -188,7 +188,7 @@ pub fn run(condition: &Condition, lag_compensation: bool, seconds: f64) -> FeelR
 
     // Connect, then put the shooter in place.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !client.world().resource::<ClientSession>().welcomed
+    while !client.world().resource::<ConnectionStatus>().is_connected()
         || skirmish_server::player_of(server.world(), shooter_id(&client)).is_none()
     {
         assert!(Instant::now() < deadline, "the shooter did not connect");

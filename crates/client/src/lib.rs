@@ -39,9 +39,9 @@ use bevy::prelude::*;
 
 pub use bot::BotPlugin;
 pub use net::{
-    AnnouncedVersion, ClientSession, ConnectError, ConnectTimeout, ConnectionState,
-    ConnectionStatus, InputState, KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied,
-    apply_server_messages, connect, connect_with, connect_with_token, disconnect,
+    AnnouncedVersion, ClientSession, ConnectError, ConnectTimeout, ConnectionStatus, InputState,
+    KillFeed, LocalPlayer, ServerEntityMap, SnapshotApplied, apply_server_messages, connect,
+    connect_with, connect_with_token, disconnect,
 };
 
 /// The demo client's networking, movement and shooting: add it to any app (windowed or

@@ -11,9 +11,9 @@ use skirmish_shared::game::Killed;
 use skirmish_shared::prelude::*;
 
 pub use skirmish_net::client::{
-    AnnouncedVersion, ClientSession, ConnectError, ConnectTimeout, ConnectionState,
-    ConnectionStatus, ServerEntityMap, SnapshotApplied, apply_server_messages, connect,
-    connect_with, connect_with_token, describe_disconnect, disconnect,
+    AnnouncedVersion, ClientSession, ConnectError, ConnectTimeout, ConnectionStatus,
+    ServerEntityMap, SnapshotApplied, apply_server_messages, connect, connect_with,
+    connect_with_token, describe_disconnect, disconnect,
 };
 
 /// What the local player wants to do right now: the demo's input ([`InputFrame`]). The window's

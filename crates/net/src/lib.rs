@@ -106,7 +106,7 @@ pub mod tokens;
 pub mod prelude {
     pub use crate::blend::Blend;
     pub use crate::client::{
-        AppPredictionExt, ClientSession, ClientSystems, ConnectError, ConnectionState, Controlled,
+        AppPredictionExt, ClientSession, ClientSystems, ConnectError, ConnectionStatus, Controlled,
         Interpolated, LocalInput, NetClientPlugin, Predicted, PredictedInput, PredictionStep,
         Shown,
     };

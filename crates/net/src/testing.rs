@@ -432,13 +432,10 @@ impl TestNet {
 
     /// Whether client `index` is connected and welcomed.
     pub fn is_welcomed(&self, index: usize) -> bool {
-        let world = self.client(index).world();
-        world
-            .get_resource::<ClientSession>()
-            .is_some_and(|session| session.welcomed)
-            && world
-                .get_resource::<ConnectionStatus>()
-                .is_some_and(|status| *status == ConnectionStatus::Connected)
+        self.client(index)
+            .world()
+            .get_resource::<ConnectionStatus>()
+            .is_some_and(ConnectionStatus::is_connected)
     }
 
     /// Why client `index`'s connection ended, as it shows the player; `None` while it is

@@ -90,7 +90,7 @@ fn rename_players(
     mut log: Local<LogLimiter>,
 ) {
     for rename in renames.read() {
-        metrics::counter!("skirmish_name_changes_total").increment(1);
+        metrics::counter!("name_changes_total").increment(1);
         let name = sanitize_name(&rename.message.0);
         if let Some(suppressed) = log.record() {
             let held_back = if suppressed == 0 {

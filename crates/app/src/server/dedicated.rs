@@ -158,7 +158,7 @@ pub(crate) fn run_dedicated<G: Game>(args: ServerArgs<G::ServerArgs>) -> ExitCod
     }
     let heartbeat = app.world().resource::<Heartbeat>().clone();
     if let Some(addr) = args.metrics_addr {
-        match serve_metrics(addr, heartbeat.clone()) {
+        match serve_metrics(addr, heartbeat.clone(), G::NAME) {
             Ok(bound) => {
                 info!("metrics on http://{bound}/metrics, health on http://{bound}/healthz");
             }

@@ -126,7 +126,7 @@ struct Connection {
 /// Why a connection was closed before its answer: the `reason` label of
 /// `skirmish_http_rejected_total`.
 fn reject(reason: &'static str) {
-    counter!("skirmish_http_rejected_total", "reason" => reason).increment(1);
+    counter!("http_rejected_total", "reason" => reason).increment(1);
 }
 
 fn serve(listener: &TcpListener, limits: Limits, mut handler: impl Handler) {

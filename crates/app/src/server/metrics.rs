@@ -5,15 +5,15 @@
 //! ([`super::http`]) answers `GET /metrics` (Prometheus text) and `GET /healthz` (200 while the
 //! tick loop runs, 503 once it has stalled for [`STALL_LIMIT`](super::health::STALL_LIMIT)); anything else is 404.
 //!
-//! Recorded: `skirmish_players`, `skirmish_entities`, `skirmish_tick_seconds` (histogram),
-//! `skirmish_bytes_{in,out}_total`, `skirmish_packets_{in,out}_total`,
-//! `skirmish_datagrams_dropped_total`, `skirmish_renet_violations_total`,
-//! `skirmish_ack_timeouts_total`, `skirmish_decode_errors_total`,
-//! `skirmish_disconnects_total{reason}`, `skirmish_snapshots_total`,
-//! `skirmish_name_changes_total`, `skirmish_refusals_total{reason}` (`version`, `no_hello`,
-//! `reserved_id`: a client id of the bots),
-//! `skirmish_http_rejected_total{reason}` (metrics endpoint connections closed unanswered or
-//! refused: `full`, `timeout`, `head_too_large`, `bad_request`).
+//! Every name carries the game's prefix (its `Game::NAME`: `skirmish_players` for the demo,
+//! `gems_players` for Gems). Recorded: `players`, `entities`, `tick_seconds` (histogram),
+//! `bytes_{in,out}_total`, `packets_{in,out}_total`, `datagrams_dropped_total`,
+//! `renet_violations_total`, `ack_timeouts_total`, `decode_errors_total`,
+//! `disconnects_total{reason}`, `snapshots_total`, `refusals_total{reason}` (`version`,
+//! `no_hello`, `reserved_id`: a client id the game reserves), `http_rejected_total{reason}`
+//! (metrics endpoint connections closed unanswered or refused: `full`, `timeout`,
+//! `head_too_large`, `bad_request`), and what the game records itself (the demo:
+//! `name_changes_total`).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_util::layers::{Layer, PrefixLayer};
 use skirmish_net::server::{ConnectedClients, ReplicationState, ServerTransport};
 
 use super::health::Heartbeat;
@@ -46,10 +47,10 @@ fn record_frame(
     clients: Res<ConnectedClients>,
     replication: Res<ReplicationState>,
 ) {
-    histogram!("skirmish_tick_seconds").record(start.0.elapsed().as_secs_f64());
-    gauge!("skirmish_players").set(clients.len() as f64);
+    histogram!("tick_seconds").record(start.0.elapsed().as_secs_f64());
+    gauge!("players").set(clients.len() as f64);
     // Counted by replication already: no per-frame walk over the entities.
-    gauge!("skirmish_entities").set(replication.len() as f64);
+    gauge!("entities").set(replication.len() as f64);
 }
 
 fn record_traffic(transport: Option<Res<ServerTransport>>) {
@@ -57,27 +58,33 @@ fn record_traffic(transport: Option<Res<ServerTransport>>) {
         return;
     };
     let traffic = transport.counters();
-    counter!("skirmish_bytes_in_total").absolute(traffic.bytes_received);
-    counter!("skirmish_bytes_out_total").absolute(traffic.bytes_sent);
-    counter!("skirmish_packets_in_total").absolute(traffic.packets_received);
-    counter!("skirmish_packets_out_total").absolute(traffic.packets_sent);
-    counter!("skirmish_datagrams_dropped_total").absolute(transport.dropped_datagrams());
+    counter!("bytes_in_total").absolute(traffic.bytes_received);
+    counter!("bytes_out_total").absolute(traffic.bytes_sent);
+    counter!("packets_in_total").absolute(traffic.packets_received);
+    counter!("packets_out_total").absolute(traffic.packets_sent);
+    counter!("datagrams_dropped_total").absolute(transport.dropped_datagrams());
 }
 
 /// The longest a rendered `/metrics` body is reused: scrapes in a burst render once.
 const RENDER_CACHE: Duration = Duration::from_millis(100);
 
-/// Installs the Prometheus recorder (once per process) and serves `/metrics` and `/healthz` on
-/// `addr` from a background thread, with [`http::Limits::default`] (see [`super::http`]).
-/// Returns the bound address (useful with port 0).
-pub fn serve_metrics(addr: SocketAddr, heartbeat: Heartbeat) -> Result<SocketAddr, String> {
-    serve_metrics_with(addr, heartbeat, http::Limits::default())
+/// Installs the Prometheus recorder (once per process), every metric named `<prefix>_<name>`,
+/// and serves `/metrics` and `/healthz` on `addr` from a background thread, with
+/// [`http::Limits::default`] (see [`super::http`]). Returns the bound address (useful with port
+/// 0).
+pub fn serve_metrics(
+    addr: SocketAddr,
+    heartbeat: Heartbeat,
+    prefix: &str,
+) -> Result<SocketAddr, String> {
+    serve_metrics_with(addr, heartbeat, prefix, http::Limits::default())
 }
 
 /// Like [`serve_metrics`], with other limits on the HTTP peers.
 pub fn serve_metrics_with(
     addr: SocketAddr,
     heartbeat: Heartbeat,
+    prefix: &str,
     limits: http::Limits,
 ) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr)
@@ -85,16 +92,20 @@ pub fn serve_metrics_with(
     let bound = listener
         .local_addr()
         .map_err(|err| format!("metrics listener on {addr}: {err}"))?;
-    let handle = PrometheusBuilder::new()
+    let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Full("skirmish_tick_seconds".into()),
+            Matcher::Suffix("tick_seconds".into()),
             &[
                 0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002,
                 0.003, 0.005, 0.008, 0.016, 0.033, 0.1,
             ],
         )
         .map_err(|err| err.to_string())?
-        .install_recorder()
+        .build_recorder();
+    let handle = recorder.handle();
+    // `<prefix>.<name>`, which the exporter writes `<prefix>_<name>`.
+    let prefixed = PrefixLayer::new(prefix.to_owned()).layer(recorder);
+    metrics::set_global_recorder(prefixed)
         .map_err(|err| format!("cannot install the metrics recorder: {err}"))?;
     let mut cached: Option<(Instant, Arc<[u8]>)> = None;
     let handler = move |path: &str| match path {

@@ -1,34 +1,13 @@
 //! The connection's life after it started: giving up on a server that never answers, noticing
-//! the end of a connection and saying why in a player's words, leaving on purpose, and the
-//! [`ConnectionState`] state kept in step.
+//! the end of a connection and saying why in a player's words, and leaving on purpose.
 
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
 use super::replica;
-use super::session::{
-    ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, real_elapsed,
-};
+use super::session::{ClientSession, ConnectTimeout, ConnectionStatus, real_elapsed};
 use super::transport::ClientTransport;
 use crate::netcode::DisconnectReason as NetcodeDisconnectReason;
-
-/// Keeps [`ConnectionState`] in step with [`ConnectionStatus`].
-pub(super) fn sync_connection_state(
-    status: Res<ConnectionStatus>,
-    state: Res<State<ConnectionState>>,
-    mut next: ResMut<NextState<ConnectionState>>,
-) {
-    let wanted = match *status {
-        ConnectionStatus::Idle | ConnectionStatus::Disconnected { .. } => {
-            ConnectionState::Disconnected
-        }
-        ConnectionStatus::Connecting { .. } => ConnectionState::Connecting,
-        ConnectionStatus::Connected => ConnectionState::Connected,
-    };
-    if *state.get() != wanted {
-        next.set(wanted);
-    }
-}
 
 /// Leaves the server now (or stops connecting): tells the server, drops the connection and the
 /// replicated world, and sets [`ConnectionStatus::Idle`].

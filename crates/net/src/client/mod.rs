@@ -2,8 +2,8 @@
 //! app, windowed or `MinimalPlugins`, then [`connect`].
 //!
 //! - [`transport`]: our netcode layer on the UDP socket, feeding renet, every packet guarded;
-//! - `session`: what the client knows of its connection ([`ClientSession`],
-//!   [`ConnectionStatus`], the [`ConnectionState`] state);
+//! - `session`: what the client knows of its connection ([`ClientSession`], and
+//!   [`ConnectionStatus`], its one state, with its reason when it ended);
 //! - `connect`: starting a connection ([`connect`], [`connect_with_token`]);
 //! - `receive`: the hello, then the server's messages and snapshots; `outgoing`: the game's
 //!   messages to the server; `lifecycle`: timeouts, the end of a connection and its reason;
@@ -54,7 +54,7 @@ pub use prediction::{
 pub use receive::{SnapshotApplied, apply_server_messages};
 pub use replica::{ControlledIds, MAX_CONTROLLED, ServerEntityMap};
 pub use session::{
-    AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionState, ConnectionStatus, Controlled,
+    AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionStatus, Controlled, connected,
 };
 pub use shown::Shown;
 pub use spawns::{PredictedSpawn, SpawnKey, SpawnMatched, SpawnRefused};
@@ -92,7 +92,6 @@ impl Plugin for NetClientPlugin {
             app.add_plugins(TickPlugin);
         }
         app.add_plugins(RenetClientPlugin)
-            .init_state::<ConnectionState>()
             .add_message::<SnapshotApplied>()
             .init_resource::<ReplicationRegistry>()
             .init_resource::<MessageRegistry>()
@@ -119,7 +118,6 @@ impl Plugin for NetClientPlugin {
                     receive::receive_messages.run_if(resource_exists::<RenetClient>),
                     lifecycle::give_up_connecting,
                     lifecycle::track_connection,
-                    lifecycle::sync_connection_state,
                     pacing::pace_clock,
                     replica::mark_controlled,
                 )
@@ -164,7 +162,7 @@ pub(crate) fn install_input<I: NetInput>(app: &mut App) {
             PreUpdate,
             pacing::forget_simulated_inputs::<I>
                 .after(lifecycle::track_connection)
-                .before(lifecycle::sync_connection_state)
+                .before(pacing::pace_clock)
                 .in_set(ClientSystems::Receive),
         )
         .add_systems(

@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 use bevy_renet::RenetClient;
 
-use super::session::ClientSession;
+use super::session::ConnectionStatus;
 use crate::channels::ClientChannel;
 use crate::codec::encode;
 use crate::messages::MessageRegistry;
@@ -12,7 +12,7 @@ use crate::protocol::ClientMessage;
 /// Sends the game's client messages once welcomed.
 pub(super) fn send_game_messages(world: &mut World) {
     let connected = world.resource::<RenetClient>().is_connected()
-        && world.resource::<ClientSession>().welcomed;
+        && world.resource::<ConnectionStatus>().is_connected();
     if !connected {
         return;
     }

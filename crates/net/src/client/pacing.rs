@@ -34,13 +34,14 @@ pub(super) fn forget_simulated_inputs<I: NetInput>(
 /// arrive just ahead of when the server needs them.
 pub(super) fn pace_clock(
     session: Res<ClientSession>,
+    status: Res<ConnectionStatus>,
     mut fixed: ResMut<Time<Fixed>>,
     mut stats: ResMut<NetStats>,
 ) {
-    if !session.is_changed() {
+    if !session.is_changed() && !status.is_changed() {
         return;
     }
-    let rate = if session.welcomed {
+    let rate = if status.is_connected() {
         crate::input::clock_rate(session.clock_advice)
     } else {
         1.0

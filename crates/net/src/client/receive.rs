@@ -112,7 +112,6 @@ fn handle_messages<B: AsRef<[u8]>>(
                     );
                 }
                 session.client_id = client_id;
-                session.welcomed = true;
                 world.insert_resource(ConnectionStatus::Connected);
             }
             ServerMessage::Message { kind, bytes } => {

@@ -1,5 +1,5 @@
 //! What the client knows of its connection: [`ClientSession`], where the connection stands
-//! ([`ConnectionStatus`] and the [`ConnectionState`] state), the connection's settings, and the
+//! ([`ConnectionStatus`], with its reason when it ended), the connection's settings, and the
 //! entities it controls ([`Controlled`]).
 
 use std::net::SocketAddr;
@@ -26,7 +26,9 @@ impl Default for ConnectTimeout {
 #[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnnouncedVersion(pub u16);
 
-/// Where the connection stands, with the details (the server dialled, why it ended).
+/// Where the connection stands, with the details (the server dialled, why it ended): the one
+/// state of the connection. Gate systems with the run condition [`connected`]; react to a change
+/// with `resource_changed::<ConnectionStatus>`.
 #[derive(Resource, Debug, Default, Clone, PartialEq, Eq)]
 pub enum ConnectionStatus {
     /// [`connect`](super::connect) was not called yet.
@@ -46,17 +48,16 @@ pub enum ConnectionStatus {
     },
 }
 
-/// The connection as a Bevy state, following [`ConnectionStatus`]: gate systems with
-/// `in_state(ConnectionState::Connected)`, or react with `OnEnter` / `OnExit`.
-#[derive(States, Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnectionState {
-    /// Not connected (never, or no longer: [`ConnectionStatus`] says why).
-    #[default]
-    Disconnected,
-    /// Handshaking, or waiting for the welcome.
-    Connecting,
-    /// Welcomed: playing.
-    Connected,
+impl ConnectionStatus {
+    /// Whether the server welcomed this client and it is still connected.
+    pub fn is_connected(&self) -> bool {
+        *self == Self::Connected
+    }
+}
+
+/// Run condition: the client is connected and welcomed.
+pub fn connected(status: Res<ConnectionStatus>) -> bool {
+    status.is_connected()
 }
 
 /// What the client knows about its session with the server.
@@ -66,8 +67,6 @@ pub struct ClientSession {
     pub client_id: u64,
     /// The name sent in our hello.
     pub name: String,
-    /// Whether the server's welcome arrived.
-    pub welcomed: bool,
     /// Tick of the newest snapshot applied (and acknowledged).
     pub last_snapshot_tick: Option<u32>,
     /// Number of snapshots applied.
@@ -102,7 +101,6 @@ impl Default for ClientSession {
         Self {
             client_id: 0,
             name: String::new(),
-            welcomed: false,
             last_snapshot_tick: None,
             snapshots_applied: 0,
             last_input_ack: None,

@@ -260,7 +260,7 @@ fn count_disconnect(reason: &DisconnectReason) {
         DisconnectReason::Transport => "timeout_or_transport",
         _ => "protocol_error",
     };
-    counter!("skirmish_disconnects_total", "reason" => label).increment(1);
+    counter!("disconnects_total", "reason" => label).increment(1);
 }
 
 /// Closes the connections whose goodbye had its time.

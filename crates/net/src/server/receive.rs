@@ -80,7 +80,7 @@ pub(super) fn receive_messages<I: NetInput>(
             Ok(None) => {}
             Err(refusal) => {
                 warn!("refusing client {client_id}: {refusal}");
-                counter!("skirmish_refusals_total", "reason" => refusal.label()).increment(1);
+                counter!("refusals_total", "reason" => refusal.label()).increment(1);
                 farewells.send(&mut server, client_id, &refusal.to_string(), now);
             }
         }
@@ -114,7 +114,7 @@ pub(super) fn receive_messages<I: NetInput>(
         if let Err(violation) = received {
             warn!("disconnecting client {client_id}: {violation}");
             if matches!(violation, Violation::Undecodable(_)) {
-                counter!("skirmish_decode_errors_total").increment(1);
+                counter!("decode_errors_total").increment(1);
             }
             let reason = format!("your game broke the protocol ({violation})");
             farewells.send(&mut server, client_id, &reason, now);
@@ -139,7 +139,7 @@ fn deliver(world: &mut World, inbox: Inbox) {
         let rule = rules[usize::from(kind)];
         if let Err(err) = (rule.deliver)(world, Some((client_id, entity)), &bytes) {
             warn!("disconnecting client {client_id}: bad {}: {err}", rule.name);
-            counter!("skirmish_decode_errors_total").increment(1);
+            counter!("decode_errors_total").increment(1);
             let reason = format!("your game broke the protocol (bad {}: {err})", rule.name);
             world.resource_scope(|world, mut farewells: Mut<Farewells>| {
                 farewells.send(

@@ -209,7 +209,7 @@ fn receive_packets(
     for (client_id, violation) in &transport.violations {
         if !farewells.contains(*client_id) {
             warn!("disconnecting client {client_id}: invalid renet packet ({violation})");
-            metrics::counter!("skirmish_renet_violations_total").increment(1);
+            metrics::counter!("renet_violations_total").increment(1);
             let reason = format!("protocol violation: invalid packet ({violation})");
             farewells.send(&mut server, *client_id, &reason, now);
         }

@@ -55,7 +55,7 @@ pub(super) fn send_away_silent_clients(
         }
         let reason = format!("no snapshot acknowledged for {} s", timeout.0.as_secs_f32());
         warn!("disconnecting client {client_id}: {reason}");
-        metrics::counter!("skirmish_ack_timeouts_total").increment(1);
+        metrics::counter!("ack_timeouts_total").increment(1);
         farewells.send(&mut server, client_id, &reason, time.elapsed());
     }
 }
@@ -143,7 +143,7 @@ pub(super) fn send_snapshots(
         server.send_message(client_id, ServerChannel::Snapshot, message);
         sent += 1;
     }
-    metrics::counter!("skirmish_snapshots_total").increment(sent);
+    metrics::counter!("snapshots_total").increment(sent);
 }
 
 #[cfg(test)]
