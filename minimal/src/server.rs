@@ -57,10 +57,8 @@ fn fly_ships(
 ) {
     for (controlled_by, mut ship) in &mut ships {
         if let Ok(helm) = helms.get(controlled_by.0) {
-            let next = steer(*ship, helm.0, time.delta_secs());
-            if next != *ship {
-                *ship = next;
-            }
+            // An unchanged ship costs no byte: its quantized value is compared, not sent.
+            *ship = steer(*ship, helm.0, time.delta_secs());
         }
     }
 }
