@@ -44,7 +44,9 @@ cd "$dest"
 rm -rf crates/shared crates/server crates/client crates/bench src tests examples assets fuzz
 rm -f docs/TEMPLATE.md docs/screenshot.png docs/menu.png CHANGELOG.md
 # This script's work is done: the copy's CI no longer runs it.
-rm -f scripts/drop-demo.sh scripts/first-hour.sh
+# and so is renaming: `scripts/rename.sh` (cargo generate's hook) renames the demo's crates.
+rm -f scripts/drop-demo.sh scripts/first-hour.sh scripts/rename.sh scripts/cargo-generate.rhai
+sed -i -e '/^\[hooks\]/,$d' cargo-generate.toml
 sed -i -e '/drop-demo/d' -e '/first-hour/d' .ci/run
 
 # The root manifest: a workspace of the netcode, the shell and the game; the root package's

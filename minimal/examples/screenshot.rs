@@ -2,7 +2,7 @@
 //! saves a screenshot and exits. Used for `docs/gems.png`:
 //!
 //! ```sh
-//! xvfb-run -a -s "-screen 0 1280x720x24" cargo run -p minimal-game --example screenshot -- docs/gems.png
+//! xvfb-run -a -s "-screen 0 1280x720x24" cargo run -p minimal-game --example gems_screenshot -- docs/gems.png
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};

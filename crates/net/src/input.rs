@@ -79,6 +79,18 @@ impl AppInputExt for App {
     }
 }
 
+/// Registers the unit input when the game registered none (a side plugin's `finish`): a game
+/// without input still needs its clients' messages received and its acks sent.
+pub(crate) fn default_to_no_input(app: &mut App) {
+    let registered = app
+        .world()
+        .get_resource::<crate::registry::ReplicationRegistry>()
+        .is_some_and(|registry| registry.input_type().is_some());
+    if !registered {
+        app.add_input::<()>();
+    }
+}
+
 /// Ticks of input held back before the first one is consumed, until the buffer has measured
 /// the client's jitter.
 pub const JITTER_BUFFER_TICKS: u32 = 2;

@@ -35,7 +35,7 @@ use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
 use bevy_renet::{RenetClient, RenetClientPlugin, RenetReceive, RenetSend};
 
-use crate::input::{AppInputExt, NetInput};
+use crate::input::NetInput;
 use crate::messages::MessageRegistry;
 use crate::registry::ReplicationRegistry;
 use crate::tick::{DEFAULT_TICK_RATE, SimulationSystems, TickPlugin};
@@ -141,14 +141,7 @@ impl Plugin for NetClientPlugin {
     }
 
     fn finish(&self, app: &mut App) {
-        // A game that registered no input still sends the server its acks.
-        if app
-            .world()
-            .get_resource::<ReplicationRegistry>()
-            .is_none_or(|registry| registry.input_type().is_none())
-        {
-            app.add_input::<()>();
-        }
+        crate::input::default_to_no_input(app);
     }
 }
 

@@ -28,7 +28,7 @@ use bevy_renet::{RenetReceive, RenetSend, RenetServer, RenetServerPlugin};
 
 use crate::channels::{ServerChannel, connection_config};
 use crate::codec::encode;
-use crate::input::{AppInputExt, NetInput};
+use crate::input::NetInput;
 use crate::messages::{MessageRegistry, SendTo};
 use crate::netcode::{ServerAuthentication, ServerConfig};
 use crate::protocol::{GameProtocol, ServerMessage};
@@ -121,14 +121,7 @@ impl Plugin for NetServerPlugin {
     }
 
     fn finish(&self, app: &mut App) {
-        // A game that registered no input still needs its clients' messages received.
-        if app
-            .world()
-            .get_resource::<ReplicationRegistry>()
-            .is_none_or(|registry| registry.input_type().is_none())
-        {
-            app.add_input::<()>();
-        }
+        crate::input::default_to_no_input(app);
     }
 }
 
