@@ -6,7 +6,7 @@
 #
 # NAME is one lowercase word (letters, then letters or digits): it is the package and binary
 # name (`coins`), the Rust crate names (`coins_shared`...), the environment variables' prefix
-# (`COINS_PORT`), the window title and main menu heading (`Coins`, `COINS`) and the types named
+# (`COINS_PORT`), the metric names (`coins_players`), the window title and main menu heading (`Coins`, `COINS`) and the types named
 # after the game. The game gets a fresh random protocol id (so neither Skirmish's clients and
 # tokens nor any other fork's reach its servers) and protocol version 1.
 #
@@ -37,7 +37,7 @@ files | grep -vE '^(crates/net|crates/app)/|^\.git/' | while IFS= read -r file; 
         -e 's/skirmish-(net|app)/\x01\1/g' \
         -e 's/skirmish_(net|app)/\x02\1/g' \
         -e "s/CARGO_BIN_EXE_skirmish/CARGO_BIN_EXE_${name}/g" \
-        -e "s/skirmish_(shared|server|client|bench|fuzz)/${name}_\1/g" \
+        -e "s/skirmish_/${name}_/g" \
         -e "s/\\bskirmish\\b/${name}/g" \
         -e "s/\\bSkirmish\\b/${title}/g" \
         -e "s/SKIRMISH/${upper}/g" \
