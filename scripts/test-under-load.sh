@@ -24,7 +24,7 @@ mkdir -p "$logs"
 
 echo "== building the tests (unloaded)"
 # (Doctests are compiled when they run, so those few compile under load.)
-cargo test --no-run "$@" >"$logs/build.log" 2>&1 || {
+cargo test --workspace --no-run "$@" >"$logs/build.log" 2>&1 || {
     tail -40 "$logs/build.log"
     exit 1
 }
@@ -47,7 +47,7 @@ passed=0
 for run in $(seq "$runs"); do
     start_load
     began=$(date +%s)
-    if cargo test --no-fail-fast "$@" >"$logs/run-$run.log" 2>&1; then
+    if cargo test --workspace --no-fail-fast "$@" >"$logs/run-$run.log" 2>&1; then
         result=passed
         passed=$((passed + 1))
     else

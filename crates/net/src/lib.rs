@@ -9,7 +9,7 @@
 //! use skirmish_net::prelude::*;
 //!
 //! // Shared: what both apps agree on, registered in the same order on both.
-//! #[derive(Component, Serialize, Deserialize)]
+//! #[derive(Component, Clone, PartialEq, Serialize, Deserialize)]
 //! struct Lantern { lit: bool }
 //!
 //! #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +78,7 @@ pub mod channels;
 pub mod client;
 pub mod codec;
 pub mod component_rules;
+mod equal_writes;
 pub mod input;
 #[cfg(feature = "internals")]
 pub mod internals;

@@ -8,7 +8,7 @@
 //! use serde::{Deserialize, Serialize};
 //! use skirmish_net::prelude::*;
 //!
-//! #[derive(Component, Clone, Serialize, Deserialize)]
+//! #[derive(Component, Clone, PartialEq, Serialize, Deserialize)]
 //! struct Armor(u8);
 //!
 //! let mut app = App::new();
@@ -66,7 +66,7 @@ pub(crate) fn queue_removal_of<C: Component>(
 /// A query kept between collections for a scan generic over a component (type-erased, so the
 /// registry can hold plain function pointers).
 #[derive(Default)]
-pub struct ScanCache(Option<Box<dyn std::any::Any + Send + Sync>>);
+pub struct ScanCache(pub(crate) Option<Box<dyn std::any::Any + Send + Sync>>);
 
 impl std::fmt::Debug for ScanCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -233,6 +233,8 @@ pub struct ReplicationRule {
     /// The server's change scan: appends the replicated entities whose component changed after
     /// the given tick (all of them for `None`).
     pub changed: fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<Entity>),
+    /// Forgets what `changed` saw of an entity whose component was removed.
+    pub forget: fn(&mut ScanCache, Entity),
 }
 
 /// A change scan returning `(entity, quantized value)`.
@@ -391,9 +393,12 @@ pub trait AppReplicateExt {
     ///
     /// # Panics
     /// If more than 256 components are registered.
+    ///
+    /// A write of the value the component already had is no change: it is compared (hence
+    /// `PartialEq`), never encoded, so a game need not compare before it writes.
     fn replicate<C>(&mut self) -> ComponentRules<'_, C>
     where
-        C: Component + Serialize + DeserializeOwned;
+        C: Component + Serialize + DeserializeOwned + PartialEq + Clone;
 
     /// Replicates component `C` as quantized integers, delta-coded against each client's
     /// baseline: a moving 2D position costs about two bytes per snapshot.
@@ -415,7 +420,7 @@ pub trait AppReplicateExt {
 impl AppReplicateExt for App {
     fn replicate<C>(&mut self) -> ComponentRules<'_, C>
     where
-        C: Component + Serialize + DeserializeOwned,
+        C: Component + Serialize + DeserializeOwned + PartialEq + Clone,
     {
         register::<C>(
             self,
@@ -423,6 +428,8 @@ impl AppReplicateExt for App {
                 serialize: serialize_component::<C>,
                 write: write_component::<C>,
             },
+            crate::equal_writes::changed_unequal::<C>,
+            crate::equal_writes::forget::<C>,
         );
         ComponentRules::new(self)
     }
@@ -444,6 +451,8 @@ impl AppReplicateExt for App {
                 changed_values: changed_quantized::<C>,
                 rate: None,
             },
+            changed_entities::<C>,
+            crate::equal_writes::forget_nothing,
         );
         ComponentRules::new(self)
     }
@@ -489,7 +498,12 @@ impl ReplicationRegistry {
     }
 }
 
-fn register<C: Component>(app: &mut App, encoding: Encoding) {
+fn register<C: Component>(
+    app: &mut App,
+    encoding: Encoding,
+    changed: fn(&World, &mut ScanCache, Option<Tick>, &mut Vec<Entity>),
+    forget: fn(&mut ScanCache, Entity),
+) {
     let component_id = app.world_mut().register_component::<C>();
     let mut registry = app
         .world_mut()
@@ -514,7 +528,8 @@ fn register<C: Component>(app: &mut App, encoding: Encoding) {
         component_id,
         encoding,
         remove: remove_component::<C>,
-        changed: changed_entities::<C>,
+        changed,
+        forget,
     });
     app.add_observer(queue_removal_of::<C>(component_id));
 }
@@ -611,7 +626,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Component, Serialize, Deserialize, PartialEq, Debug)]
+    #[derive(Component, Clone, Serialize, Deserialize, PartialEq, Debug)]
     struct Armor(u8);
 
     #[test]
@@ -641,7 +656,7 @@ mod tests {
         assert!(app.world().get::<Armor>(target).is_none());
     }
 
-    #[derive(Component, Serialize, Deserialize)]
+    #[derive(Component, Clone, PartialEq, Serialize, Deserialize)]
     struct Blob(Vec<u8>);
 
     #[test]
@@ -686,7 +701,7 @@ mod tests {
         }
     }
 
-    #[derive(Component, Serialize, Deserialize)]
+    #[derive(Component, Clone, PartialEq, Serialize, Deserialize)]
     struct Mana(u8);
 
     #[test]

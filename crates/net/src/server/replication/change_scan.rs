@@ -45,6 +45,12 @@ pub fn collect_into(state: &mut ReplicationState, world: &mut World, tick: u32) 
     // Removals first: what was removed and inserted again since is found by the scans below.
     let mut freed = Vec::new();
     for &(entity, component) in &removals {
+        if let Some((kind, rule)) = registry
+            .iter()
+            .find(|(_, rule)| rule.component_id == component)
+        {
+            (rule.forget)(&mut state.scans[usize::from(kind)], entity);
+        }
         let Some(dense) = state.dense_of(entity) else {
             continue; // Never collected, or already gone.
         };
