@@ -290,6 +290,18 @@ fn pending_handshakes_are_bounded() {
     }
     assert_eq!(server.pending_clients(), 256);
     assert_eq!(server.drops().request_ignored, 44);
+    assert_eq!(
+        server.tracked_hosts(),
+        256,
+        "a refused request from a fresh address leaves no per-host count behind"
+    );
+    server.update(Duration::from_secs(6));
+    assert_eq!(server.pending_clients(), 0);
+    assert_eq!(
+        server.tracked_hosts(),
+        0,
+        "every count goes with its handshakes"
+    );
 }
 
 #[test]

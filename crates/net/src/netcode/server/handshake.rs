@@ -106,12 +106,15 @@ impl NetcodeServer {
                     .min(expiry);
             }
             None => {
-                let per_ip = self.pending_per_ip.entry(IpKey::of(addr)).or_insert(0);
-                if self.pending.len() >= self.max_pending || *per_ip >= MAX_PENDING_PER_IP {
+                // Counted only once admitted: a refused request from a fresh (spoofed) address
+                // leaves nothing behind.
+                let ip = IpKey::of(addr);
+                let per_ip = self.pending_per_ip.get(&ip).copied().unwrap_or(0);
+                if self.pending.len() >= self.max_pending || per_ip >= MAX_PENDING_PER_IP {
                     self.drops.request_ignored += 1;
                     return;
                 }
-                *per_ip += 1;
+                *self.pending_per_ip.entry(ip).or_insert(0) += 1;
                 self.pending.insert(
                     addr,
                     Pending {

@@ -291,6 +291,12 @@ impl NetcodeServer {
         self.pending.len()
     }
 
+    /// Addresses the per-host count of handshakes tracks.
+    #[cfg(test)]
+    pub(crate) fn tracked_hosts(&self) -> usize {
+        self.pending_per_ip.len()
+    }
+
     /// Ids of the connected clients.
     pub fn clients_id(&self) -> impl Iterator<Item = u64> + '_ {
         self.by_id.keys().copied()
