@@ -798,7 +798,7 @@ fn name_change_floods_are_counted_not_logged_one_by_one() {
     let log = stop_and_collect(server, &printed);
     let logged = log
         .lines()
-        .filter(|line| line.contains(" is called "))
+        .filter(|line| line.contains(" asks to be called "))
         .count();
     // One line per 10 s at most: the first rename, and one more if the test was slow.
     let allowed = 1 + start.elapsed().as_secs() as usize / 10;

@@ -42,7 +42,13 @@ pub enum ClientMessage<I> {
         ack: Option<u32>,
         /// The client tick of the first frame; the others follow tick by tick.
         first_tick: u32,
-        /// Up to [`INPUT_REDUNDANCY`] frames, oldest first.
+        /// Up to [`INPUT_REDUNDANCY`] frames, oldest first. More fail to decode, counted while
+        /// decoding: bincode does not count zero-sized elements against its byte limit, so a
+        /// game whose input is `()` would otherwise spin through any length a peer claims.
+        #[serde(
+            deserialize_with = "bounded_frames::deserialize",
+            bound(deserialize = "I: Deserialize<'de>")
+        )]
         frames: Vec<I>,
         /// The server tick the client was showing when it sampled the newest frame, in 1/16
         /// ticks (earlier frames were shown a tick earlier each): what lag compensation
@@ -57,6 +63,50 @@ pub enum ClientMessage<I> {
         /// Its encoding.
         bytes: Vec<u8>,
     },
+}
+
+/// Decoding of [`ClientMessage::Input`]'s frames that stops past [`INPUT_REDUNDANCY`].
+mod bounded_frames {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
+
+    use super::INPUT_REDUNDANCY;
+
+    struct Frames<I>(PhantomData<I>);
+
+    impl<'de, I: Deserialize<'de>> Visitor<'de> for Frames<I> {
+        type Value = Vec<I>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            write!(formatter, "at most {INPUT_REDUNDANCY} input frames")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<I>, A::Error> {
+            if let Some(claimed) = seq.size_hint()
+                && claimed > INPUT_REDUNDANCY
+            {
+                return Err(A::Error::invalid_length(claimed, &self));
+            }
+            let mut frames = Vec::with_capacity(INPUT_REDUNDANCY);
+            while let Some(frame) = seq.next_element()? {
+                if frames.len() == INPUT_REDUNDANCY {
+                    return Err(A::Error::invalid_length(frames.len() + 1, &self));
+                }
+                frames.push(frame);
+            }
+            Ok(frames)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D, I>(deserializer: D) -> Result<Vec<I>, D::Error>
+    where
+        D: Deserializer<'de>,
+        I: Deserialize<'de>,
+    {
+        deserializer.deserialize_seq(Frames(PhantomData))
+    }
 }
 
 /// Messages from the server to a client.
@@ -174,6 +224,31 @@ mod tests {
     use crate::codec::{DecodeError, decode, encode};
 
     type Message = ClientMessage<(i8, bool)>;
+
+    #[test]
+    fn a_frame_count_past_the_redundancy_fails_to_decode_even_for_zero_sized_inputs() {
+        let input = |frames: Vec<()>| ClientMessage::Input {
+            ack: None,
+            first_tick: 0,
+            frames,
+            view: None,
+        };
+        let most = encode(&input(vec![(); INPUT_REDUNDANCY]));
+        assert!(decode::<ClientMessage<()>>(&most).is_ok());
+        let more = encode(&input(vec![(); INPUT_REDUNDANCY + 1]));
+        assert!(decode::<ClientMessage<()>>(&more).is_err());
+        // A claimed length of 2^64 - 1 zero-sized frames: refused at once, not counted through.
+        let mut endless = encode(&input(vec![]));
+        let length_at = endless.len() - 2; // the frame count, then `view`'s `None`
+        assert_eq!(endless[length_at], 0);
+        endless.splice(
+            length_at..=length_at,
+            [0xFD].into_iter().chain(u64::MAX.to_le_bytes()),
+        );
+        let started = std::time::Instant::now();
+        assert!(decode::<ClientMessage<()>>(&endless).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 
     #[test]
     fn client_messages_round_trip() {

@@ -208,7 +208,7 @@ fn resolve_hits(
             }
             health.0 = health.0.saturating_sub(PROJECTILE_DAMAGE);
             if !health.is_alive() {
-                score.deaths += 1;
+                score.deaths = score.deaths.saturating_add(1);
                 kills.push(projectile.owner);
                 killed.write(Killed {
                     killer: projectile.owner,
@@ -221,7 +221,7 @@ fn resolve_hits(
     for killer in kills {
         for (player, _, _, _, mut score, _) in &mut players {
             if player.client_id == killer {
-                score.kills += 1;
+                score.kills = score.kills.saturating_add(1);
             }
         }
     }

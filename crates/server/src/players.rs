@@ -2,11 +2,13 @@
 //! [`ClientJoined`], controlled by the client entity so it leaves with it), each tick's input fed
 //! to it, names, pings and the kill feed.
 
+use std::time::Duration;
+
 use bevy::prelude::*;
 use skirmish_net::log_limit::LogLimiter;
 use skirmish_net::messages::{FromClient, SendTo, ToClients};
 use skirmish_net::server::interest::{AppInterestExt, InterestSettings};
-use skirmish_net::server::names::sanitize_name;
+use skirmish_net::server::names::{sanitize_name, unique_name};
 use skirmish_net::server::{
     ClientInput, ClientJoined, ConnectedClient, ConnectedClients, ControlledBy, Controls,
     ReservedClientIds, ServerSystems,
@@ -47,13 +49,17 @@ fn spawn_player(
     mut commands: Commands,
     mut slots: ResMut<SlotCounter>,
     arena: Res<Arena>,
+    names: Query<&PlayerName>,
 ) {
     let client_id = joined.client_id;
+    let name = unique_name(joined.name.clone(), |name| {
+        names.iter().any(|taken| taken.0 == name)
+    });
     commands.spawn((
         Name::new(format!("Player {client_id}")),
         Replicated,
         Player { client_id },
-        PlayerName(joined.name.clone()),
+        PlayerName(name),
         Position(spawn_point(&arena, client_id, 0)),
         slots.take(),
         Weapon::default(),
@@ -81,11 +87,27 @@ fn feed_inputs(
     }
 }
 
-/// Applies [`SetName`]: any client may rename itself every packet, so renames are counted and
-/// logged sparingly.
+/// Least time between two renames of one client: a rename rewrites the roster every client
+/// receives, so a client alternating two names every tick would otherwise make the server send
+/// the whole roster to everyone every tick.
+pub const RENAME_COOLDOWN: Duration = Duration::from_secs(2);
+
+/// A client's last rename, on its client entity: when it took effect, and the newest name asked
+/// for since (applied once the cooldown passes; each request replaces the one before, so a
+/// client holds at most one).
+#[derive(Component, Debug, Default)]
+pub struct RenameCooldown {
+    last: Option<Duration>,
+    pending: Option<String>,
+}
+
+/// Applies [`SetName`], at most once per [`RENAME_COOLDOWN`] a client (the newest request wins)
+/// and only when the name really differs; renames are counted, and logged sparingly.
 fn rename_players(
+    time: Res<Time<Real>>,
     mut renames: MessageReader<FromClient<SetName>>,
-    clients: Query<&Controls>,
+    mut clients: Query<(Entity, &Controls, Option<&mut RenameCooldown>)>,
+    mut names: Query<(Entity, &mut PlayerName)>,
     mut commands: Commands,
     mut log: Local<LogLimiter>,
 ) {
@@ -101,13 +123,59 @@ fn rename_players(
                     log.interval().as_secs()
                 )
             };
-            info!("client {} is called {name:?}{held_back}", rename.client_id);
+            info!(
+                "client {} asks to be called {name:?}{held_back}",
+                rename.client_id
+            );
         }
-        let Ok(controls) = clients.get(rename.client) else {
+        match clients.get_mut(rename.client) {
+            Ok((_, _, Some(mut cooldown))) => cooldown.pending = Some(name),
+            Ok((client, _, None)) => {
+                commands.entity(client).try_insert(RenameCooldown {
+                    last: None,
+                    pending: Some(name),
+                });
+            }
+            Err(_) => {}
+        }
+    }
+    let now = time.elapsed();
+    for (_, controls, cooldown) in &mut clients {
+        let Some(mut cooldown) = cooldown else {
             continue;
         };
+        let ready = cooldown
+            .last
+            .is_none_or(|last| now.saturating_sub(last) >= RENAME_COOLDOWN);
+        if !ready || cooldown.pending.is_none() {
+            continue;
+        }
+        let Some(name) = cooldown.pending.take() else {
+            continue;
+        };
+        let mut renamed = false;
         for &player in controls.entities() {
-            commands.entity(player).try_insert(PlayerName(name.clone()));
+            let Ok((_, current)) = names.get(player) else {
+                continue;
+            };
+            if current.0 == name {
+                continue;
+            }
+            let name = unique_name(name.clone(), |candidate| {
+                names
+                    .iter()
+                    .any(|(other, taken)| other != player && taken.0 == candidate)
+            });
+            if let Ok((_, mut current)) = names.get_mut(player)
+                && current.0 != name
+            {
+                current.0 = name;
+                renamed = true;
+            }
+        }
+        // An unchanged name costs nothing, not even the cooldown.
+        if renamed {
+            cooldown.last = Some(now);
         }
     }
 }

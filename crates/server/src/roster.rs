@@ -2,6 +2,8 @@
 //! to everyone) that lists every player for the scoreboard, the player count and the kill feed,
 //! whatever each client sees of the arena.
 
+use std::time::Duration;
+
 use bevy::prelude::*;
 use skirmish_net::registry::MAX_COMPONENT_BYTES;
 use skirmish_net::server::ServerSystems;
@@ -20,9 +22,24 @@ type PlayerRow<'a> = (
     Option<&'a Ping>,
 );
 
+/// Least time between two rewrites of the roster. The roster goes whole (up to 4 KiB) to every
+/// client on each change, so however fast scores, pings or names change, it costs each client at
+/// most this many rewrites a second (joins and kills show within this time).
+pub const ROSTER_INTERVAL: Duration = Duration::from_millis(500);
+
+/// When the roster was last rewritten, and whether a change waits for the next rewrite.
+#[derive(Default)]
+struct RosterPace {
+    last: Option<Duration>,
+    dirty: bool,
+}
+
 /// Spawns the roster entity, and rewrites it when a player joins, leaves, is renamed, scores or
-/// gets a new ping (only when the list really differs, so clients get news only then).
+/// gets a new ping: at most once per [`ROSTER_INTERVAL`], and only when the list really differs,
+/// so clients get news only then.
 fn publish_roster(
+    time: Res<Time<Real>>,
+    mut pace: Local<RosterPace>,
     mut commands: Commands,
     players: Query<PlayerRow>,
     changed: Query<
@@ -41,9 +58,16 @@ fn publish_roster(
     mut published: Query<&mut Roster>,
 ) {
     let departed = left.read().count() > 0;
-    if !published.is_empty() && changed.is_empty() && !departed {
+    pace.dirty |= published.is_empty() || !changed.is_empty() || departed;
+    let now = time.elapsed();
+    let due = pace
+        .last
+        .is_none_or(|last| now.saturating_sub(last) >= ROSTER_INTERVAL);
+    if !pace.dirty || !due {
         return;
     }
+    pace.dirty = false;
+    pace.last = Some(now);
     let roster = roster_of(players.iter());
     crate::singleton::publish(&mut commands, &mut published, "Roster", roster);
 }

@@ -14,6 +14,35 @@ const INVISIBLE: [char; 8] = [
     '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{2800}', '\u{034F}', '\u{17B4}', '\u{17B5}',
 ];
 
+/// Whether `c` only picks a glyph variant of the character before it (the variation selectors,
+/// Mongolian's free ones included): kept, "Bob" with a selector would show as "Bob".
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{180B}'..='\u{180D}' | '\u{180F}')
+}
+
+/// `name`, or, when `taken` says another player already has it, the name with the first free
+/// number of 2 to 99 after it (the name shortened to keep within [`NAME_MAX_CHARS`]), so no
+/// two players in a match show the same name; past 99 the name as it is.
+pub fn unique_name(name: String, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(&name) {
+        return name;
+    }
+    for number in 2..100 {
+        let suffix = format!(" {number}");
+        let keep = NAME_MAX_CHARS.saturating_sub(suffix.len());
+        let mut base: String = name.chars().take(keep).collect();
+        // The name and its number stay one space apart.
+        while base.ends_with(' ') {
+            base.pop();
+        }
+        let candidate = format!("{base}{suffix}");
+        if !taken(&candidate) {
+            return candidate;
+        }
+    }
+    name
+}
+
 /// A display name safe to show in the scoreboard and kill feed, so no name can pass for another:
 ///
 /// - no control, format (bidirectional overrides and isolates, zero-width spaces and joiners, the
@@ -21,7 +50,7 @@ const INVISIBLE: [char; 8] = [
 ///   invisible letters (Hangul fillers, the braille blank...);
 /// - every run of spaces (any Unicode space or line separator) is one plain space, none at the
 ///   ends;
-/// - at most two combining marks on a character, none without one;
+/// - at most two combining marks on a character, none without one, and no variation selector;
 /// - at most [`NAME_MAX_CHARS`] characters; never empty (`Player`).
 pub fn sanitize_name(name: &str) -> String {
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
@@ -32,7 +61,7 @@ pub fn sanitize_name(name: &str) -> String {
     let mut marks_left = 0;
     let mut space_pending = false;
     for c in name.chars() {
-        if INVISIBLE.contains(&c) {
+        if INVISIBLE.contains(&c) || is_variation_selector(c) {
             continue;
         }
         match c.general_category_group() {
@@ -73,7 +102,7 @@ pub fn sanitize_name(name: &str) -> String {
 mod tests {
     use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 
-    use super::{MAX_MARKS_PER_CHAR, NAME_MAX_CHARS, sanitize_name};
+    use super::{MAX_MARKS_PER_CHAR, NAME_MAX_CHARS, sanitize_name, unique_name};
 
     #[test]
     fn bidi_controls_and_zero_width_characters_are_stripped() {
@@ -197,10 +226,38 @@ mod tests {
             "Владимир",
             "محمد",
             "🦀 crab",
-            "❤\u{FE0F}",
         ] {
             assert_eq!(sanitize_name(name), name);
         }
+    }
+
+    #[test]
+    fn variation_selectors_are_dropped_so_lookalikes_are_one_name() {
+        for selector in ['\u{FE00}', '\u{FE0F}', '\u{E0100}', '\u{E01EF}', '\u{180B}'] {
+            assert_eq!(sanitize_name(&format!("Bob{selector}")), "Bob");
+            assert_eq!(sanitize_name(&format!("B{selector}ob")), "Bob");
+        }
+        assert_eq!(sanitize_name("❤\u{FE0F}"), "❤");
+    }
+
+    #[test]
+    fn a_taken_name_gets_the_first_free_number() {
+        let taken = ["Bob", "Bob 2", &"a".repeat(NAME_MAX_CHARS)];
+        let is_taken = |name: &str| taken.contains(&name);
+        assert_eq!(unique_name("Ada".into(), is_taken), "Ada");
+        assert_eq!(unique_name("Bob".into(), is_taken), "Bob 3");
+        let long = unique_name("a".repeat(NAME_MAX_CHARS), is_taken);
+        assert_eq!(long, format!("{} 2", "a".repeat(NAME_MAX_CHARS - 2)));
+        assert_eq!(
+            sanitize_name(&long),
+            long,
+            "a numbered name is still a clean one"
+        );
+        assert_eq!(
+            unique_name("x".into(), |_| true),
+            "x",
+            "past 99, the name as it is"
+        );
     }
 
     #[test]
