@@ -75,13 +75,13 @@ fn main() {
             ack: Some(40),
             first_tick: 33,
             frames: (33..41).map(frame).collect(),
-            view: Some(31 * 16 + 5),
+            view_behind: Some(3 * 16 + 5),
         },
         ClientMessage::Input {
             ack: None,
             first_tick: 0,
             frames: vec![],
-            view: None,
+            view_behind: None,
         },
         ClientMessage::Message {
             kind: 0,

@@ -447,6 +447,7 @@ fn a_client_cannot_claim_an_older_view_than_its_latency_allows() {
     let unbounded = LagCompensation {
         max_rewind: Duration::from_secs(10),
         view_slack: Duration::from_secs(10),
+        view_behind_ack: Duration::from_secs(10),
         ..LagCompensation::default()
     };
     assert!(

@@ -12,3 +12,4 @@ mod hostile;
 mod ops;
 mod replication;
 mod secure;
+mod sim;

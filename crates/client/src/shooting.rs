@@ -54,7 +54,7 @@ fn fire_predicted(
     if !input.fire || input.aim == Vec2::ZERO || !health.is_alive() || tick < *ready_at {
         return;
     }
-    *ready_at = tick + FIRE_COOLDOWN_TICKS;
+    *ready_at = tick.saturating_add(FIRE_COOLDOWN_TICKS);
     let muzzle = predicted.value.0 + input.aim * (PLAYER_RADIUS + PROJECTILE_RADIUS + 1.0);
     commands.spawn((
         Name::new("Predicted projectile"),
@@ -66,7 +66,7 @@ fn fire_predicted(
         LocalFlight {
             position: muzzle,
             velocity: input.aim * PROJECTILE_SPEED,
-            expires: tick + PROJECTILE_LIFETIME_TICKS,
+            expires: tick.saturating_add(PROJECTILE_LIFETIME_TICKS),
             ended: false,
         },
     ));

@@ -85,6 +85,7 @@ pub mod internals;
 pub mod log_limit;
 pub mod messages;
 pub mod netcode;
+pub mod peer_text;
 pub mod protocol;
 pub mod registry;
 #[cfg(feature = "internals")]

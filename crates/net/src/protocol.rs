@@ -50,10 +50,12 @@ pub enum ClientMessage<I> {
             bound(deserialize = "I: Deserialize<'de>")
         )]
         frames: Vec<I>,
-        /// The server tick the client was showing when it sampled the newest frame, in 1/16
-        /// ticks (earlier frames were shown a tick earlier each): what lag compensation
-        /// rewinds to.
-        view: Option<u32>,
+        /// How far behind `ack` the client was showing the world when it sampled the newest
+        /// frame, in 1/16 ticks (earlier frames were shown a tick earlier each): what lag
+        /// compensation rewinds to. Relative to `ack`, so it means the same at any tick and
+        /// the server can bound it by what an acknowledged snapshot allows; `None` without an
+        /// ack.
+        view_behind: Option<u16>,
     },
     /// On [`ClientChannel::Command`](crate::channels::ClientChannel::Command): one of the game's
     /// client messages (see [`AppMessageExt::add_client_message`](crate::messages::AppMessageExt::add_client_message)).
@@ -231,7 +233,7 @@ mod tests {
             ack: None,
             first_tick: 0,
             frames,
-            view: None,
+            view_behind: None,
         };
         let most = encode(&input(vec![(); INPUT_REDUNDANCY]));
         assert!(decode::<ClientMessage<()>>(&most).is_ok());
@@ -257,13 +259,13 @@ mod tests {
                 ack: Some(42),
                 first_tick: 7,
                 frames: vec![(1, true), (-1, false)],
-                view: Some(1234),
+                view_behind: Some(1234),
             },
             Message::Input {
                 ack: None,
                 first_tick: 0,
                 frames: vec![],
-                view: None,
+                view_behind: None,
             },
             Message::Message {
                 kind: 3,

@@ -259,7 +259,12 @@ pub fn field_delta(value: i32, base: i32, wrap: u32) -> i32 {
 /// nearest integer (halves up), computed the same way on every machine.
 pub fn extrapolated(rate: i32, ticks: u32, tick_rate: u16) -> i32 {
     let tick_rate = i64::from(tick_rate.max(1));
-    let numerator = i64::from(rate) * i64::from(ticks) * 2 + tick_rate;
+    // Saturating: `ticks` comes from a peer's snapshot header; where it saturates, the result
+    // is clamped to the same i32 bound as the exact quotient would be.
+    let numerator = i64::from(rate)
+        .saturating_mul(i64::from(ticks))
+        .saturating_mul(2)
+        .saturating_add(tick_rate);
     // The same division in 32 bits when it fits (most of the time, and faster).
     if let Ok(small) = i32::try_from(numerator) {
         return small.div_euclid(2 * tick_rate as i32);

@@ -6,6 +6,11 @@ use bevy::prelude::*;
 /// Default simulation rate, in ticks per second.
 pub const DEFAULT_TICK_RATE: u16 = 60;
 
+/// The fastest tick rate a server may run and a client accepts from a server's welcome: every
+/// tick a client steps its simulation and sends an input, so a server claiming thousands of
+/// hertz would make it spin.
+pub const MAX_TICK_RATE: u16 = 240;
+
 /// Ordering of the simulation inside `FixedUpdate`, configured by [`TickPlugin`].
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimulationSystems {

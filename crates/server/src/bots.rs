@@ -148,7 +148,7 @@ fn drive_bots(
         if tick.0 >= bot.next_wander {
             let angle = bot.random() * std::f32::consts::TAU;
             bot.wander = Vec2::from_angle(angle) * (0.5 + bot.random() * 0.5);
-            bot.next_wander = tick.0 + 60 + (bot.random() * 60.0) as u32;
+            bot.next_wander = tick.0.saturating_add(60 + (bot.random() * 60.0) as u32);
         }
         let mut movement = bot.wander;
         if position.abs().max_element() > arena.half() - 150.0 {
@@ -172,7 +172,7 @@ fn drive_bots(
             Some((target, target_position)) => {
                 if bot.target != Some(target) {
                     bot.target = Some(target);
-                    bot.fire_from = tick.0 + skill.reaction_ticks;
+                    bot.fire_from = tick.0.saturating_add(skill.reaction_ticks);
                 }
                 let error = (bot.random() * 2.0 - 1.0) * skill.aim_error;
                 let direction = (target_position - position.0).normalize_or_zero();

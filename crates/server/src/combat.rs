@@ -119,7 +119,7 @@ fn fire_weapons(
         if !input.0.fire || aim == Vec2::ZERO || !health.is_alive() || tick.0 < weapon.ready_at {
             continue;
         }
-        weapon.ready_at = tick.0 + FIRE_COOLDOWN_TICKS;
+        weapon.ready_at = tick.0.saturating_add(FIRE_COOLDOWN_TICKS);
         if shielded {
             // Firing gives the protection up.
             commands
@@ -138,7 +138,7 @@ fn fire_weapons(
             },
             Position(muzzle),
             Velocity(aim * PROJECTILE_SPEED),
-            ExpiresAt(tick.0 + PROJECTILE_LIFETIME_TICKS),
+            ExpiresAt(tick.0.saturating_add(PROJECTILE_LIFETIME_TICKS)),
         ));
         // The shooter predicted this projectile: the key lets it match the two.
         if let Some(key) = client.and_then(SpawnKey::for_input) {
@@ -245,7 +245,7 @@ fn respawn_players(
         match (health.is_alive(), respawning) {
             (false, None) => {
                 commands.entity(entity).insert(Respawning {
-                    at: tick.0 + RESPAWN_TICKS,
+                    at: tick.0.saturating_add(RESPAWN_TICKS),
                 });
             }
             (false, Some(respawning)) if tick.0 >= respawning.at => {
@@ -253,10 +253,10 @@ fn respawn_players(
                 position.0 = spawn_point(&arena, player.client_id, tick.0);
                 // A jump, not a move: clients restart from here instead of smoothing.
                 teleported.bump();
-                commands
-                    .entity(entity)
-                    .remove::<Respawning>()
-                    .insert((Shielded, ShieldedUntil(tick.0 + SPAWN_PROTECTION_TICKS)));
+                commands.entity(entity).remove::<Respawning>().insert((
+                    Shielded,
+                    ShieldedUntil(tick.0.saturating_add(SPAWN_PROTECTION_TICKS)),
+                ));
             }
             _ => {}
         }
@@ -265,9 +265,10 @@ fn respawn_players(
 
 /// Every new player starts shielded.
 fn shield_new_players(add: On<Add, Player>, mut commands: Commands, tick: Res<SimulationTick>) {
-    commands
-        .entity(add.entity)
-        .insert((Shielded, ShieldedUntil(tick.0 + SPAWN_PROTECTION_TICKS)));
+    commands.entity(add.entity).insert((
+        Shielded,
+        ShieldedUntil(tick.0.saturating_add(SPAWN_PROTECTION_TICKS)),
+    ));
 }
 
 /// Shields end when their time is up.

@@ -107,6 +107,7 @@ fn roster_of<'a>(players: impl Iterator<Item = PlayerRow<'a>>) -> Roster {
 
 #[cfg(test)]
 mod tests {
+    use bevy::time::TimeUpdateStrategy;
     use skirmish_net::server::names::sanitize_name;
 
     use super::*;
@@ -124,6 +125,7 @@ mod tests {
     fn the_roster_lists_every_player_best_first_and_follows_changes() {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
+            .insert_resource(TimeUpdateStrategy::ManualDuration(ROSTER_INTERVAL))
             .configure_sets(PostUpdate, ServerSystems::Send)
             .add_plugins(plugin);
         let ada = app
@@ -158,8 +160,18 @@ mod tests {
             "a new score reorders"
         );
 
+        // Changes within the interval wait for its end, then land together.
+        app.insert_resource(TimeUpdateStrategy::ManualDuration(ROSTER_INTERVAL / 4));
         app.world_mut().despawn(ada);
         app.update();
+        assert_eq!(
+            roster(&mut app).players,
+            2,
+            "not rewritten within the interval"
+        );
+        for _ in 0..4 {
+            app.update();
+        }
         let listed = roster(&mut app);
         assert_eq!(
             (listed.players, listed.entries.len()),

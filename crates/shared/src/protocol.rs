@@ -22,7 +22,7 @@ pub use skirmish_net::protocol::{INPUT_REDUNDANCY, ServerMessage, Snapshot, peek
 /// Bumped whenever the demo's wire format changes (its components, messages or input, or
 /// `skirmish-net`'s protocol). A server with another version answers the client's hello with a
 /// goodbye that says so.
-pub const PROTOCOL_VERSION: u16 = 9;
+pub const PROTOCOL_VERSION: u16 = 10;
 
 /// The netcode protocol id: the game's tag ("SKIRM"). It stays the same across versions so that a
 /// client of another version still completes the handshake and hears, in words, why it cannot
@@ -94,7 +94,7 @@ mod tests {
                 },
                 InputFrame::default(),
             ],
-            view: Some(77),
+            view_behind: Some(77),
         };
         let bytes = encode(&message);
         let decoded: ClientMessage = decode(&bytes).expect("a message we encoded must decode");

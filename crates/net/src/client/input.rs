@@ -98,6 +98,7 @@ pub(super) fn send_input<I: NetInput>(
     let skip = history.frames.len().saturating_sub(INPUT_REDUNDANCY);
     let message = ClientMessage::Input {
         ack: session.last_snapshot_tick,
+        view_behind: view_behind(session.last_snapshot_tick, clock.render_tick),
         first_tick: history.frames[skip].0,
         frames: history
             .frames
@@ -105,11 +106,13 @@ pub(super) fn send_input<I: NetInput>(
             .skip(skip)
             .map(|(_, frame)| frame.clone())
             .collect(),
-        // What the player sees of everything it does not control, in 1/16 server ticks.
-        view: clock
-            .render_tick
-            .filter(|tick| tick.is_finite() && *tick >= 0.0)
-            .map(|tick| (tick * 16.0).min(f64::from(u32::MAX)) as u32),
     };
     client.send_message(ClientChannel::Input, encode(&message));
+}
+
+/// How far behind the acknowledged snapshot `ack` the player sees everything it does not
+/// control (`render_tick`), in 1/16 ticks; `None` without both.
+fn view_behind(ack: Option<u32>, render_tick: Option<f64>) -> Option<u16> {
+    let behind = f64::from(ack?) - render_tick.filter(|tick| tick.is_finite())?;
+    Some((behind * 16.0).round().clamp(0.0, f64::from(u16::MAX)) as u16)
 }

@@ -141,7 +141,7 @@ impl<C: Blend> Interpolated<C> {
         while self
             .samples
             .front()
-            .is_some_and(|(oldest, _)| oldest + KEEP_TICKS < tick)
+            .is_some_and(|(oldest, _)| oldest.saturating_add(KEEP_TICKS) < tick)
         {
             self.samples.pop_front();
         }

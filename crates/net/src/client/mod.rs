@@ -52,7 +52,9 @@ pub use prediction::{
     AppPredictionExt, Blend, Predicted, PredictedInput, PredictionSettings, PredictionStep,
 };
 pub use receive::{SnapshotApplied, apply_server_messages};
-pub use replica::{ControlledIds, MAX_CONTROLLED, ServerEntityMap};
+pub use replica::{
+    ControlledIds, DEFAULT_MAX_REPLICAS, MAX_CONTROLLED, ReplicaLimits, ServerEntityMap,
+};
 pub use session::{
     AnnouncedVersion, ClientSession, ConnectTimeout, ConnectionStatus, Controlled, connected,
 };
@@ -102,6 +104,7 @@ impl Plugin for NetClientPlugin {
             .init_resource::<ServerEntityMap>()
             .init_resource::<replica::ControlledIds>()
             .init_resource::<replica::ReplicaHistory>()
+            .init_resource::<replica::ReplicaLimits>()
             .configure_sets(
                 PreUpdate,
                 (ClientSystems::Receive, ClientSystems::Reconcile)

@@ -12,6 +12,7 @@ use crate::channels::{ClientChannel, ServerChannel};
 use crate::codec::{decode, encode};
 use crate::messages::MessageRegistry;
 use crate::protocol::{ClientMessage, GameProtocol, ServerMessage, registry_fingerprint};
+use crate::tick::MAX_TICK_RATE;
 
 /// Written once per snapshot applied, in tick order.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +103,14 @@ fn handle_messages<B: AsRef<[u8]>>(
                             .into(),
                     );
                 }
-                world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate.max(1))));
+                if !(1..=MAX_TICK_RATE).contains(&tick_rate) {
+                    return Err(format!(
+                        "the server's tick rate ({tick_rate} Hz) is outside 1 to {MAX_TICK_RATE} Hz"
+                    ));
+                }
+                world.insert_resource(Time::<Fixed>::from_hz(f64::from(tick_rate)));
                 let mut session = world.resource_mut::<ClientSession>();
-                session.tick_rate = tick_rate.max(1);
+                session.tick_rate = tick_rate;
                 if session.client_id != client_id && session.client_id != 0 {
                     warn!(
                         "server knows us as {client_id}, we chose {}",
@@ -125,6 +131,7 @@ fn handle_messages<B: AsRef<[u8]>>(
                     .map_err(|err| format!("bad {}: {err}", rule.name))?;
             }
             ServerMessage::Goodbye { reason } => {
+                let reason = crate::peer_text::peer_text(&reason);
                 info!("the server says goodbye: {reason}");
                 world.resource_mut::<ClientSession>().goodbye = Some(reason);
             }

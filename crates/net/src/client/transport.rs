@@ -42,6 +42,11 @@ impl ClientTransport {
         self.netcode.disconnect_reason()
     }
 
+    /// The address this client sends from.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
     /// The server this transport talks to.
     pub fn server_addr(&self) -> SocketAddr {
         self.netcode.server_addr()

@@ -2,10 +2,12 @@
 //! things were, tick by tick), so a client's action can be judged against what that client saw.
 //!
 //! A client shows everything it does not control in the past: interpolated, one round trip plus
-//! the interpolation delay behind the server. Each input carries the server tick it was showing
-//! ([`ConnectedClient::view`]); [`LagCompensation::rewind_ticks`] turns that into how far back to
-//! look, bounded by [`LagCompensation::max_rewind`] and by what the client's measured latency
-//! allows, so nobody can claim an older view to shoot around a corner. The game then asks
+//! the interpolation delay behind the server. Each input carries how far behind the snapshot it
+//! acknowledges the client was showing the world; the server cuts that to
+//! [`LagCompensation::view_behind_ack`] and keeps the result as [`ConnectedClient::view`].
+//! [`LagCompensation::rewind_ticks`] turns it into how far back to look, bounded by
+//! [`LagCompensation::max_rewind`] and by what the client's measured latency allows, so nobody
+//! can claim an older view to shoot around a corner. The game then asks
 //! [`History::at`] where a target was.
 //!
 //! ```
@@ -35,6 +37,10 @@ use crate::tick::{SimulationSystems, SimulationTick};
 /// The default [`LagCompensation::max_rewind`].
 pub const DEFAULT_MAX_REWIND: Duration = Duration::from_millis(250);
 
+/// The default [`LagCompensation::view_behind_ack`]: the clients' default interpolation delay
+/// (50 ms) and half as much again.
+pub const DEFAULT_VIEW_BEHIND_ACK: Duration = Duration::from_millis(75);
+
 /// How far back the server looks for a client's actions.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
 pub struct LagCompensation {
@@ -45,6 +51,12 @@ pub struct LagCompensation {
     /// What a client's view may lag behind the server beyond its measured round trip and input
     /// buffer: its interpolation delay, plus margin.
     pub view_slack: Duration,
+    /// The furthest a client's view may be behind the snapshot its input acknowledges: an honest
+    /// client shows the world about its interpolation delay behind the newest snapshot it holds
+    /// (50 ms by default, about 35 ms measured), so an older claim is cut to this. Raise it with
+    /// the clients' [`InterpolationSettings::delay`](crate::client::InterpolationSettings).
+    /// A client that delays its acks to look further behind pays for it in stale baselines.
+    pub view_behind_ack: Duration,
 }
 
 impl Default for LagCompensation {
@@ -53,6 +65,7 @@ impl Default for LagCompensation {
             enabled: true,
             max_rewind: DEFAULT_MAX_REWIND,
             view_slack: Duration::from_millis(100),
+            view_behind_ack: DEFAULT_VIEW_BEHIND_ACK,
         }
     }
 }

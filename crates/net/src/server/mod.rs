@@ -43,8 +43,9 @@ pub use clients::{
     ReservedClientIds,
 };
 pub use replication::{
-    AckTimeout, ClientReplication, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, ParallelSnapshots,
-    ReplicationFootprint, ReplicationState, SNAPSHOT_BUDGET_BYTES, SnapshotInterval,
+    AckTimeout, ClientReplication, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS, MAX_CARRIED_DESPAWNS,
+    ParallelSnapshots, ReplicationFootprint, ReplicationState, SNAPSHOT_BUDGET_BYTES,
+    SnapshotInterval,
 };
 pub use transport::ServerTransport;
 
@@ -271,9 +272,10 @@ pub fn listen_on(
             config.max_clients
         )));
     }
-    if tick_rate == 0 || tick_rate > 240 {
+    if tick_rate == 0 || tick_rate > crate::tick::MAX_TICK_RATE {
         return Err(StartError::InvalidSetting(format!(
-            "tick rate must be between 1 and 240 Hz, got {tick_rate}"
+            "tick rate must be between 1 and {} Hz, got {tick_rate}",
+            crate::tick::MAX_TICK_RATE
         )));
     }
     let snapshot_interval = match config.snapshot_rate {

@@ -13,6 +13,7 @@ use crate::input::{InputBuffer, NetInput};
 use crate::messages::MessageRegistry;
 use crate::protocol::{ClientMessage, GameProtocol, INPUT_REDUNDANCY, peek_hello_version};
 use crate::server::clients::{AwaitingHello, ConnectedClient, Farewells, ReservedClientIds, admit};
+use crate::server::lag_compensation::LagCompensation;
 use crate::server::names::sanitize_name;
 use crate::server::replication::ClientReplication;
 use crate::tick::SimulationTick;
@@ -65,8 +66,14 @@ pub(super) fn receive_messages<I: NetInput>(
     registry: Option<Res<MessageRegistry>>,
     tick: Res<SimulationTick>,
     time: Res<Time<Real>>,
+    lag: Option<Res<LagCompensation>>,
+    tick_rate: Option<Res<super::TickRate>>,
 ) {
     let now = time.elapsed();
+    let max_view_behind = lag.map_or(f64::INFINITY, |lag| {
+        let rate = tick_rate.map_or(crate::tick::DEFAULT_TICK_RATE, |rate| rate.0);
+        lag.view_behind_ack.as_secs_f64() * f64::from(rate.max(1))
+    });
     for (entity, hello) in &mut awaiting {
         let client_id = hello.client_id;
         if farewells.contains(client_id) {
@@ -101,6 +108,7 @@ pub(super) fn receive_messages<I: NetInput>(
             &mut inputs,
             &mut replication,
             tick.0,
+            max_view_behind,
         )
         .and_then(|messages| {
             for (kind, bytes) in messages {
@@ -243,6 +251,7 @@ fn receive_from<I: NetInput>(
     inputs: &mut InputBuffer<I>,
     replication: &mut ClientReplication,
     tick: u32,
+    max_view_behind: f64,
 ) -> Result<Vec<(u8, Vec<u8>)>, Violation> {
     while let Some(bytes) = server.receive_message(client_id, ClientChannel::Input) {
         match decode::<ClientMessage<I>>(&bytes).map_err(Violation::Undecodable)? {
@@ -250,20 +259,26 @@ fn receive_from<I: NetInput>(
                 ack,
                 first_tick,
                 frames,
-                view,
+                view_behind,
             } => {
                 if frames.len() > INPUT_REDUNDANCY {
                     return Err(Violation::TooManyFrames(frames.len()));
                 }
+                // An ack from the future is a lie; never trust more than we sent.
+                let ack = ack.map(|ack| ack.min(tick));
                 if let Some(ack) = ack {
-                    // An ack from the future is a lie; never trust more than we sent.
-                    replication.acknowledge(ack.min(tick));
+                    replication.acknowledge(ack);
                 }
+                // The view: how far behind the snapshot it acknowledges, never further than an
+                // honest client shows the world behind the snapshot it holds.
+                let view = ack.zip(view_behind).map(|(ack, behind)| {
+                    f64::from(ack) - (f64::from(behind) / 16.0).min(max_view_behind)
+                });
                 let count = frames.len() as u32;
                 for (offset, frame) in (0u32..).zip(frames) {
                     // Each earlier frame was shown one tick earlier.
                     let behind = f64::from(count - 1 - offset);
-                    let shown = view.map(|view| f64::from(view) / 16.0 - behind);
+                    let shown = view.map(|view| view - behind);
                     inputs.push_with_view(first_tick.saturating_add(offset), frame, shown);
                 }
                 if count > 0 {

@@ -42,15 +42,82 @@ impl TestClock {
     }
 }
 
-/// One datagram waiting at a port: who sent it and its bytes.
-type Datagram = (SocketAddr, Vec<u8>);
+/// One datagram waiting at a port: when it may be received, who sent it and its bytes.
+type Datagram = (Duration, SocketAddr, Vec<u8>);
 
-#[derive(Debug, Default)]
+/// Most datagrams remembered for [`NetworkFaults::replay`].
+const REPLAY_MEMORY: usize = 64;
+
+/// Faults the whole in-memory network applies to every datagram, on top of each socket's
+/// conditioner, drawn from the network's seed (so one seed is still one run). The default is a
+/// perfect network.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkFaults {
+    /// Probability in `[0, 1]` that a datagram is lost.
+    pub loss: f32,
+    /// Probability that a datagram arrives twice.
+    pub duplicate: f32,
+    /// Probability that, with each datagram, one of the last 64 sent on the network is
+    /// delivered again to where it went: an attacker on the path replaying what it saw.
+    pub replay: f32,
+    /// Extra delay of every datagram.
+    pub latency: Duration,
+    /// Extra uniformly random delay of `0..=jitter` per datagram: later datagrams overtake
+    /// earlier ones.
+    pub jitter: Duration,
+    /// Addresses cut off: nothing they send or are sent arrives.
+    pub cut: Vec<SocketAddr>,
+}
+
+#[derive(Debug)]
 struct Wires {
     next_port: u16,
+    /// Each port's datagrams in the order they may be received.
     inboxes: HashMap<SocketAddr, VecDeque<Datagram>>,
     /// Datagrams dropped because their port's queue was full or nobody was bound there.
     dropped: u64,
+    faults: NetworkFaults,
+    rng: fastrand::Rng,
+    /// The last datagrams sent, for replays: (from, to, bytes).
+    recent: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+}
+
+impl Default for Wires {
+    fn default() -> Self {
+        Self {
+            next_port: 0,
+            inboxes: HashMap::new(),
+            dropped: 0,
+            faults: NetworkFaults::default(),
+            rng: fastrand::Rng::with_seed(0),
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+impl Wires {
+    /// Queues `bytes` from `from` at `to`, to be received from `at` on; lost when nobody is
+    /// bound there or its queue is full.
+    fn deliver(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>, at: Duration) {
+        match self.inboxes.get_mut(&to) {
+            Some(inbox) if inbox.len() < MAX_QUEUED_DATAGRAMS => {
+                let place = inbox.partition_point(|(due, _, _)| *due <= at);
+                inbox.insert(place, (at, from, bytes));
+            }
+            _ => self.dropped += 1,
+        }
+    }
+
+    /// The extra delay of one datagram under the faults.
+    fn delay(&mut self) -> Duration {
+        let jitter = self.faults.jitter.as_nanos() as u64;
+        let extra = if jitter == 0 {
+            0
+        } else {
+            self.rng.u64(0..=jitter)
+        };
+        self.faults.latency + Duration::from_nanos(extra)
+    }
 }
 
 /// A network that lives in memory: bind ports on it, then wrap each in a
@@ -67,6 +134,24 @@ impl MemoryNetwork {
     /// An empty network whose clock reads zero.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty network whose [`NetworkFaults`] draw from `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        let network = Self::default();
+        network.wires().rng = fastrand::Rng::with_seed(seed);
+        network
+    }
+
+    /// Applies `faults` to every datagram sent from now on (those already queued keep their
+    /// delays).
+    pub fn set_faults(&self, faults: NetworkFaults) {
+        self.wires().faults = faults;
+    }
+
+    /// The faults applied now.
+    pub fn faults(&self) -> NetworkFaults {
+        self.wires().faults.clone()
     }
 
     /// The network's clock.
@@ -148,23 +233,51 @@ impl MemoryPort {
                 "datagram larger than UDP allows",
             ));
         }
+        let now = self.network.clock.now();
         let mut wires = self.network.wires();
-        match wires.inboxes.get_mut(&to) {
-            Some(inbox) if inbox.len() < MAX_QUEUED_DATAGRAMS => {
-                inbox.push_back((self.addr, bytes.to_vec()));
+        let from = self.addr;
+        if wires.faults == NetworkFaults::default() {
+            wires.deliver(from, to, bytes.to_vec(), now);
+            return Ok(bytes.len());
+        }
+        let faults = wires.faults.clone();
+        if faults.replay > 0.0 {
+            if wires.recent.len() == REPLAY_MEMORY {
+                wires.recent.pop_front();
             }
-            _ => wires.dropped += 1,
+            wires.recent.push_back((from, to, bytes.to_vec()));
+            if wires.rng.f32() < faults.replay {
+                let remembered = wires.recent.len();
+                let pick = wires.rng.usize(..remembered);
+                let (old_from, old_to, old) = wires.recent[pick].clone();
+                let at = now + wires.delay();
+                wires.deliver(old_from, old_to, old, at);
+            }
+        }
+        if faults.cut.contains(&from) || faults.cut.contains(&to) || wires.rng.f32() < faults.loss {
+            return Ok(bytes.len());
+        }
+        let copies = if wires.rng.f32() < faults.duplicate {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let at = now + wires.delay();
+            wires.deliver(from, to, bytes.to_vec(), at);
         }
         Ok(bytes.len())
     }
 
-    /// The oldest datagram waiting here, truncated to `buffer` as UDP would; `WouldBlock` when
+    /// The oldest datagram due here, truncated to `buffer` as UDP would; `WouldBlock` when
     /// none is.
     pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let now = self.network.clock.now();
         let mut wires = self.network.wires();
-        let Some((from, bytes)) = wires
+        let Some((_, from, bytes)) = wires
             .inboxes
             .get_mut(&self.addr)
+            .filter(|inbox| inbox.front().is_some_and(|(due, _, _)| *due <= now))
             .and_then(VecDeque::pop_front)
         else {
             return Err(io::ErrorKind::WouldBlock.into());
@@ -251,6 +364,77 @@ mod tests {
             a.send_to(b"x", b.addr()).unwrap();
         }
         assert_eq!(network.dropped(), 10);
+    }
+
+    #[test]
+    fn faults_lose_duplicate_delay_and_cut_datagrams() {
+        let network = MemoryNetwork::with_seed(3);
+        let a = network.bind().unwrap();
+        let b = network.bind().unwrap();
+        let mut buffer = [0u8; 8];
+        let mut received = |port: &MemoryPort| {
+            let mut count = 0;
+            while port.recv_from(&mut buffer).is_ok() {
+                count += 1;
+            }
+            count
+        };
+        network.set_faults(NetworkFaults {
+            duplicate: 1.0,
+            ..NetworkFaults::default()
+        });
+        a.send_to(b"twice", b.addr()).unwrap();
+        assert_eq!(received(&b), 2);
+        network.set_faults(NetworkFaults {
+            latency: Duration::from_millis(50),
+            ..NetworkFaults::default()
+        });
+        a.send_to(b"late", b.addr()).unwrap();
+        assert_eq!(received(&b), 0, "not due yet");
+        network.clock().advance(Duration::from_millis(50));
+        assert_eq!(received(&b), 1);
+        network.set_faults(NetworkFaults {
+            cut: vec![b.addr()],
+            ..NetworkFaults::default()
+        });
+        a.send_to(b"cut", b.addr()).unwrap();
+        b.send_to(b"cut", a.addr()).unwrap();
+        assert_eq!((received(&a), received(&b)), (0, 0));
+        network.set_faults(NetworkFaults {
+            loss: 0.5,
+            ..NetworkFaults::default()
+        });
+        for _ in 0..1000 {
+            a.send_to(b"maybe", b.addr()).unwrap();
+        }
+        let arrived = received(&b);
+        assert!(
+            (350..650).contains(&arrived),
+            "{arrived} of 1000 at half loss"
+        );
+    }
+
+    #[test]
+    fn jitter_reorders_and_replays_repeat_old_datagrams() {
+        let network = MemoryNetwork::with_seed(4);
+        let a = network.bind().unwrap();
+        let b = network.bind().unwrap();
+        network.set_faults(NetworkFaults {
+            jitter: Duration::from_millis(100),
+            replay: 0.5,
+            ..NetworkFaults::default()
+        });
+        for i in 0..100u8 {
+            a.send_to(&[i], b.addr()).unwrap();
+        }
+        network.clock().advance(Duration::from_millis(100));
+        let mut order = Vec::new();
+        let mut buffer = [0u8; 1];
+        while b.recv_from(&mut buffer).is_ok() {
+            order.push(buffer[0]);
+        }
+        assert!(order.len() > 120, "replays arrive too: {}", order.len());
+        assert!(order.windows(2).any(|pair| pair[0] > pair[1]), "reordered");
     }
 
     #[test]

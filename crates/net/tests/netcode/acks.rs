@@ -9,7 +9,7 @@ use skirmish_net::client::ClientSession;
 use skirmish_net::prelude::*;
 use skirmish_net::server::{
     AckTimeout, ClientReplication, ConnectedClients, DEFAULT_ACK_TIMEOUT, IN_FLIGHT_SNAPSHOTS,
-    ListenConfig, ReplicationFootprint,
+    ListenConfig, MAX_CARRIED_DESPAWNS, ReplicationFootprint,
 };
 use skirmish_net::testing::{TestNet, Wire};
 
@@ -36,6 +36,21 @@ fn churn(mut commands: Commands, old: Query<Entity, With<Churn>>, tick: Res<Simu
 /// message it sends says "no snapshot acknowledged" (`ack: None`): a client that never acks.
 fn never_ack(mut session: ResMut<ClientSession>) {
     session.last_snapshot_tick = None;
+}
+
+/// Acks nothing for 4 s, then the snapshot after the one it acked last, every tick: its ack stays
+/// 4 s old (under the ack timeout) yet never names a snapshot the server still has in flight.
+fn trickle_ack(mut session: ResMut<ClientSession>, mut state: Local<(Option<u32>, u32)>) {
+    let (first, frames) = &mut *state;
+    if first.is_none() {
+        *first = session.last_snapshot_tick;
+    }
+    *frames += 1;
+    let Some(first) = *first else {
+        return;
+    };
+    let quiet = 4 * u32::from(TICK_RATE);
+    session.last_snapshot_tick = frames.checked_sub(quiet).map(|acked| first + acked);
 }
 
 fn silent_client() -> App {
@@ -153,6 +168,60 @@ fn a_client_that_never_acks_stays_bounded_and_is_sent_away_while_others_play() {
         "the honest client had {honest_peak_despawns} despawns pending"
     );
     assert!(snapshots(&net, honest) > 300);
+}
+
+#[test]
+fn a_client_whose_acks_never_land_is_sent_away_and_its_despawns_ride_within_a_budget() {
+    let server = server_app(|app| {
+        app.add_systems(FixedUpdate, churn);
+    });
+    let mut net = TestNet::new(Wire::Memory, 3, server).unwrap();
+    let honest = net.add_client(client_app(|_| {}), "honest").unwrap();
+    let trickle = net
+        .add_client(
+            client_app(|app| {
+                app.add_systems(PreUpdate, trickle_ack.after(ClientSystems::Receive));
+            }),
+            "trickle",
+        )
+        .unwrap();
+    net.connect_all();
+    let trickle_id = net.client_id(trickle);
+    let mut peak = ReplicationFootprint::default();
+    let mut sent_away_after = None;
+    for step in 1..=10 * u32::from(TICK_RATE) {
+        net.step();
+        if let Some(now) = footprint(&net, trickle_id) {
+            assert!(
+                now.carried_despawns <= MAX_CARRIED_DESPAWNS,
+                "{now:?}: every snapshot carries at most {MAX_CARRIED_DESPAWNS} despawns"
+            );
+            assert!(now.newest_landed.is_none(), "{now:?}: no ack of it lands");
+            peak.despawn_entries = peak.despawn_entries.max(now.despawn_entries);
+            peak.carried_despawns = peak.carried_despawns.max(now.carried_despawns);
+            peak.newest_ack = now.newest_ack.or(peak.newest_ack);
+        }
+        if sent_away_after.is_none() && net.disconnect_reason(trickle).is_some() {
+            sent_away_after = Some(step);
+        }
+        assert!(net.is_welcomed(honest), "the honest client stays connected");
+    }
+    eprintln!("trickle acker: peak {peak:?}, sent away after {sent_away_after:?} steps");
+    assert!(peak.newest_ack.is_some(), "the trickle acker did ack");
+    assert!(
+        peak.despawn_entries > MAX_CARRIED_DESPAWNS
+            && peak.carried_despawns == MAX_CARRIED_DESPAWNS,
+        "the despawn budget was reached: {peak:?}"
+    );
+    let sent_away_after = sent_away_after.expect("the trickle acker is sent away");
+    assert!(
+        sent_away_after <= net.steps_in(DEFAULT_ACK_TIMEOUT + Duration::from_secs(1)),
+        "sent away at the ack timeout: {sent_away_after} steps"
+    );
+    let reason = net.disconnect_reason(trickle).unwrap();
+    assert!(reason.contains("no snapshot acknowledged"), "{reason:?}");
+    let honest_now = footprint(&net, net.client_id(honest)).unwrap();
+    assert!(honest_now.newest_landed.is_some(), "{honest_now:?}");
 }
 
 #[test]

@@ -14,14 +14,24 @@ use crate::server::interest;
 /// entity baselines.
 pub const IN_FLIGHT_SNAPSHOTS: usize = 64;
 
+/// Most despawns one snapshot carries. A despawn rides in every snapshot from the first that
+/// carries it until one of those is acknowledged, so at most this many ride at once; the rest wait
+/// their turn (in id order), and a snapshot's despawn list stays within about 3 KiB whatever a
+/// client leaves unacknowledged.
+pub const MAX_CARRIED_DESPAWNS: usize = 1024;
+
+/// The "first carried" tick of a pending despawn no snapshot has carried yet.
+pub(super) const NOT_CARRIED: u32 = u32::MAX;
+
 /// What one client has acknowledged, entity by entity.
 #[derive(Component, Debug, Default)]
 pub struct ClientReplication {
     /// Indexed by the record's dense index.
     pub(super) entities: EntityTable,
     /// Despawns not acknowledged yet, sorted by id, each stored once with the tick of the first
-    /// snapshot that carried it. Every snapshot carries all of them, so an acknowledged snapshot
-    /// of that tick or later delivered it.
+    /// snapshot that carried it ([`NOT_CARRIED`] until one does). Every snapshot carries all the
+    /// carried ones (at most [`MAX_CARRIED_DESPAWNS`]), so an acknowledged snapshot of that tick
+    /// or later delivered it.
     pub(super) pending_despawns: Vec<(NetId, u32)>,
     /// Snapshots sent and not yet acknowledged (at most [`IN_FLIGHT_SNAPSHOTS`]): which entities
     /// each carried.
@@ -34,6 +44,11 @@ pub struct ClientReplication {
     pub(super) newest_sent: Option<u32>,
     /// Newest snapshot tick the client acknowledged, even one no longer in flight.
     pub(super) newest_ack: Option<u32>,
+    /// Newest acknowledged snapshot that was still in flight: the acks that move baselines. A
+    /// client whose acks always name snapshots already forgotten (acking `newest + 1` every tick,
+    /// say) gets everything encoded afresh every tick, so it is timed out by this, not by
+    /// `newest_ack`.
+    pub(super) newest_landed: Option<u32>,
     /// What this client may see (`None`: everything).
     pub(crate) interest: Option<interest::InterestView>,
     /// The snapshot tick `relevant` was worked out for.
@@ -67,29 +82,44 @@ pub(super) struct SentSnapshot {
 pub struct ReplicationFootprint {
     /// Despawn entries stored (every copy counted): despawns the client has not acknowledged.
     pub despawn_entries: usize,
+    /// Those of them every snapshot carries now (at most [`MAX_CARRIED_DESPAWNS`]).
+    pub carried_despawns: usize,
     /// Snapshots remembered while waiting for their ack (at most [`IN_FLIGHT_SNAPSHOTS`]).
     pub in_flight_snapshots: usize,
     /// Entity entries across those snapshots (at most one per replicated entity per snapshot).
     pub in_flight_entities: usize,
     /// Newest snapshot tick the client acknowledged.
     pub newest_ack: Option<u32>,
+    /// Newest acknowledged snapshot tick that was still in flight (the acks that count).
+    pub newest_landed: Option<u32>,
+    /// Bytes of the last snapshot payload built for the client.
+    pub last_payload_bytes: usize,
 }
 
 impl ClientReplication {
-    /// What this client's replication stores right now; cheap (no walk over entities).
+    /// What this client's replication stores right now; cheap (no walk over entities, one over
+    /// its pending despawns).
     pub fn footprint(&self) -> ReplicationFootprint {
         ReplicationFootprint {
             despawn_entries: self.pending_despawns.len(),
+            carried_despawns: self
+                .pending_despawns
+                .iter()
+                .filter(|(_, first)| *first != NOT_CARRIED)
+                .count(),
             in_flight_snapshots: self.in_flight.len(),
             in_flight_entities: self.in_flight.iter().map(|sent| sent.entities.len()).sum(),
             newest_ack: self.newest_ack,
+            newest_landed: self.newest_landed,
+            last_payload_bytes: self.last_payload_bytes,
         }
     }
 
-    /// Ticks from this client's newest ack (or, before its first ack, from its first snapshot)
-    /// to `now`; `None` until a snapshot was built for it.
+    /// Ticks from this client's newest ack that landed among the snapshots in flight (or,
+    /// before one did, from its first snapshot) to `now`; `None` until a snapshot was built for
+    /// it.
     pub(crate) fn ack_age(&self, now: u32) -> Option<u32> {
-        Some(now.saturating_sub(self.newest_ack.or(self.first_sent)?))
+        Some(now.saturating_sub(self.newest_landed.or(self.first_sent)?))
     }
 
     /// Records that the client applied the snapshot of `tick`: every entity that snapshot carried
@@ -106,6 +136,7 @@ impl ClientReplication {
         let Some(index) = self.in_flight.iter().position(|sent| sent.tick == tick) else {
             return; // Older than the snapshots remembered: baselines stay where they are.
         };
+        self.newest_landed = Some(tick);
         // What the snapshot carried is brought up to date later, with the client's other work
         // (on the snapshot threads): an ack costs the receiving thread almost nothing.
         let sent = self.in_flight.remove(index).expect("index is in range");
@@ -147,6 +178,19 @@ impl ClientReplication {
     /// The newest snapshot tick this client acknowledged.
     pub fn newest_ack(&self) -> Option<u32> {
         self.newest_ack
+    }
+
+    /// The entities this client should hold once it is up to date, in id order: every
+    /// replicated entity without interest management, those relevant to it with it.
+    pub fn should_hold(&self, state: &super::ReplicationState) -> Vec<NetId> {
+        let mut ids: Vec<NetId> = match &self.entities {
+            EntityTable::Dense(_) => state.in_order.iter().map(|&(net_id, _)| net_id).collect(),
+            EntityTable::Relevant(relevant) => {
+                relevant.iter().map(|(_, entity)| entity.net_id).collect()
+            }
+        };
+        ids.sort_unstable();
+        ids
     }
 
     /// Entities relevant to this client at its last snapshot (all of them without interest
@@ -232,7 +276,11 @@ mod tests {
         );
         assert_eq!(footprint.newest_ack, Some(100));
         assert_eq!(footprint.in_flight_snapshots, IN_FLIGHT_SNAPSHOTS);
-        assert_eq!(client.ack_age(last), Some(last - 100));
+        assert_eq!(
+            client.ack_age(last),
+            Some(last),
+            "an ack of a snapshot no longer in flight moves no baseline, so it does not count"
+        );
 
         // Older or repeated acks, and acks of snapshots never sent, change nothing.
         for stale in [0, 99, 100, last + 1, u32::MAX] {
@@ -240,10 +288,15 @@ mod tests {
             assert_eq!(client.footprint(), footprint, "ack {stale}");
         }
 
-        // The newest snapshot acknowledged: nothing pending, nothing in flight.
+        // The newest snapshot acknowledged: nothing in flight, and only the despawns that never
+        // fit a snapshot (past the first MAX_CARRIED_DESPAWNS) still wait their turn.
         client.acknowledge(last);
         let footprint = client.footprint();
-        assert_eq!(footprint.despawn_entries, 0);
+        assert_eq!(footprint.carried_despawns, 0);
+        assert_eq!(
+            footprint.despawn_entries,
+            per_tick * last as usize - MAX_CARRIED_DESPAWNS
+        );
         assert_eq!(footprint.in_flight_snapshots, 0);
         assert_eq!(footprint.in_flight_entities, 0);
         assert_eq!(client.ack_age(last), Some(0));

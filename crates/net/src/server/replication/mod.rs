@@ -65,7 +65,9 @@ use crate::tick::SimulationTick;
 pub use budget::SNAPSHOT_BUDGET_BYTES;
 #[cfg(any(test, feature = "internals"))]
 pub use change_scan::collect_into;
-pub use client_state::{ClientReplication, IN_FLIGHT_SNAPSHOTS, ReplicationFootprint};
+pub use client_state::{
+    ClientReplication, IN_FLIGHT_SNAPSHOTS, MAX_CARRIED_DESPAWNS, ReplicationFootprint,
+};
 #[cfg(any(test, feature = "internals"))]
 pub use relevance::resolve_relevance;
 pub use settings::{AckTimeout, DEFAULT_ACK_TIMEOUT, ParallelSnapshots, SnapshotInterval};

@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use super::client_state::ClientReplication;
+use super::client_state::{ClientReplication, NOT_CARRIED};
 use super::client_table::{ClientEntity, EntityTable, NOT_SENT, RelevantEntity, relevant_key};
 use super::fan_out;
 use super::recording::RecordContext;
@@ -187,7 +187,7 @@ impl ClientReplication {
         // Mostly nothing came or left since the last snapshot: then the list stays as it is,
         // unwritten.
         if !same_relevance(next, relevant) {
-            self.merge_relevance(scratch, tick);
+            self.merge_relevance(scratch);
         }
         self.newest_relevance = Some(tick);
         self.interest = Some(view);
@@ -205,7 +205,7 @@ impl ClientReplication {
     /// Merges the last relevant list with the sorted candidates (some in the band) of
     /// `scratch`: those staying keep their state, new ones start unknown, and those that left
     /// are despawned.
-    fn merge_relevance(&mut self, scratch: &mut RelevanceScratch, tick: u32) {
+    fn merge_relevance(&mut self, scratch: &mut RelevanceScratch) {
         let EntityTable::Relevant(relevant) = &mut self.entities else {
             return;
         };
@@ -224,7 +224,7 @@ impl ClientReplication {
             }
             while let Some(left) = old.next_if(|entry| relevant_key(entry) < id) {
                 if left.1.baseline != NOT_SENT {
-                    self.pending_despawns.push((left.1.net_id, tick));
+                    self.pending_despawns.push((left.1.net_id, NOT_CARRIED));
                     despawned = true;
                 }
             }
@@ -236,7 +236,7 @@ impl ClientReplication {
         }
         for left in old {
             if left.1.baseline != NOT_SENT {
-                self.pending_despawns.push((left.1.net_id, tick));
+                self.pending_despawns.push((left.1.net_id, NOT_CARRIED));
                 despawned = true;
             }
         }

@@ -3,7 +3,9 @@
 //! on several threads.
 
 use super::budget::SNAPSHOT_BUDGET_BYTES;
-use super::client_state::{ClientReplication, IN_FLIGHT_SNAPSHOTS, SentSnapshot};
+use super::client_state::{
+    ClientReplication, IN_FLIGHT_SNAPSHOTS, MAX_CARRIED_DESPAWNS, NOT_CARRIED, SentSnapshot,
+};
 use super::client_table::{ClientEntity, EntityTable, NOT_SENT, UNACKED};
 use super::fan_out;
 use super::relevance::RelevanceScratch;
@@ -70,7 +72,7 @@ impl ClientReplication {
                 && entity.baseline != NOT_SENT
             {
                 entity.baseline = NOT_SENT;
-                self.pending_despawns.push((net_id, tick));
+                self.pending_despawns.push((net_id, NOT_CARRIED));
             }
         }
         if self.pending_despawns.len() > already_pending {
@@ -190,9 +192,28 @@ impl ClientReplication {
         }
         write_end(&mut writer);
 
-        writer.write_varint(self.pending_despawns.len() as u32);
+        // Despawns start riding while fewer than the most a snapshot carries do.
+        let mut carrying = self
+            .pending_despawns
+            .iter()
+            .filter(|(_, first)| *first != NOT_CARRIED)
+            .count();
+        for (_, first) in &mut self.pending_despawns {
+            if carrying == MAX_CARRIED_DESPAWNS {
+                break;
+            }
+            if *first == NOT_CARRIED {
+                *first = tick;
+                carrying += 1;
+            }
+        }
+        writer.write_varint(carrying as u32);
         let mut previous_id = u32::MAX;
-        for (net_id, _) in &self.pending_despawns {
+        for (net_id, _) in self
+            .pending_despawns
+            .iter()
+            .filter(|(_, first)| *first != NOT_CARRIED)
+        {
             write_id_step(&mut writer, previous_id, net_id.0);
             previous_id = net_id.0;
         }

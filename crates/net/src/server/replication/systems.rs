@@ -53,6 +53,7 @@ pub(super) fn send_away_silent_clients(
         {
             continue;
         }
+        // (An ack naming a snapshot the server no longer remembers does not count.)
         let reason = format!("no snapshot acknowledged for {} s", timeout.0.as_secs_f32());
         warn!("disconnecting client {client_id}: {reason}");
         metrics::counter!("ack_timeouts_total").increment(1);
@@ -106,6 +107,7 @@ pub(super) fn send_snapshots(
     mut cache: ResMut<SnapshotCache>,
     parallel: Res<ParallelSnapshots>,
     tick: Res<SimulationTick>,
+    mut oversized: Local<crate::log_limit::LogLimiter>,
 ) {
     let mut sent = 0;
     let (infos, mut replications): (Vec<_>, Vec<_>) = clients.iter_mut().unzip();
@@ -134,10 +136,15 @@ pub(super) fn send_snapshots(
         let message = encode(&ServerMessage::Snapshot(snapshot));
         if message.len() > MAX_MESSAGE_BYTES {
             // Only possible with many huge components on one entity; the client would refuse it.
-            error!(
-                "snapshot for client {client_id} is {} bytes, over {MAX_MESSAGE_BYTES}: not sent",
-                message.len()
-            );
+            // Logged sparingly: it may repeat every tick.
+            metrics::counter!("snapshots_oversized_total").increment(1);
+            if let Some(suppressed) = oversized.record() {
+                error!(
+                    "snapshot for client {client_id} is {} bytes, over {MAX_MESSAGE_BYTES}: not \
+                     sent ({suppressed} more not logged)",
+                    message.len()
+                );
+            }
             continue;
         }
         server.send_message(client_id, ServerChannel::Snapshot, message);

@@ -30,6 +30,9 @@
 //! assert_eq!(net.server().world().resource::<skirmish_net::server::ConnectedClients>().len(), 1);
 //! ```
 
+pub mod fault_schedule;
+pub mod match_sim;
+
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -55,6 +58,16 @@ pub enum Wire {
     /// An in-memory network: no kernel, and one seed is one run (the same losses, delays and
     /// snapshots).
     Memory,
+}
+
+/// Runs every schedule of `app` on the calling thread.
+fn single_threaded(app: &mut App) {
+    use bevy::ecs::schedule::{Schedules, SingleThreadedExecutor};
+    if let Some(mut schedules) = app.world_mut().get_resource_mut::<Schedules>() {
+        for (_, schedule) in schedules.iter_mut() {
+            schedule.set_executor(SingleThreadedExecutor::new());
+        }
+    }
 }
 
 /// A server app and its clients, stepped together on one test clock.
@@ -109,10 +122,12 @@ impl TestNet {
             || Time::<Fixed>::from_hz(f64::from(DEFAULT_TICK_RATE)).timestep(),
             Time::timestep,
         );
-        let network = MemoryNetwork::new();
+        // (Its own stream, so the sockets' seeds stay what they were before faults existed.)
+        let network = MemoryNetwork::with_seed(seed ^ 0x5EED_FA17);
         let mut rng = fastrand::Rng::with_seed(seed);
         let socket = server_socket(wire, &network, None, conditioner, rng.u64(..))?;
         let epoch = Instant::now();
+        single_threaded(&mut server);
         server.insert_resource(TimeUpdateStrategy::ManualInstant(epoch));
         let server_addr = listen(server.world_mut(), socket)?;
         Ok(Self {
@@ -129,7 +144,10 @@ impl TestNet {
     }
 
     /// Makes `app` read the test clock (it reads it anew at every [`TestNet::step`]).
+    /// (Also runs its schedules on one thread: the apps of a test net take turns anyway, and
+    /// handing a few dozen small systems to a thread pool costs more than running them.)
     fn on_test_clock(&self, app: &mut App) {
+        single_threaded(app);
         let now = self.epoch + self.network.clock().now();
         app.insert_resource(TimeUpdateStrategy::ManualInstant(now));
     }
@@ -369,6 +387,26 @@ impl TestNet {
             client.update();
         }
         self.steps += 1;
+    }
+
+    /// Like [`TestNet::step`], with the server stalled: the clock moves and the clients update,
+    /// the server does not (a frame stuck on a slow disk, a descheduled process). Its next
+    /// step catches up on the ticks it missed.
+    pub fn step_server_stalled(&mut self) {
+        let clock = self.network.clock();
+        clock.advance(self.step);
+        let now = self.epoch + clock.now();
+        for client in self.clients.iter_mut().flatten() {
+            client.insert_resource(TimeUpdateStrategy::ManualInstant(now));
+            client.update();
+        }
+        self.steps += 1;
+    }
+
+    /// Moves the clock `by` at once, with no app updated in between: what every app sees of a
+    /// machine that slept or a clock that jumped.
+    pub fn jump_clock(&mut self, by: Duration) {
+        self.network.clock().advance(by);
     }
 
     /// Steps `count` times.
