@@ -98,20 +98,11 @@ impl SimGame for Demo {
 
 #[test]
 fn seeded_demo_matches_settle_under_any_faults() {
-    let started = std::time::Instant::now();
-    let seeds = seeds_from_env(SEEDS);
-    let count = seeds.end - seeds.start;
     let reports = check_seeds(
         &Demo,
-        seeds,
+        seeds_from_env(SEEDS),
         3,
         "SKIRMISH_SIM_SEED={seed} cargo test -p skirmish --test demo sim -- --nocapture",
     );
-    let slowest = reports.iter().map(|report| report.settled_after).max();
-    let rejoins: u32 = reports.iter().map(|report| report.rejoins).sum();
-    eprintln!(
-        "match simulation (demo): {count} seeds in {:.1} s, slowest settle {slowest:?} steps, \
-         {rejoins} rejoins",
-        started.elapsed().as_secs_f64()
-    );
+    assert!(!reports.is_empty());
 }

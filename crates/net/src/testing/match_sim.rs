@@ -135,13 +135,16 @@ pub fn run_match<G: SimGame>(
 
 /// Runs `seeds`, each a match of `clients` clients under the schedule its seed draws; panics on
 /// the first failure with the shrunk schedule and `replay`, the command that runs that seed
-/// alone (`{seed}` in it is replaced). Returns each seed's report.
+/// alone (`{seed}` in it is replaced). Prints how many seeds ran, how long they took, the
+/// slowest settle and the rejoins, and returns each seed's report.
 pub fn check_seeds<G: SimGame>(
     game: &G,
     seeds: std::ops::Range<u64>,
     clients: usize,
     replay: &str,
 ) -> Vec<SimReport> {
+    let started = std::time::Instant::now();
+    let count = seeds.end - seeds.start;
     let mut reports = Vec::new();
     for seed in seeds {
         let schedule = Schedule::from_seed(seed, clients, FAULT_STEPS);
@@ -162,6 +165,14 @@ pub fn check_seeds<G: SimGame>(
             }
         }
     }
+    let slowest = reports.iter().map(|report| report.settled_after).max();
+    let rejoins: u32 = reports.iter().map(|report| report.rejoins).sum();
+    eprintln!(
+        "match simulation ({}): {count} seeds in {:.1} s, slowest settle {slowest:?} steps, \
+         {rejoins} rejoins",
+        std::any::type_name::<G>(),
+        started.elapsed().as_secs_f64()
+    );
     reports
 }
 
